@@ -1,0 +1,61 @@
+"""Settings from the environment, the same way in every service: a frozen Struct, one env var a field."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def load_settings(cls: type[S], env: Mapping[str, str] | None = None) -> S:
+    """Fill ``cls`` from variables named like its fields in upper case (``nats_url`` <- ``NATS_URL``)."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        name = field.name.upper()
+        if name in env and env[name] != "":
+            raw[field.name] = env[name]
+        elif field.required:
+            raise SettingsError(f"{name} must be set")
+    try:
+        return msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"bad setting: {exc}") from None
+
+
+def csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def configure_logging(level: str, service: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stdout,
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+def run_http(service: str, load: Callable[[], Any], build: Callable[[Any], Any], *, host_attr: str, port_attr: str) -> None:
+    """A service's ``main``: settings from the environment (exit with the reason if bad), logging, uvicorn."""
+    import uvicorn  # only the entry points need the server
+
+    try:
+        settings = load()
+    except (SettingsError, ValueError) as exc:
+        sys.exit(f"gatehouse-{service}: {exc}")
+    configure_logging(settings.log_level, service)
+    uvicorn.run(
+        build(settings), host=getattr(settings, host_attr), port=getattr(settings, port_attr),
+        log_config=None, access_log=False,
+    )

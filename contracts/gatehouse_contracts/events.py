@@ -1,0 +1,194 @@
+"""Every event on the bus: frozen msgspec Structs in one tagged union with one decoder.
+
+The tag (JSON field ``type``) is the subject suffix, so ``TargetCreated`` travels as
+``gatehouse.events.target.created`` with ``{"type": "target.created", ...}``. Events never carry
+secrets or tokens. Evolve a shape by adding fields with defaults only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", rename="camel"):
+    """Fields every event has; ``event_id`` is also sent as ``Nats-Msg-Id`` for de-duplication."""
+
+    event_id: str
+    occurred_at: datetime
+    source: str
+    correlation_id: str = ""
+
+
+# --- gateways -----------------------------------------------------------------------------
+
+
+class GatewayCreated(Event, frozen=True, tag="gateway.created"):
+    gateway_id: str
+    name: str
+
+
+class GatewayUpdated(Event, frozen=True, tag="gateway.updated"):
+    gateway_id: str
+    name: str
+
+
+class GatewayDeleted(Event, frozen=True, tag="gateway.deleted"):
+    gateway_id: str
+
+
+# --- targets ------------------------------------------------------------------------------
+
+
+class TargetCreated(Event, frozen=True, tag="target.created"):
+    gateway_id: str
+    target_id: str
+    generation: int
+
+
+class TargetUpdated(Event, frozen=True, tag="target.updated"):
+    gateway_id: str
+    target_id: str
+    generation: int
+
+
+class TargetDeleted(Event, frozen=True, tag="target.deleted"):
+    gateway_id: str
+    target_id: str
+
+
+class TargetSyncRequested(Event, frozen=True, tag="target.sync_requested"):
+    gateway_id: str
+    target_id: str
+    generation: int
+    request_id: str
+
+
+class TargetAuthorizationRequired(Event, frozen=True, tag="target.authorization_required"):
+    """A sync waits for an admin's consent; the authorization URL stays in the target status."""
+
+    gateway_id: str
+    target_id: str
+    generation: int
+    user_id: str
+
+
+class TargetSynchronized(Event, frozen=True, tag="target.synchronized"):
+    gateway_id: str
+    target_id: str
+    generation: int
+    tool_count: int
+
+
+class TargetSyncFailed(Event, frozen=True, tag="target.sync_failed"):
+    gateway_id: str
+    target_id: str
+    generation: int
+    reason: str
+    attempt: int
+    terminal: bool
+
+
+# --- identity -----------------------------------------------------------------------------
+
+AuthorizationFailure = Literal["user_mismatch", "expired", "replayed", "provider_error", "unknown_session"]
+
+
+class TokenIssued(Event, frozen=True, tag="identity.token_issued"):
+    workload_name: str
+    user_id: str
+    provider_name: str
+    scopes: list[str]
+    session_uri: str = ""
+
+
+class TokenRefreshed(Event, frozen=True, tag="identity.token_refreshed"):
+    workload_name: str
+    user_id: str
+    provider_name: str
+    scopes: list[str]
+
+
+class TokenRevoked(Event, frozen=True, tag="identity.token_revoked"):
+    workload_name: str
+    user_id: str
+    provider_name: str
+    scopes: list[str]
+    reason: str
+
+
+class AuthorizationFailed(Event, frozen=True, tag="identity.authorization_failed"):
+    reason: AuthorizationFailure
+    workload_name: str = ""
+    user_id: str = ""
+    provider_name: str = ""
+    session_uri: str = ""
+
+
+# --- tools --------------------------------------------------------------------------------
+
+ToolOutcome = Literal["success", "tool_error", "upstream_error", "authorization_required", "unreachable"]
+
+
+class ToolInvoked(Event, frozen=True, tag="tool.invoked"):
+    gateway_id: str
+    target_id: str
+    tool: str
+    user: str
+    outcome: ToolOutcome
+    duration_ms: float
+
+
+AnyEvent = (
+    GatewayCreated
+    | GatewayUpdated
+    | GatewayDeleted
+    | TargetCreated
+    | TargetUpdated
+    | TargetDeleted
+    | TargetSyncRequested
+    | TargetAuthorizationRequired
+    | TargetSynchronized
+    | TargetSyncFailed
+    | TokenIssued
+    | TokenRefreshed
+    | TokenRevoked
+    | AuthorizationFailed
+    | ToolInvoked
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+
+_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+
+E = TypeVar("E", bound=Event)
+
+
+def decode_event(data: bytes) -> AnyEvent:
+    """Decode any event; raises ``msgspec.ValidationError``/``DecodeError`` on a bad payload."""
+    return _decoder.decode(data)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def event_type(event: Event | type[Event]) -> str:
+    """The tag, e.g. ``target.created``."""
+    tag = msgspec.inspect.type_info(event if isinstance(event, type) else type(event)).tag  # type: ignore[attr-defined]
+    return str(tag)
+
+
+def new_event(cls: type[E], *, source: str, correlation_id: str = "", **fields: Any) -> E:
+    """Build an event with a fresh id and timestamp."""
+    return cls(
+        event_id=uuid.uuid4().hex,
+        occurred_at=datetime.now(UTC),
+        source=source,
+        correlation_id=correlation_id,
+        **fields,
+    )

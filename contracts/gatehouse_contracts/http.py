@@ -1,0 +1,86 @@
+"""HTTP plumbing the gateway and identity share: error answers, bodies decoded into Structs, admin auth."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .errors import BadRequest, GatehouseError, PayloadTooLarge, Unauthorized
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(content), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(exc: GatehouseError) -> Response:
+    return json_response({"error": {"code": exc.code, "message": exc.message}}, exc.status)
+
+
+async def gatehouse_error_handler(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatehouseError)
+    if exc.status >= 500:
+        log.warning("request failed: %s", exc.message)
+    return error_response(exc)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_body(body: bytes, type_: type[T]) -> T:
+    """Strictly decode a JSON body into ``type_``; every fault is a 400 that names the field."""
+    if not body.strip():
+        raise BadRequest("the request needs a JSON body")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid request: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def check_admin(request: Request, admin_token: str) -> None:
+    """Admin calls carry ``Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`` (compared in constant time)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin_token.encode()):
+        raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
+
+
+def page_token(last_id: str | None) -> str | None:
+    """An opaque ``nextToken`` that continues after ``last_id``."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode() if last_id else None
+
+
+def parse_page(max_results: int | None, next_token: str | None, *, limit: int = 1000) -> tuple[int, str | None]:
+    """Validated (page size, id to continue after) from ``maxResults`` and ``nextToken``."""
+    size = 100 if max_results is None else max_results
+    if not 1 <= size <= limit:
+        raise BadRequest(f"maxResults must be between 1 and {limit}")
+    if not next_token:
+        return size, None
+    try:
+        return size, base64.urlsafe_b64decode(next_token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("nextToken is not a token this API handed out") from None

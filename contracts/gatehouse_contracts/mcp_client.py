@@ -1,0 +1,215 @@
+"""The one small Streamable HTTP MCP client (2025-11-25) that gateway and sync-worker share.
+
+Errors, all ``McpClientError``:
+    UpstreamUnreachable   connection refused / DNS / reset
+    UpstreamTimeout       no answer in time
+    NotAnMcpServer        the answer is not MCP (HTML, wrong status, not JSON-RPC)
+    UpstreamUnauthorized  HTTP 401/403 from the target
+    UpstreamSessionLost   HTTP 404 for our session id: initialize again
+    UpstreamRpcError      a JSON-RPC error answer (code, message, data kept)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import httpx
+import msgspec
+
+from . import jsonrpc
+
+LATEST_PROTOCOL_VERSION = "2025-11-25"
+SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
+
+
+class McpClientError(Exception):
+    """Base of every failure talking to an upstream MCP server; the text is safe to show."""
+
+
+class UpstreamUnreachable(McpClientError):
+    pass
+
+
+class UpstreamTimeout(McpClientError):
+    pass
+
+
+class NotAnMcpServer(McpClientError):
+    pass
+
+
+class UpstreamUnauthorized(McpClientError):
+    pass
+
+
+class UpstreamSessionLost(McpClientError):
+    pass
+
+
+class UpstreamRpcError(McpClientError):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+def _sse_messages(text: str) -> list[Any]:
+    """The JSON payloads of the ``data:`` fields of an SSE body, one per event."""
+    out: list[Any] = []
+    data: list[str] = []
+    for line in text.splitlines() + [""]:
+        if line == "":
+            if data:
+                try:
+                    out.append(_decode("\n".join(data)))
+                except msgspec.DecodeError:
+                    pass
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    return out
+
+
+class McpSession:
+    """One MCP session with one server; ``initialize`` once, then requests; safe to share."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoint: str,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._http = http
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        self._headers.update(headers or {})
+        self._ids = itertools.count(1)
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self.server_info: dict[str, Any] = {}
+
+    async def initialize(self) -> None:
+        result = await self._request("initialize", {
+            "protocolVersion": LATEST_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": CLIENT_INFO,
+        })
+        version = result.get("protocolVersion")
+        if version not in SUPPORTED_PROTOCOL_VERSIONS:
+            raise NotAnMcpServer(f"the server answered initialize with unsupported protocol version {version!r}")
+        self.protocol_version = str(version)
+        info = result.get("serverInfo")
+        self.server_info = info if isinstance(info, dict) else {}
+        await self._post(jsonrpc.notification("notifications/initialized"), expect_answer=False)
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.protocol_version is None:
+            raise RuntimeError("initialize() first")
+        return await self._request(method, params)
+
+    async def list_tools(self, *, max_tools: int, max_pages: int = 1000) -> list[Any]:
+        """Every page of ``tools/list``; stops early (returning what it has) past ``max_tools``."""
+        tools: list[Any] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
+            batch = page.get("tools")
+            if not isinstance(batch, list):
+                raise NotAnMcpServer('the tools/list answer has no "tools" list')
+            tools.extend(batch)
+            cursor = page.get("nextCursor")
+            if not cursor or len(tools) > max_tools:
+                return tools
+        raise NotAnMcpServer(f"tools/list did not end after {max_pages} pages")
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
+        return await self.request("tools/call", params)
+
+    async def close(self) -> None:
+        """End the session at the server (DELETE); failures are ignored, the session is gone for us."""
+        if self.session_id is None:
+            return
+        try:
+            await self._http.delete(self.endpoint, headers=self._session_headers(), timeout=5.0)
+        except httpx.HTTPError:
+            pass
+        self.session_id = None
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _session_headers(self) -> dict[str, str]:
+        headers = dict(self._headers)
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version:
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        return headers
+
+    async def _request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        msg_id = next(self._ids)
+        answer = await self._post(jsonrpc.request(msg_id, method, params), expect_answer=True, msg_id=msg_id)
+        assert answer is not None
+        return answer
+
+    async def _post(self, body: bytes, *, expect_answer: bool, msg_id: int = 0) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._http.post(
+                    self.endpoint, content=body, headers=self._session_headers(), timeout=self.timeout
+                )
+                text = response.text if expect_answer else ""
+        except TimeoutError:
+            raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamUnreachable(f"cannot connect ({type(exc).__name__})") from None
+        status = response.status_code
+        if status in (401, 403):
+            raise UpstreamUnauthorized(f"the server refused the credentials (HTTP {status})")
+        if status == 404 and self.session_id:
+            raise UpstreamSessionLost("the server no longer knows our session")
+        if sid := response.headers.get("mcp-session-id"):
+            self.session_id = sid
+        if not expect_answer:
+            if status >= 400:
+                raise NotAnMcpServer(f"the server answered HTTP {status}")
+            return None
+        return self._answer(response, text, msg_id)
+
+    def _answer(self, response: httpx.Response, text: str, msg_id: int) -> dict[str, Any]:
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "text/event-stream":
+            candidates = _sse_messages(text)
+        elif ctype == "application/json":
+            try:
+                candidates = [_decode(text)]
+            except msgspec.DecodeError:
+                raise NotAnMcpServer("the server sent invalid JSON") from None
+        else:
+            raise NotAnMcpServer(
+                f"the server answered HTTP {response.status_code} with {ctype or 'no content type'}, not MCP"
+            )
+        for msg in candidates:
+            if isinstance(msg, dict) and msg.get("id") == msg_id and msg.get("jsonrpc") == "2.0":
+                if isinstance(err := msg.get("error"), dict):
+                    raise UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+                if isinstance(res := msg.get("result"), dict):
+                    return res
+                raise NotAnMcpServer("the server's JSON-RPC answer has no result object")
+        if response.status_code >= 400:
+            raise NotAnMcpServer(f"the server answered HTTP {response.status_code}")
+        raise NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")

@@ -1,0 +1,149 @@
+"""Identity's RPC messages (NATS request/reply on ``gatehouse.rpc.identity.<Operation>``).
+
+Requests are named in the imperative; the operation name is the class name. A reply is either
+the operation's reply Struct or ``RpcError``; both are tagged so one decoder tells them apart.
+The same Structs are the identity HTTP API's bodies (camelCase on the wire).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class RpcError(msgspec.Struct, frozen=True, tag=True, rename="camel"):
+    """A refusal: ``code`` is one of our error codes (``NotFound``, ``Conflict``, ``Forbidden`` ...)."""
+
+    code: str
+    message: str
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag=True, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+# --- workload identities --------------------------------------------------------------------
+
+
+class WorkloadIdentity(_Msg, frozen=True):
+    name: str
+    allowed_resource_oauth2_return_urls: list[str] = []
+    workload_identity_arn: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class CreateWorkloadIdentity(_Msg, frozen=True):
+    name: str
+    allowed_resource_oauth2_return_urls: list[str] = []
+
+
+class GetWorkloadIdentity(_Msg, frozen=True):
+    name: str
+
+
+class UpdateWorkloadIdentity(_Msg, frozen=True):
+    name: str
+    allowed_resource_oauth2_return_urls: list[str] = []
+
+
+class DeleteWorkloadIdentity(_Msg, frozen=True):
+    name: str
+
+
+class ListWorkloadIdentities(_Msg, frozen=True):
+    max_results: int = 100
+    next_token: str | None = None
+
+
+class WorkloadIdentityList(_Msg, frozen=True):
+    items: list[WorkloadIdentity]
+    next_token: str | None = None
+
+
+class Deleted(_Msg, frozen=True):
+    name: str
+
+
+# --- workload access tokens -----------------------------------------------------------------
+
+
+class GetWorkloadAccessToken(_Msg, frozen=True):
+    workload_name: str
+
+
+class GetWorkloadAccessTokenForJWT(_Msg, frozen=True):
+    workload_name: str
+    user_token: str
+
+
+class GetWorkloadAccessTokenForUserId(_Msg, frozen=True):
+    workload_name: str
+    user_id: str
+
+
+class WorkloadAccessToken(_Msg, frozen=True):
+    workload_access_token: str
+
+
+# --- resource tokens ------------------------------------------------------------------------
+
+
+class GetResourceOauth2Token(_Msg, frozen=True):
+    workload_identity_token: str
+    resource_credential_provider_name: str
+    scopes: list[str] = []
+    oauth2_flow: Literal["USER_FEDERATION", "M2M"] = "USER_FEDERATION"
+    session_uri: str | None = None
+    resource_oauth2_return_url: str | None = None
+    force_authentication: bool = False
+    custom_parameters: dict[str, str] = {}
+    resources: list[str] = []
+
+
+class ResourceOauth2Token(_Msg, frozen=True):
+    """Either ``access_token`` or a pending authorization (``authorization_url`` + ``session_uri``)."""
+
+    access_token: str | None = None
+    authorization_url: str | None = None
+    session_uri: str | None = None
+    session_status: Literal["IN_PROGRESS", "FAILED"] | None = None
+
+
+class UserIdentifier(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+    user_token: str | None = None
+    user_id: str | None = None
+
+
+class CompleteResourceTokenAuth(_Msg, frozen=True):
+    user_identifier: UserIdentifier
+    session_uri: str
+
+
+class Completed(_Msg, frozen=True):
+    pass
+
+
+# Operation name -> (request, reply); the RPC subject is rpc_subject(name).
+OPERATIONS: dict[str, tuple[type[_Msg], type[_Msg]]] = {
+    cls.__name__: (cls, reply)
+    for cls, reply in (
+        (CreateWorkloadIdentity, WorkloadIdentity),
+        (GetWorkloadIdentity, WorkloadIdentity),
+        (UpdateWorkloadIdentity, WorkloadIdentity),
+        (DeleteWorkloadIdentity, Deleted),
+        (ListWorkloadIdentities, WorkloadIdentityList),
+        (GetWorkloadAccessToken, WorkloadAccessToken),
+        (GetWorkloadAccessTokenForJWT, WorkloadAccessToken),
+        (GetWorkloadAccessTokenForUserId, WorkloadAccessToken),
+        (GetResourceOauth2Token, ResourceOauth2Token),
+        (CompleteResourceTokenAuth, Completed),
+    )
+}
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _encoder.encode(message)

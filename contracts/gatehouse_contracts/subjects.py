@@ -1,0 +1,40 @@
+"""NATS names: the event stream, event subjects, identity RPC subjects, broadcast subjects."""
+
+from __future__ import annotations
+
+from .events import Event, event_type
+
+STREAM = "GATEHOUSE_EVENTS"
+EVENTS_PREFIX = "gatehouse.events"
+EVENTS_ALL = f"{EVENTS_PREFIX}.>"
+
+RPC_PREFIX = "gatehouse.rpc.identity"
+RPC_QUEUE = "identity"
+
+# Core NATS (not stored): every gateway replica hears it.
+MCP_SESSION_ENDED = "gatehouse.broadcast.mcp_session_ended"
+
+# The sync-worker's work-queue consumer, shared by all its replicas.
+SYNC_WORKER_DURABLE = "sync-worker"
+SYNC_WORKER_SUBJECTS = (
+    f"{EVENTS_PREFIX}.target.created",
+    f"{EVENTS_PREFIX}.target.updated",
+    f"{EVENTS_PREFIX}.target.sync_requested",
+    f"{EVENTS_PREFIX}.identity.token_issued",
+)
+
+# Catalog changes every gateway replica applies to its in-memory catalog.
+CATALOG_SUBJECTS = (
+    f"{EVENTS_PREFIX}.gateway.>",
+    f"{EVENTS_PREFIX}.target.>",
+)
+
+
+def event_subject(event: Event | type[Event]) -> str:
+    """``gatehouse.events.<aggregate>.<what>``, derived from the event's tag."""
+    return f"{EVENTS_PREFIX}.{event_type(event)}"
+
+
+def rpc_subject(operation: str) -> str:
+    """``gatehouse.rpc.identity.<Operation>``."""
+    return f"{RPC_PREFIX}.{operation}"

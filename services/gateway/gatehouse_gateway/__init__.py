@@ -1,0 +1,1 @@
+"""Gatehouse gateway: the admin API for gateways and targets, and the MCP endpoint."""

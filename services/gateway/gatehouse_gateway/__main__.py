@@ -1,0 +1,16 @@
+"""``gatehouse-gateway``: run the gateway."""
+
+from __future__ import annotations
+
+from gatehouse_contracts.config import run_http
+
+from .app import build
+from .settings import Settings
+
+
+def main() -> None:
+    run_http("gateway", Settings.from_env, build, host_attr="gateway_host", port_attr="gateway_port")
+
+
+if __name__ == "__main__":
+    main()

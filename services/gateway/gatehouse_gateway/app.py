@@ -1,0 +1,191 @@
+"""The gateway's composition root: ``build(settings)`` wires MongoDB, the bus, the catalog and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import msgspec
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from pymongo import AsyncMongoClient
+from starlette.responses import Response
+
+from gatehouse_contracts import bus
+from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.events import Event, GatewayCreated, GatewayDeleted, GatewayUpdated, TargetDeleted, decode_event
+from gatehouse_contracts.http import gatehouse_error_handler, json_response
+from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
+
+from .catalog import Catalog
+from .gateways import Ctx
+from .mcp_endpoint import McpEndpoint
+from .routes import router
+from .sessions import EndedSessions, SessionClaims
+from .settings import Settings
+from .store import Store
+from .upstream import UpstreamPool
+
+log = logging.getLogger("gatehouse.gateway")
+
+
+def build(settings: Settings) -> FastAPI:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=3000)
+    store = Store(mongo, settings.gatehouse_db)
+    catalog = Catalog(store)
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds)
+    ended = EndedSessions(settings.gateway_session_max_age_seconds)
+    background: set[asyncio.Task[None]] = set()
+
+    async def reconnected() -> None:
+        _spawn(background, catalog.reload_all())
+
+    broker = NatsBroker(
+        settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, reconnected_cb=reconnected
+    )
+
+    async def apply_change(event: Event) -> None:
+        """Bring this replica's catalog up to date with one catalog-change event."""
+        if isinstance(event, (GatewayCreated, GatewayUpdated, GatewayDeleted)):
+            await catalog.reload_gateway(event.gateway_id)
+            return
+        gateway_id, target_id = event.gateway_id, event.target_id  # type: ignore[attr-defined]
+        if isinstance(event, TargetDeleted):
+            catalog.drop_target(gateway_id, target_id)
+        else:
+            await catalog.reload_target(gateway_id, target_id)
+        if not _keeps_sessions(event):
+            await upstream.forget(target_id)
+
+    async def on_catalog_event(msg: NatsMessage) -> None:
+        """Refresh this replica's catalog."""
+        try:
+            event = decode_event(msg.body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        try:
+            await apply_change(event)
+        except GatehouseError as exc:
+            log.warning("catalog refresh failed (%s); the periodic reload will retry", exc.message)
+
+    broker.subscriber(CATALOG_SUBJECTS[0], title="catalog: gateways")(on_catalog_event)
+    broker.subscriber(CATALOG_SUBJECTS[1], title="catalog: targets")(_copy(on_catalog_event))
+
+    @broker.subscriber(MCP_SESSION_ENDED, title="MCP session ended")
+    async def on_session_ended(msg: NatsMessage) -> None:
+        """Forget a session another replica ended."""
+        try:
+            claims = msgspec.json.decode(msg.body, type=SessionClaims)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        ended.end(claims.nonce, claims.issued_at)
+
+    async def publish_session_ended(claims: SessionClaims) -> None:
+        with contextlib.suppress(Exception):
+            await broker.connection.publish(MCP_SESSION_ENDED, msgspec.json.encode(claims))
+
+    def publish_tool_invoked(event: Event) -> None:
+        _spawn(background, _publish_quietly(broker, event))
+
+    async def changed(gateway_id: str, target_id: str | None) -> None:
+        if target_id is None:
+            await catalog.reload_gateway(gateway_id)
+        else:
+            await catalog.reload_target(gateway_id, target_id)
+            await upstream.forget(target_id)
+
+    ctx = Ctx(
+        store=store, broker=broker, public_url=settings.gateway_public_url,
+        rpc_timeout=settings.identity_rpc_timeout_seconds, changed=changed,
+    )
+    endpoint = McpEndpoint(
+        catalog, upstream, ended,
+        secret=settings.gatehouse_session_secret.encode(),
+        public_url=settings.gateway_public_url,
+        allowed_origins=settings.allowed_origins,
+        page_size=settings.gateway_tools_page_size,
+        session_max_age=settings.gateway_session_max_age_seconds,
+        max_body_bytes=settings.max_body_bytes,
+        on_session_ended=publish_session_ended,
+        on_tool_invoked=publish_tool_invoked,
+    )
+
+    async def refresh_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.gateway_catalog_refresh_seconds)
+            try:
+                await catalog.reload_all()
+            except GatehouseError as exc:
+                log.warning("periodic catalog reload failed: %s", exc.message)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await broker.start()
+        await bus.ensure_stream(
+            broker.connection, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
+        )
+        await store.create_indexes()
+        await catalog.reload_all()
+        refresher = asyncio.create_task(refresh_forever())
+        log.info("gateway ready on %s", settings.gateway_public_url)
+        yield
+        refresher.cancel()
+        await upstream.close()
+        await broker.stop()
+        await http.aclose()
+        await mongo.close()
+
+    app = FastAPI(title="Gatehouse gateway", lifespan=lifespan)
+    app.add_exception_handler(GatehouseError, gatehouse_error_handler)
+    app.include_router(router(ctx, settings.gatehouse_admin_token, settings.max_body_bytes))
+    for path in ("/gateways/{gateway_id}/mcp", "/gateways/{gateway_id}/mcp/"):
+        app.router.add_route(path, endpoint.handle, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """NATS and MongoDB are reachable."""
+        nats_ok = broker.connection is not None and broker.connection.is_connected
+        mongo_ok = await store.ping()
+        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
+
+    return app
+
+
+def _keeps_sessions(event: Event) -> bool:
+    """Status-only events leave the target's endpoint as it was, so pooled sessions stay useful."""
+    return type(event).__name__ in ("TargetSynchronized", "TargetSyncFailed", "TargetAuthorizationRequired")
+
+
+def _copy(fn: Any) -> Any:
+    """The same handler as a distinct function object, so a second subscriber can take it."""
+
+    async def handler(msg: NatsMessage) -> None:
+        await fn(msg)
+
+    handler.__doc__ = fn.__doc__
+    return handler
+
+
+def _spawn(tasks: set[asyncio.Task[None]], coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _publish_quietly(broker: NatsBroker, event: Event) -> None:
+    try:
+        await bus.publish_event(broker.connection, event)
+    except GatehouseError as exc:
+        log.warning("could not publish %s: %s", type(event).__name__, exc.message)

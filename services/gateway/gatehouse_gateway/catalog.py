@@ -1,0 +1,128 @@
+"""The in-memory catalog of every gateway: tools of READY targets, prefixed, paged, ready to serve.
+
+Each replica keeps its own; it is rebuilt for one gateway whenever a catalog-change event arrives,
+and wholly re-read from MongoDB on a timer and after a reconnect, so a missed event heals itself.
+tools/list never leaves memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from .store import Doc, Store
+
+log = logging.getLogger("gatehouse.gateway.catalog")
+SEPARATOR = "___"
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class RoutedTarget:
+    """Where a prefixed tool goes."""
+
+    target_id: str
+    name: str
+    endpoint: str
+    generation: int
+
+
+@dataclass
+class GatewayCatalog:
+    """One gateway's configuration and tools, with each page of tools/list encoded once."""
+
+    gateway: Doc
+    targets: dict[str, Doc] = field(default_factory=dict)
+    keys: list[tuple[str, int]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
+    _pages: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+    def rebuild(self) -> None:
+        keys: list[tuple[str, int]] = []
+        tools: list[dict[str, Any]] = []
+        routes: dict[str, tuple[RoutedTarget, str]] = {}
+        for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
+            if doc["status"]["status"] != "READY":
+                continue
+            target = RoutedTarget(doc["_id"], doc["name"], doc["spec"]["endpoint"], doc["generation"])
+            for i, tool in enumerate(doc.get("tools", [])):
+                name = f"{doc['name']}{SEPARATOR}{tool['name']}"
+                keys.append((doc["name"], i))
+                tools.append({**tool, "name": name})
+                routes[name] = (target, tool["name"])
+        self.keys, self.tools, self.routes, self._pages = keys, tools, routes, {}
+
+    def page(self, cursor: str | None, size: int) -> tuple[bytes, str | None]:
+        """The encoded ``tools`` array of one page and the next cursor; ValueError for a bad cursor."""
+        start = 0
+        if cursor is not None:
+            start = bisect.bisect_right(self.keys, _parse_cursor(cursor))
+        end = min(start + size, len(self.tools))
+        if (start, end) not in self._pages:
+            self._pages[(start, end)] = _encoder.encode(self.tools[start:end])
+        next_cursor = _make_cursor(self.keys[end - 1]) if end < len(self.tools) else None
+        return self._pages[(start, end)], next_cursor
+
+
+def _make_cursor(key: tuple[str, int]) -> str:
+    return base64.urlsafe_b64encode(_encoder.encode(key)).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        name, index = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[str, int])
+    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError, UnicodeEncodeError):
+        raise ValueError("unknown cursor") from None
+    return name, index
+
+
+class Catalog:
+    """All gateways' catalogs, by gateway id."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.gateways: dict[str, GatewayCatalog] = {}
+
+    async def reload_all(self) -> None:
+        gateways = {doc["_id"]: GatewayCatalog(doc) for doc in await self._store.all_gateways()}
+        for doc in await self._store.catalog_targets():
+            if (cat := gateways.get(doc["gatewayId"])) is not None:
+                cat.targets[doc["_id"]] = doc
+        for cat in gateways.values():
+            cat.rebuild()
+        self.gateways = gateways
+        log.debug("catalog reloaded: %d gateways", len(gateways))
+
+    async def reload_gateway(self, gateway_id: str) -> None:
+        doc = await self._store.get_gateway(gateway_id)
+        if doc is None:
+            self.gateways.pop(gateway_id, None)
+            return
+        cat = GatewayCatalog(doc)
+        for target in await self._store.catalog_targets(gateway_id):
+            cat.targets[target["_id"]] = target
+        cat.rebuild()
+        self.gateways[gateway_id] = cat
+
+    async def reload_target(self, gateway_id: str, target_id: str) -> None:
+        cat = self.gateways.get(gateway_id)
+        if cat is None:
+            await self.reload_gateway(gateway_id)
+            return
+        doc = await self._store.get_target(gateway_id, target_id, with_tools=True)
+        if doc is None:
+            cat.targets.pop(target_id, None)
+        else:
+            cat.targets[target_id] = doc
+        cat.rebuild()
+
+    def drop_target(self, gateway_id: str, target_id: str) -> None:
+        if (cat := self.gateways.get(gateway_id)) is not None and cat.targets.pop(target_id, None) is not None:
+            cat.rebuild()

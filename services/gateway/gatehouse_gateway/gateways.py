@@ -1,0 +1,145 @@
+"""Gateway operations: create (with its workload identity), read, list, replace, delete."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+
+from gatehouse_contracts import bus, rpc
+from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUpdated, new_event
+from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
+
+from .errors import BadRequest, Conflict, NotFound
+from .models import GatewayBody, check_description, check_name
+from .store import Doc, Store
+
+SOURCE = "gateway"
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What gateway and target operations need: the store, the bus, and how to name URLs."""
+
+    store: Store
+    broker: NatsBroker
+    public_url: str
+    rpc_timeout: float
+    changed: Callable[[str, str | None], Awaitable[None]]
+    """Apply a change to this replica's catalog at once: (gateway id, target id or None)."""
+
+    @property
+    def nats(self) -> NatsClient:
+        return self.broker.connection
+
+
+def gateway_url(ctx: Ctx, gateway_id: str) -> str:
+    return f"{ctx.public_url.rstrip('/')}/gateways/{gateway_id}/mcp"
+
+
+def render(ctx: Ctx, doc: Doc) -> dict[str, Any]:
+    return {
+        "gatewayId": doc["_id"],
+        "gatewayUrl": gateway_url(ctx, doc["_id"]),
+        "name": doc["name"],
+        "description": doc.get("description", ""),
+        "status": doc.get("status", "READY"),
+        "statusReasons": doc.get("statusReasons", []),
+        "protocolType": "MCP",
+        "authorizerType": doc["authorizerType"],
+        "authorizerConfiguration": doc.get("authorizerConfiguration"),
+        "protocolConfiguration": doc["protocolConfiguration"],
+        "workloadIdentityDetails": {"workloadIdentityName": doc["_id"]},
+        "createdAt": doc["createdAt"],
+        "updatedAt": doc["updatedAt"],
+    }
+
+
+def _config(body: GatewayBody) -> Doc:
+    """The stored configuration of a gateway body, after the rules an admin must follow."""
+    check_name(body.name, "gateway")
+    check_description(body.description)
+    if body.authorizer_type == "CUSTOM_JWT":
+        raise BadRequest("authorizerType CUSTOM_JWT is not yet supported by this Gatehouse version; use NONE")
+    if body.authorizer_configuration is not None:
+        raise BadRequest("authorizerConfiguration is only allowed with authorizerType CUSTOM_JWT")
+    mcp = body.protocol_configuration.mcp
+    versions = list(dict.fromkeys(mcp.supported_versions))
+    unknown = [v for v in versions if v not in SUPPORTED_PROTOCOL_VERSIONS]
+    if not versions or unknown:
+        raise BadRequest(
+            f"protocolConfiguration.mcp.supportedVersions must be a non-empty subset of {list(SUPPORTED_PROTOCOL_VERSIONS)}"
+        )
+    protocol: dict[str, Any] = {"mcp": {"supportedVersions": versions}}
+    if mcp.instructions is not None:
+        protocol["mcp"]["instructions"] = mcp.instructions
+    return {
+        "name": body.name,
+        "description": body.description,
+        "authorizerType": body.authorizer_type,
+        "authorizerConfiguration": None,
+        "protocolConfiguration": protocol,
+    }
+
+
+async def create(ctx: Ctx, body: GatewayBody) -> Doc:
+    config = _config(body)
+    gateway_id = f"{body.name.lower()}-{secrets.token_hex(5)}"
+    now = time.time()
+    doc = {"_id": gateway_id, **config, "status": "READY", "generation": 1, "createdAt": now, "updatedAt": now}
+    await ctx.store.insert_gateway(doc)
+    try:
+        await bus.call_identity(
+            ctx.nats, rpc.CreateWorkloadIdentity(name=gateway_id), rpc.WorkloadIdentity, timeout=ctx.rpc_timeout
+        )
+        await bus.publish_event(ctx.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name))
+    except Exception:
+        await ctx.store.delete_gateway(gateway_id)  # the create changes nothing when it fails
+        raise
+    await ctx.changed(gateway_id, None)
+    return doc
+
+
+async def get(ctx: Ctx, gateway_id: str) -> Doc:
+    doc = await ctx.store.get_gateway(gateway_id)
+    if doc is None:
+        raise NotFound(f"gateway {gateway_id!r} not found")
+    return doc
+
+
+async def list_(ctx: Ctx, max_results: int | None, next_token: str | None) -> tuple[list[Doc], str | None]:
+    size, after = parse_page(max_results, next_token)
+    docs = await ctx.store.list_gateways(size, after)
+    return docs[:size], page_token(docs[size - 1]["_id"] if len(docs) > size else None)
+
+
+async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
+    config = _config(body)
+    doc = await ctx.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
+    if doc is None:
+        raise NotFound(f"gateway {gateway_id!r} not found")
+    await ctx.changed(gateway_id, None)
+    await bus.publish_event(ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name))
+    return doc
+
+
+async def delete(ctx: Ctx, gateway_id: str) -> Doc:
+    doc = await get(ctx, gateway_id)
+    if await ctx.store.count_targets(gateway_id):
+        raise Conflict(f"gateway {gateway_id!r} still has targets: delete them first")
+    await ctx.store.delete_gateway(gateway_id)
+    await ctx.changed(gateway_id, None)
+    await bus.publish_event(ctx.nats, new_event(GatewayDeleted, source=SOURCE, gateway_id=gateway_id))
+    try:
+        await bus.call_identity(
+            ctx.nats, rpc.DeleteWorkloadIdentity(name=gateway_id), rpc.Deleted, timeout=ctx.rpc_timeout
+        )
+    except NotFound:
+        pass
+    return {**doc, "status": "DELETING"}

@@ -1,0 +1,231 @@
+"""The MCP endpoint ``/gateways/{gatewayId}/mcp``: Streamable HTTP (2025-11-25), JSON answers only.
+
+Order of checks for a POST: gateway exists, Origin, Content-Type, Accept, body size, JSON-RPC shape,
+method known, MCP-Protocol-Version, session; then dispatch. An unknown method is -32601 even without
+a session, so a newer client probing (``server/discover``) learns at once to fall back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gatehouse_contracts import jsonrpc
+from gatehouse_contracts.errors import PayloadTooLarge
+from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
+from gatehouse_contracts.http import read_body
+from gatehouse_contracts.jsonrpc import JsonRpcError
+from gatehouse_contracts.mcp_client import (
+    McpClientError,
+    UpstreamRpcError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+from . import sessions
+from .catalog import Catalog, GatewayCatalog
+from .errors import McpHttpError
+from .sessions import EndedSessions, SessionClaims
+from .upstream import UpstreamPool
+
+log = logging.getLogger("gatehouse.gateway.mcp")
+
+SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
+KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
+UPSTREAM_ERROR = -32001  # the target failed: unreachable, timed out, or not speaking MCP
+JSON = "application/json"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class McpEndpoint:
+    def __init__(
+        self,
+        catalog: Catalog,
+        upstream: UpstreamPool,
+        ended: EndedSessions,
+        *,
+        secret: bytes,
+        public_url: str,
+        allowed_origins: list[str],
+        page_size: int,
+        session_max_age: float,
+        max_body_bytes: int,
+        on_session_ended: Callable[[SessionClaims], Awaitable[None]],
+        on_tool_invoked: Callable[[ToolInvoked], None],
+    ) -> None:
+        self.catalog = catalog
+        self.upstream = upstream
+        self.ended = ended
+        self.secret = secret
+        self.origins = {_origin(public_url), *(_origin(o) for o in allowed_origins)}
+        self.page_size = page_size
+        self.session_max_age = session_max_age
+        self.max_body_bytes = max_body_bytes
+        self.on_session_ended = on_session_ended
+        self.on_tool_invoked = on_tool_invoked
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            cat = self._gateway(request)
+            self._check_origin(request)
+            if request.method == "POST":
+                return await self._post(request, cat)
+            if request.method == "DELETE":
+                return await self._delete(request, cat)
+            raise McpHttpError(405, "Method Not Allowed: this endpoint has no SSE stream; POST requests",
+                               {"Allow": "POST, DELETE"})
+        except McpHttpError as exc:
+            body = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, exc.message)
+            return Response(body, exc.status, media_type=JSON, headers=exc.headers)
+
+    def _gateway(self, request: Request) -> GatewayCatalog:
+        gateway_id = request.path_params["gateway_id"]
+        cat = self.catalog.gateways.get(gateway_id)
+        if cat is None:
+            raise McpHttpError(404, f"Not Found: no gateway {gateway_id!r}")
+        return cat
+
+    def _check_origin(self, request: Request) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and origin.lower() not in self.origins:
+            raise McpHttpError(403, "Forbidden: this Origin is not allowed")
+
+    def _session(self, request: Request, cat: GatewayCatalog) -> SessionClaims:
+        token = request.headers.get("mcp-session-id")
+        if not token:
+            raise McpHttpError(400, "Bad Request: the Mcp-Session-Id header is required; send initialize first")
+        claims = sessions.verify(self.secret, token, self.session_max_age)
+        if claims is None or claims.gateway_id != cat.gateway["_id"] or claims.nonce in self.ended:
+            raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
+        return claims
+
+    def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
+        version = request.headers.get("mcp-protocol-version")
+        if version is not None and version not in cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]:
+            raise McpHttpError(400, f"Bad Request: unsupported MCP-Protocol-Version {version[:40]!r}")
+
+    async def _delete(self, request: Request, cat: GatewayCatalog) -> Response:
+        claims = self._session(request, cat)
+        self.ended.end(claims.nonce, claims.issued_at)
+        await self.on_session_ended(claims)
+        return Response(status_code=204)
+
+    async def _post(self, request: Request, cat: GatewayCatalog) -> Response:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != JSON:
+            raise McpHttpError(415, "Unsupported Media Type: send Content-Type: application/json")
+        accept = request.headers.get("accept")
+        if accept is not None and not any(a in accept for a in (JSON, "*/*", "application/*")):
+            raise McpHttpError(406, "Not Acceptable: the client must accept application/json")
+        try:
+            body = await read_body(request, self.max_body_bytes)
+        except PayloadTooLarge as exc:
+            raise McpHttpError(413, f"Payload Too Large: {exc.message}") from None
+        try:
+            msg = jsonrpc.parse_message(body)
+        except JsonRpcError as exc:
+            return Response(jsonrpc.error(exc.id, exc.code, exc.message), 400, media_type=JSON)
+        if isinstance(msg, jsonrpc.Request) and msg.method not in KNOWN_METHODS:
+            return self._json(jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}"))
+        self._check_version(request, cat)
+        if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
+            return self._initialize(msg, cat)
+        claims = self._session(request, cat)
+        if not isinstance(msg, jsonrpc.Request):
+            return Response(status_code=202)  # notifications and answers need no reply
+        try:
+            return await self._dispatch(msg, cat, claims)
+        except JsonRpcError as exc:
+            return self._json(jsonrpc.error(msg.id, exc.code, exc.message, exc.data))
+
+    @staticmethod
+    def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
+        return Response(body, 200, media_type=JSON, headers=headers)
+
+    # -- JSON-RPC --------------------------------------------------------------------------
+
+    def _initialize(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
+        supported: list[str] = cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
+        requested = msg.params.get("protocolVersion")
+        if not isinstance(requested, str):
+            return self._json(jsonrpc.error(msg.id, jsonrpc.INVALID_PARAMS, "Invalid params: protocolVersion is required"))
+        version = requested if requested in supported else supported[0]
+        token = sessions.issue(self.secret, cat.gateway["_id"], version)
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": SERVER_INFO,
+        }
+        if instructions := cat.gateway["protocolConfiguration"]["mcp"].get("instructions"):
+            result["instructions"] = instructions
+        return self._json(jsonrpc.result(msg.id, result), {"Mcp-Session-Id": token})
+
+    async def _dispatch(self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims) -> Response:
+        if msg.method == "ping":
+            return self._json(jsonrpc.result(msg.id, {}))
+        if msg.method == "tools/list":
+            return self._tools_list(msg, cat)
+        return self._json(jsonrpc.result(msg.id, await self._tools_call(msg, cat, claims)))
+
+    def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
+        cursor = msg.params.get("cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: cursor must be a string")
+        try:
+            tools, next_cursor = cat.page(cursor, self.page_size)
+        except ValueError:
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from None
+        tail = b"}}" if next_cursor is None else b',"nextCursor":"' + next_cursor.encode() + b'"}}'
+        head = jsonrpc.result(msg.id, None)[: -len(b"null}")]  # {"jsonrpc":"2.0","id":..,"result":
+        return self._json(head + b'{"tools":' + tools + tail)
+
+    async def _tools_call(self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims) -> dict[str, Any]:
+        name = msg.params.get("name")
+        arguments = msg.params.get("arguments", {})
+        meta = msg.params.get("_meta")
+        if not isinstance(name, str):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
+        if not isinstance(arguments, dict):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
+        route = cat.routes.get(name)
+        if route is None:
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
+        target, tool = route
+        started = time.perf_counter()
+        outcome: ToolOutcome = "success"
+        try:
+            result = await self.upstream.call_tool(target, tool, arguments, meta if isinstance(meta, dict) else None)
+            if result.get("isError"):
+                outcome = "tool_error"
+            return result
+        except UpstreamRpcError as exc:
+            outcome = "upstream_error"
+            raise JsonRpcError(exc.code, exc.message, exc.data) from None
+        except (UpstreamUnreachable, UpstreamTimeout) as exc:
+            outcome = "unreachable"
+            raise JsonRpcError(UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}",
+                               {"target": target.name}) from None
+        except McpClientError as exc:
+            outcome = "upstream_error"
+            raise JsonRpcError(UPSTREAM_ERROR, f"Target {target.name!r} failed: {exc}", {"target": target.name}) from None
+        except asyncio.CancelledError:
+            outcome = "upstream_error"
+            raise
+        finally:
+            self.on_tool_invoked(new_event(
+                ToolInvoked, source="gateway", gateway_id=cat.gateway["_id"], target_id=target.target_id, tool=tool,
+                user=claims.user, outcome=outcome, duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            ))

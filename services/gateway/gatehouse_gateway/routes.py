@@ -1,0 +1,92 @@
+"""The admin API: gateways and targets (DESIGN.md §4); every route needs the admin token."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from gatehouse_contracts.http import check_admin, decode_body, json_response, read_body
+
+from . import gateways, targets
+from .gateways import Ctx
+from .models import GatewayBody, SynchronizeBody, TargetBody
+
+
+MaxResults = Annotated[int | None, Query(alias="maxResults")]
+NextToken = Annotated[str | None, Query(alias="nextToken")]
+
+
+def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
+    def admin(request: Request) -> None:
+        check_admin(request, admin_token)
+
+    api = APIRouter(dependencies=[Depends(admin)], redirect_slashes=True)
+
+    async def body(request: Request) -> bytes:
+        return await read_body(request, max_body_bytes)
+
+    @api.post("/gateways", status_code=202)
+    async def create_gateway(request: Request) -> Response:
+        """Create a gateway and its workload identity."""
+        doc = await gateways.create(ctx, decode_body(await body(request), GatewayBody))
+        return json_response(gateways.render(ctx, doc), 202)
+
+    @api.get("/gateways")
+    async def list_gateways(max_results: MaxResults = None, next_token: NextToken = None) -> Response:
+        """List gateways."""
+        docs, token = await gateways.list_(ctx, max_results, next_token)
+        return json_response({"items": [gateways.render(ctx, d) for d in docs], "nextToken": token})
+
+    @api.get("/gateways/{gateway_id}")
+    async def get_gateway(gateway_id: str) -> Response:
+        """Get a gateway."""
+        return json_response(gateways.render(ctx, await gateways.get(ctx, gateway_id)))
+
+    @api.put("/gateways/{gateway_id}", status_code=202)
+    async def update_gateway(gateway_id: str, request: Request) -> Response:
+        """Replace a gateway's configuration."""
+        doc = await gateways.update(ctx, gateway_id, decode_body(await body(request), GatewayBody))
+        return json_response(gateways.render(ctx, doc), 202)
+
+    @api.delete("/gateways/{gateway_id}", status_code=202)
+    async def delete_gateway(gateway_id: str) -> Response:
+        """Delete a gateway that has no targets, and its workload identity."""
+        doc = await gateways.delete(ctx, gateway_id)
+        return json_response({"gatewayId": doc["_id"], "status": "DELETING"}, 202)
+
+    @api.post("/gateways/{gateway_id}/targets", status_code=202)
+    async def create_target(gateway_id: str, request: Request) -> Response:
+        """Attach an MCP server to a gateway; its tools are synchronized in the background."""
+        doc = await targets.create(ctx, gateway_id, decode_body(await body(request), TargetBody))
+        return json_response(targets.render(doc), 202)
+
+    @api.get("/gateways/{gateway_id}/targets")
+    async def list_targets(gateway_id: str, max_results: MaxResults = None, next_token: NextToken = None) -> Response:
+        """List a gateway's targets."""
+        docs, token = await targets.list_(ctx, gateway_id, max_results, next_token)
+        return json_response({"items": [targets.render(d) for d in docs], "nextToken": token})
+
+    @api.get("/gateways/{gateway_id}/targets/{target_id}")
+    async def get_target(gateway_id: str, target_id: str) -> Response:
+        """Get a target with its status."""
+        return json_response(targets.render(await targets.get(ctx, gateway_id, target_id)))
+
+    @api.put("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
+    async def update_target(gateway_id: str, target_id: str, request: Request) -> Response:
+        """Replace a target's configuration; it is synchronized again."""
+        doc = await targets.update(ctx, gateway_id, target_id, decode_body(await body(request), TargetBody))
+        return json_response(targets.render(doc), 202)
+
+    @api.delete("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
+    async def delete_target(gateway_id: str, target_id: str) -> Response:
+        """Remove a target; its tools leave tools/list at once."""
+        doc = await targets.delete(ctx, gateway_id, target_id)
+        return json_response({"gatewayId": gateway_id, "targetId": doc["_id"], "status": "DELETING"}, 202)
+
+    @api.put("/gateways/{gateway_id}/synchronizeTargets", status_code=202)
+    async def synchronize_targets(gateway_id: str, request: Request) -> Response:
+        """List the tools of the named targets again."""
+        docs = await targets.synchronize(ctx, gateway_id, decode_body(await body(request), SynchronizeBody))
+        return json_response({"targets": [targets.render(d) for d in docs]}, 202)
+
+    return api

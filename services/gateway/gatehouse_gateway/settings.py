@@ -1,0 +1,39 @@
+"""The gateway's settings, read from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gatehouse_contracts.config import csv, load_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    gatehouse_admin_token: str
+    gatehouse_session_secret: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    gatehouse_db: str = "gatehouse"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    gateway_public_url: str = "http://127.0.0.1:8080"
+    gateway_allowed_origins: str = ""
+    gateway_tools_page_size: int = 10000
+    gateway_upstream_timeout_seconds: float = 30.0
+    gateway_session_max_age_seconds: int = 24 * 3600
+    gateway_catalog_refresh_seconds: float = 30.0
+    identity_rpc_timeout_seconds: float = 5.0
+    events_max_age_seconds: float = 30 * 24 * 3600
+    events_max_bytes: int = 1024**3
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return csv(self.gateway_allowed_origins)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        settings = load_settings(cls)
+        if len(settings.gatehouse_session_secret) < 16:
+            raise ValueError("GATEHOUSE_SESSION_SECRET must be at least 16 characters")
+        return settings

@@ -1,0 +1,207 @@
+"""Target operations and their rules: spec from a request body, the initial status, the 409s."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from gatehouse_contracts import bus
+from gatehouse_contracts.events import TargetCreated, TargetDeleted, TargetSyncRequested, TargetUpdated, new_event
+from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.tools import InvalidTool, validate_tools
+
+from .errors import BadRequest, Conflict, NotFound
+from .gateways import SOURCE, Ctx
+from .gateways import get as get_gateway
+from .models import OauthCredentials, SynchronizeBody, TargetBody, check_description, check_name
+from .store import Doc
+
+PENDING = ("CREATE_PENDING_AUTH", "UPDATE_PENDING_AUTH", "SYNCHRONIZE_PENDING_AUTH")
+MAX_INLINE_TOOLS = 1000
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def render(doc: Doc) -> dict[str, Any]:
+    spec, status = doc["spec"], doc["status"]
+    server: dict[str, Any] = {"endpoint": spec["endpoint"]}
+    if spec.get("inlinePayload") is not None:
+        server["mcpToolSchema"] = {"inlinePayload": spec["inlinePayload"]}
+    out = {
+        "gatewayId": doc["gatewayId"],
+        "targetId": doc["_id"],
+        "name": doc["name"],
+        "description": doc.get("description", ""),
+        "targetConfiguration": {"mcp": {"mcpServer": server}},
+        "credentialProviderConfigurations": spec["credentials"],
+        "status": status["status"],
+        "statusReasons": status.get("statusReasons", []),
+        "authorizationStatus": status.get("authorizationStatus", "NO_AUTHORIZATION_REQUIRED"),
+        "lastSynchronizedAt": status.get("lastSynchronizedAt"),
+        "toolCount": status.get("toolCount", 0),
+        "generation": doc["generation"],
+        "observedGeneration": status.get("observedGeneration", 0),
+        "createdAt": doc["createdAt"],
+        "updatedAt": doc["updatedAt"],
+    }
+    if status.get("authorizationData"):
+        out["authorizationData"] = status["authorizationData"]
+    return out
+
+
+def check_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(endpoint) > 2048:
+        raise BadRequest(f"endpoint {endpoint[:200]!r} must be an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise BadRequest("endpoint must not carry credentials in the URL")
+    return endpoint
+
+
+def inline_tools(payload: str) -> list[dict[str, Any]]:
+    """The tools of an ``mcpToolSchema.inlinePayload`` (a JSON string ``{"tools": [...]}``)."""
+    try:
+        doc = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        raise BadRequest("mcpToolSchema.inlinePayload is not valid JSON") from None
+    if not isinstance(doc, dict) or "tools" not in doc:
+        raise BadRequest('mcpToolSchema.inlinePayload must be a JSON object {"tools": [...]}')
+    try:
+        return validate_tools(doc["tools"], MAX_INLINE_TOOLS)
+    except InvalidTool as exc:
+        raise BadRequest(f"mcpToolSchema.inlinePayload: {exc}") from None
+
+
+def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
+    """The stored spec of a target body and its inline tools (None when the tools come from a sync)."""
+    check_name(body.name, "target")
+    check_description(body.description)
+    if len(body.credential_provider_configurations) != 1:
+        raise BadRequest("credentialProviderConfigurations must hold exactly one configuration")
+    credentials = body.credential_provider_configurations[0]
+    if isinstance(credentials, OauthCredentials):
+        raise BadRequest("credentialProviderType OAUTH is not yet supported by this Gatehouse version; use NONE")
+    server = body.target_configuration.mcp.mcp_server
+    payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
+    tools = inline_tools(payload) if payload is not None else None
+    spec = {
+        "endpoint": check_endpoint(server.endpoint),
+        "inlinePayload": payload,
+        "credentials": [msgspec.to_builtins(credentials)],
+    }
+    return spec, tools
+
+
+def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None) -> Doc:
+    """The status an admin call leaves behind: READY for inline tools, else the phase the sync-worker takes on."""
+    if tools is not None:
+        return {
+            "status": "READY", "statusReasons": [], "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+            "lastSynchronizedAt": time.time(), "observedGeneration": generation, "toolCount": len(tools),
+        }
+    return {
+        "status": phase, "statusReasons": [], "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+        "lastSynchronizedAt": None, "observedGeneration": generation, "toolCount": 0,
+    }
+
+
+def _refuse_if_pending(doc: Doc, action: str) -> None:
+    if doc["status"]["status"] in PENDING:
+        raise Conflict(f"target {doc['_id']!r} is waiting for authorization ({doc['status']['status']}); cannot {action}")
+
+
+async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
+    await get_gateway(ctx, gateway_id)
+    spec, tools = _spec(body)
+    now = time.time()
+    target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+    doc = {
+        "_id": target_id, "gatewayId": gateway_id, "name": body.name, "description": body.description,
+        "spec": spec, "generation": 1, "status": _initial_status("CREATING", 1, tools), "tools": tools or [],
+        "stamp": uuid.uuid4().hex, "createdAt": now, "updatedAt": now,
+    }
+    await ctx.store.insert_target(doc)
+    event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
+    try:
+        await bus.publish_event(ctx.nats, event)
+    except Exception:
+        await ctx.store.delete_target(gateway_id, target_id)  # the create changes nothing when it fails
+        raise
+    await ctx.changed(gateway_id, target_id)
+    return doc
+
+
+async def get(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
+    doc = await ctx.store.get_target(gateway_id, target_id)
+    if doc is None:
+        raise NotFound(f"target {target_id!r} not found in gateway {gateway_id!r}")
+    return doc
+
+
+async def list_(ctx: Ctx, gateway_id: str, max_results: int | None, next_token: str | None) -> tuple[list[Doc], str | None]:
+    await get_gateway(ctx, gateway_id)
+    size, after = parse_page(max_results, next_token)
+    docs = await ctx.store.list_targets(gateway_id, size, after)
+    return docs[:size], page_token(docs[size - 1]["_id"] if len(docs) > size else None)
+
+
+async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
+    current = await get(ctx, gateway_id, target_id)
+    _refuse_if_pending(current, "update")
+    spec, tools = _spec(body)
+    generation = current["generation"] + 1
+    fields: Doc = {
+        "name": body.name, "description": body.description, "spec": spec, "generation": generation,
+        "status": _initial_status("UPDATING", generation, tools), "stamp": uuid.uuid4().hex, "updatedAt": time.time(),
+    }
+    if tools is not None:
+        fields["tools"] = tools
+    doc = await ctx.store.update_target(gateway_id, target_id, current["generation"], fields)
+    if doc is None:
+        raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
+    await ctx.changed(gateway_id, target_id)
+    await bus.publish_event(
+        ctx.nats, new_event(TargetUpdated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=generation)
+    )
+    return doc
+
+
+async def delete(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
+    current = await get(ctx, gateway_id, target_id)
+    _refuse_if_pending(current, "delete")
+    await ctx.store.delete_target(gateway_id, target_id)
+    await ctx.changed(gateway_id, target_id)
+    await bus.publish_event(ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id))
+    return {**current, "status": {**current["status"], "status": "DELETING"}}
+
+
+async def synchronize(ctx: Ctx, gateway_id: str, body: SynchronizeBody) -> list[Doc]:
+    await get_gateway(ctx, gateway_id)
+    if not 1 <= len(body.target_id_list) <= 100:
+        raise BadRequest("targetIdList must name 1 to 100 targets")
+    currents = [await get(ctx, gateway_id, target_id) for target_id in dict.fromkeys(body.target_id_list)]
+    for current in currents:
+        _refuse_if_pending(current, "synchronize")
+        if current["spec"].get("inlinePayload") is not None:
+            raise BadRequest(f"target {current['_id']!r} has an mcpToolSchema: there is nothing to synchronize")
+    out = []
+    for current in currents:
+        fields = {
+            "status": {**current["status"], "status": "SYNCHRONIZING", "statusReasons": []},
+            "stamp": uuid.uuid4().hex, "updatedAt": time.time(),
+        }
+        doc = await ctx.store.update_target(gateway_id, current["_id"], current["generation"], fields)
+        if doc is None:
+            raise Conflict(f"target {current['_id']!r} changed while synchronizing; try again")
+        await ctx.changed(gateway_id, current["_id"])
+        await bus.publish_event(ctx.nats, new_event(
+            TargetSyncRequested, source=SOURCE, gateway_id=gateway_id, target_id=current["_id"],
+            generation=current["generation"], request_id=uuid.uuid4().hex,
+        ))
+        out.append(doc)
+    return out

@@ -1,0 +1,1 @@
+"""Gatehouse identity service: workload identities, credential providers, sessions, token vault."""

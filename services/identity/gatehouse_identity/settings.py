@@ -1,0 +1,25 @@
+"""Identity's settings, read from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gatehouse_contracts.config import load_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    gatehouse_admin_token: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    identity_db: str = "gatehouse_identity"
+    identity_host: str = "127.0.0.1"
+    identity_port: int = 8081
+    identity_public_url: str = "http://127.0.0.1:8081"
+    events_max_age_seconds: float = 30 * 24 * 3600
+    events_max_bytes: int = 1024**3
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return load_settings(cls)

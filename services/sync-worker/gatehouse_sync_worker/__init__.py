@@ -1,0 +1,1 @@
+"""Gatehouse sync-worker: talks to targets, fills tool caches, drives target status."""

@@ -1,0 +1,27 @@
+"""The sync-worker's settings, read from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gatehouse_contracts.config import load_settings
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    gatehouse_db: str = "gatehouse"
+    sync_worker_host: str = "127.0.0.1"
+    sync_worker_health_port: int = 8082
+    sync_timeout_seconds: float = 30.0
+    sync_max_tools: int = 5000
+    sync_max_attempts: int = 5
+    sync_retry_base_seconds: float = 1.0
+    sync_concurrency: int = 8
+    events_max_age_seconds: float = 30 * 24 * 3600
+    events_max_bytes: int = 1024**3
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return load_settings(cls)

@@ -1,0 +1,55 @@
+"""Pure rules of a sync's outcome: which status a failure leaves, what a reason says, when to retry."""
+
+from __future__ import annotations
+
+from gatehouse_contracts.mcp_client import (
+    McpClientError,
+    NotAnMcpServer,
+    UpstreamRpcError,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnreachable,
+)
+from gatehouse_contracts.tools import InvalidTool
+
+FAILED_AFTER = {
+    "CREATING": "FAILED",
+    "UPDATING": "UPDATE_UNSUCCESSFUL",
+    "SYNCHRONIZING": "SYNCHRONIZE_UNSUCCESSFUL",
+}
+IN_PROGRESS = tuple(FAILED_AFTER)
+
+
+def failed_status(phase: str) -> str:
+    """The terminal status of a failed sync that ran in ``phase`` (CREATING -> FAILED, ...)."""
+    return FAILED_AFTER.get(phase, "FAILED")
+
+
+def is_retryable(exc: Exception) -> bool:
+    """Faults that may pass (down, slow) are retried; a wrong answer will be wrong again."""
+    return isinstance(exc, (UpstreamUnreachable, UpstreamTimeout))
+
+
+def reason(exc: Exception, endpoint: str) -> str:
+    """A human-readable ``statusReasons`` entry; never carries a credential."""
+    if isinstance(exc, UpstreamUnreachable):
+        return f"Target unreachable: cannot connect to {endpoint} ({exc})"
+    if isinstance(exc, UpstreamTimeout):
+        return f"Target timed out: {endpoint} gave {exc}"
+    if isinstance(exc, UpstreamUnauthorized):
+        return f"Target refused the credentials: {exc}"
+    if isinstance(exc, NotAnMcpServer):
+        return f"Not an MCP server: {endpoint}: {exc}"
+    if isinstance(exc, UpstreamRpcError):
+        return f"The MCP server answered with an error: {exc}"
+    if isinstance(exc, InvalidTool):
+        text = str(exc)
+        return f"Too many tools: {text}" if text.startswith("too many tools") else f"Invalid tool definition: {text}"
+    if isinstance(exc, McpClientError):
+        return f"MCP error: {exc}"
+    return f"Unexpected error: {type(exc).__name__}"
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: base, 2*base, 4*base ... capped at a minute."""
+    return float(min(60.0, base * 2 ** (attempt - 1)))
