@@ -1,5 +1,17 @@
 """Gatehouse's wire: bus events, identity RPC messages, subject names, MCP wire shapes and client."""
 
-from . import bus, config, errors, events, http, jsonrpc, mcp_client, rpc, subjects, tools
+from . import bus, config, errors, events, http, jsonrpc, mcp_client, mongo, rpc, subjects, tools
 
-__all__ = ["bus", "config", "errors", "events", "http", "jsonrpc", "mcp_client", "rpc", "subjects", "tools"]
+__all__ = [
+    "bus",
+    "config",
+    "errors",
+    "events",
+    "http",
+    "jsonrpc",
+    "mcp_client",
+    "mongo",
+    "rpc",
+    "subjects",
+    "tools",
+]

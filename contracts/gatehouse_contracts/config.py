@@ -44,9 +44,14 @@ def configure_logging(level: str, service: str) -> None:
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    # one line per HTTP request or bus message is noise at INFO; our own loggers say what matters
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_http(service: str, load: Callable[[], Any], build: Callable[[Any], Any], *, host_attr: str, port_attr: str) -> None:
+def run_http(
+    service: str, load: Callable[[], Any], build: Callable[[Any], Any], *, host_attr: str, port_attr: str
+) -> None:
     """A service's ``main``: settings from the environment (exit with the reason if bad), logging, uvicorn."""
     import uvicorn  # only the entry points need the server
 
@@ -56,6 +61,9 @@ def run_http(service: str, load: Callable[[], Any], build: Callable[[Any], Any],
         sys.exit(f"gatehouse-{service}: {exc}")
     configure_logging(settings.log_level, service)
     uvicorn.run(
-        build(settings), host=getattr(settings, host_attr), port=getattr(settings, port_attr),
-        log_config=None, access_log=False,
+        build(settings),
+        host=getattr(settings, host_attr),
+        port=getattr(settings, port_attr),
+        log_config=None,
+        access_log=False,
     )

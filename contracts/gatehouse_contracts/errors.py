@@ -60,7 +60,8 @@ class Unavailable(GatehouseError):
 
 
 BY_CODE: dict[str, type[GatehouseError]] = {
-    cls.code: cls for cls in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Unavailable)
+    cls.code: cls
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Unavailable)
 }
 
 

@@ -7,6 +7,7 @@ secrets or tokens. Evolve a shape by adding fields with defaults only.
 
 from __future__ import annotations
 
+import typing
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -160,9 +161,9 @@ AnyEvent = (
     | ToolInvoked
 )
 
-EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type[Event], ...] = typing.get_args(AnyEvent)
 
-_decoder = msgspec.json.Decoder(AnyEvent)
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
 _encoder = msgspec.json.Encoder()
 
 E = TypeVar("E", bound=Event)

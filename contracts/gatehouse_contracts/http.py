@@ -19,7 +19,9 @@ _encoder = msgspec.json.Encoder()
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        _encoder.encode(content), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_response(exc: GatehouseError) -> Response:
@@ -27,7 +29,8 @@ def error_response(exc: GatehouseError) -> Response:
 
 
 async def gatehouse_error_handler(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatehouseError)
+    if not isinstance(exc, GatehouseError):  # registered for GatehouseError only
+        raise exc
     if exc.status >= 500:
         log.warning("request failed: %s", exc.message)
     return error_response(exc)
@@ -73,7 +76,9 @@ def page_token(last_id: str | None) -> str | None:
     return base64.urlsafe_b64encode(last_id.encode()).decode() if last_id else None
 
 
-def parse_page(max_results: int | None, next_token: str | None, *, limit: int = 1000) -> tuple[int, str | None]:
+def parse_page(
+    max_results: int | None, next_token: str | None, *, limit: int = 1000
+) -> tuple[int, str | None]:
     """Validated (page size, id to continue after) from ``maxResults`` and ``nextToken``."""
     size = 100 if max_results is None else max_results
     if not 1 <= size <= limit:
@@ -81,6 +86,22 @@ def parse_page(max_results: int | None, next_token: str | None, *, limit: int = 
     if not next_token:
         return size, None
     try:
-        return size, base64.urlsafe_b64decode(next_token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("nextToken is not a token this API handed out") from None
+        after = base64.b64decode(next_token.encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeError):
+        after = ""
+    if not after:
+        raise BadRequest("nextToken is not a token this API handed out")
+    return size, after
+
+
+class TrailingSlash:
+    """ASGI middleware: ``/a/b/`` is served as ``/a/b`` (trailing slashes optional, no redirects)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
+        await self.app(scope, receive, send)

@@ -66,26 +66,37 @@ def parse_message(body: bytes) -> Message:
     msg_id = doc.get("id")
     id_ok = isinstance(msg_id, (str, int)) and not isinstance(msg_id, bool)
     if doc.get("jsonrpc") != "2.0":
-        raise JsonRpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', id=msg_id if id_ok else None)
+        raise JsonRpcError(
+            INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', id=msg_id if id_ok else None
+        )
     method = doc.get("method")
     if method is None:
         if "result" in doc or "error" in doc:
             result, error = doc.get("result"), doc.get("error")
-            return Response(msg_id if id_ok else None, result if isinstance(result, dict) else None,
-                            error if isinstance(error, dict) else None)
-        raise JsonRpcError(INVALID_REQUEST, 'Invalid Request: "method" is missing', id=msg_id if id_ok else None)
+            return Response(
+                msg_id if id_ok else None,
+                result if isinstance(result, dict) else None,
+                error if isinstance(error, dict) else None,
+            )
+        raise JsonRpcError(
+            INVALID_REQUEST, 'Invalid Request: "method" is missing', id=msg_id if id_ok else None
+        )
     if not isinstance(method, str) or not method:
-        raise JsonRpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string',
-                           id=msg_id if id_ok else None)
+        raise JsonRpcError(
+            INVALID_REQUEST,
+            'Invalid Request: "method" must be a non-empty string',
+            id=msg_id if id_ok else None,
+        )
     params = doc.get("params", {})
     if not isinstance(params, dict):
-        raise JsonRpcError(INVALID_REQUEST, 'Invalid Request: "params" must be an object', id=msg_id if id_ok else None)
+        raise JsonRpcError(
+            INVALID_REQUEST, 'Invalid Request: "params" must be an object', id=msg_id if id_ok else None
+        )
     if "id" not in doc:
         return Notification(method, params)
     if not id_ok:
         raise JsonRpcError(INVALID_REQUEST, 'Invalid Request: "id" must be a string or an integer')
-    assert isinstance(msg_id, (str, int))
-    return Request(msg_id, method, params)
+    return Request(msg_id, method, params)  # type: ignore[arg-type]  # id_ok checked the type
 
 
 def result(msg_id: RequestId | None, result: Any) -> bytes:

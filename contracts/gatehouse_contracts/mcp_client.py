@@ -99,18 +99,23 @@ class McpSession:
         self.server_info: dict[str, Any] = {}
 
     async def initialize(self) -> None:
-        result = await self._request("initialize", {
-            "protocolVersion": LATEST_PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": CLIENT_INFO,
-        })
+        result = await self._request(
+            "initialize",
+            {
+                "protocolVersion": LATEST_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": CLIENT_INFO,
+            },
+        )
         version = result.get("protocolVersion")
         if version not in SUPPORTED_PROTOCOL_VERSIONS:
-            raise NotAnMcpServer(f"the server answered initialize with unsupported protocol version {version!r}")
+            raise NotAnMcpServer(
+                f"the server answered initialize with unsupported protocol version {version!r}"
+            )
         self.protocol_version = str(version)
         info = result.get("serverInfo")
         self.server_info = info if isinstance(info, dict) else {}
-        await self._post(jsonrpc.notification("notifications/initialized"), expect_answer=False)
+        await self._notify("notifications/initialized")
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.protocol_version is None:
@@ -132,7 +137,9 @@ class McpSession:
                 return tools
         raise NotAnMcpServer(f"tools/list did not end after {max_pages} pages")
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"name": name, "arguments": arguments}
         if meta:
             params["_meta"] = meta
@@ -160,20 +167,23 @@ class McpSession:
 
     async def _request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
         msg_id = next(self._ids)
-        answer = await self._post(jsonrpc.request(msg_id, method, params), expect_answer=True, msg_id=msg_id)
-        assert answer is not None
-        return answer
+        response, text = await self._send(jsonrpc.request(msg_id, method, params))
+        return self._answer(response, text, msg_id)
 
-    async def _post(self, body: bytes, *, expect_answer: bool, msg_id: int = 0) -> dict[str, Any] | None:
+    async def _notify(self, method: str) -> None:
+        response, _ = await self._send(jsonrpc.notification(method))
+        if response.status_code >= 400:
+            raise NotAnMcpServer(f"the server answered HTTP {response.status_code}")
+
+    async def _send(self, body: bytes) -> tuple[httpx.Response, str]:
+        """POST one message; transport faults and HTTP refusals become our errors."""
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._http.post(
                     self.endpoint, content=body, headers=self._session_headers(), timeout=self.timeout
                 )
-                text = response.text if expect_answer else ""
-        except TimeoutError:
-            raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
-        except httpx.TimeoutException:
+                text = response.text
+        except (TimeoutError, httpx.TimeoutException):
             raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise UpstreamUnreachable(f"cannot connect ({type(exc).__name__})") from None
@@ -184,11 +194,7 @@ class McpSession:
             raise UpstreamSessionLost("the server no longer knows our session")
         if sid := response.headers.get("mcp-session-id"):
             self.session_id = sid
-        if not expect_answer:
-            if status >= 400:
-                raise NotAnMcpServer(f"the server answered HTTP {status}")
-            return None
-        return self._answer(response, text, msg_id)
+        return response, text
 
     def _answer(self, response: httpx.Response, text: str, msg_id: int) -> dict[str, Any]:
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -206,7 +212,9 @@ class McpSession:
         for msg in candidates:
             if isinstance(msg, dict) and msg.get("id") == msg_id and msg.get("jsonrpc") == "2.0":
                 if isinstance(err := msg.get("error"), dict):
-                    raise UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+                    raise UpstreamRpcError(
+                        int(err.get("code", 0)), str(err.get("message", "")), err.get("data")
+                    )
                 if isinstance(res := msg.get("result"), dict):
                     return res
                 raise NotAnMcpServer("the server's JSON-RPC answer has no result object")

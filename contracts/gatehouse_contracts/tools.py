@@ -26,7 +26,7 @@ def validate_tool(tool: Any, index: int) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise InvalidTool(f"tool {name!r} has no inputSchema object")
     if schema.get("type", "object") != "object":
-        raise InvalidTool(f"tool {name!r} has an inputSchema whose type is not \"object\"")
+        raise InvalidTool(f'tool {name!r} has an inputSchema whose type is not "object"')
     for key in ("description", "title"):
         if key in tool and not isinstance(tool[key], str):
             raise InvalidTool(f"tool {name!r} has a {key} that is not a string")

@@ -14,13 +14,20 @@ import msgspec
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
-from pymongo import AsyncMongoClient
 from starlette.responses import Response
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.events import Event, GatewayCreated, GatewayDeleted, GatewayUpdated, TargetDeleted, decode_event
-from gatehouse_contracts.http import gatehouse_error_handler, json_response
+from gatehouse_contracts.events import (
+    Event,
+    GatewayCreated,
+    GatewayDeleted,
+    GatewayUpdated,
+    TargetDeleted,
+    decode_event,
+)
+from gatehouse_contracts.http import TrailingSlash, gatehouse_error_handler, json_response
+from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
 
 from .catalog import Catalog
@@ -36,7 +43,7 @@ log = logging.getLogger("gatehouse.gateway")
 
 
 def build(settings: Settings) -> FastAPI:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=3000)
+    mongo = connect(settings.mongodb_url)
     store = Store(mongo, settings.gatehouse_db)
     catalog = Catalog(store)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
@@ -47,9 +54,7 @@ def build(settings: Settings) -> FastAPI:
     async def reconnected() -> None:
         _spawn(background, catalog.reload_all())
 
-    broker = NatsBroker(
-        settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, reconnected_cb=reconnected
-    )
+    broker = bus.make_broker(settings.nats_url, reconnected_cb=reconnected)
 
     async def apply_change(event: Event) -> None:
         """Bring this replica's catalog up to date with one catalog-change event."""
@@ -102,11 +107,16 @@ def build(settings: Settings) -> FastAPI:
             await upstream.forget(target_id)
 
     ctx = Ctx(
-        store=store, broker=broker, public_url=settings.gateway_public_url,
-        rpc_timeout=settings.identity_rpc_timeout_seconds, changed=changed,
+        store=store,
+        broker=broker,
+        public_url=settings.gateway_public_url,
+        rpc_timeout=settings.identity_rpc_timeout_seconds,
+        changed=changed,
     )
     endpoint = McpEndpoint(
-        catalog, upstream, ended,
+        catalog,
+        upstream,
+        ended,
         secret=settings.gatehouse_session_secret.encode(),
         public_url=settings.gateway_public_url,
         allowed_origins=settings.allowed_origins,
@@ -129,7 +139,9 @@ def build(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await broker.start()
         await bus.ensure_stream(
-            broker.connection, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
+            broker.connection,
+            max_age_seconds=settings.events_max_age_seconds,
+            max_bytes=settings.events_max_bytes,
         )
         await store.create_indexes()
         await catalog.reload_all()
@@ -144,9 +156,14 @@ def build(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Gatehouse gateway", lifespan=lifespan)
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
+    app.add_middleware(TrailingSlash)
     app.include_router(router(ctx, settings.gatehouse_admin_token, settings.max_body_bytes))
-    for path in ("/gateways/{gateway_id}/mcp", "/gateways/{gateway_id}/mcp/"):
-        app.router.add_route(path, endpoint.handle, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    app.router.add_route(
+        "/gateways/{gateway_id}/mcp",
+        endpoint.handle,
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

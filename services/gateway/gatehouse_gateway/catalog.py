@@ -52,7 +52,7 @@ class GatewayCatalog:
             if doc["status"]["status"] != "READY":
                 continue
             target = RoutedTarget(doc["_id"], doc["name"], doc["spec"]["endpoint"], doc["generation"])
-            for i, tool in enumerate(doc.get("tools", [])):
+            for i, tool in enumerate(msgspec.json.decode(doc.get("toolsJson") or b"[]")):
                 name = f"{doc['name']}{SEPARATOR}{tool['name']}"
                 keys.append((doc["name"], i))
                 tools.append({**tool, "name": name})
@@ -124,5 +124,7 @@ class Catalog:
         cat.rebuild()
 
     def drop_target(self, gateway_id: str, target_id: str) -> None:
-        if (cat := self.gateways.get(gateway_id)) is not None and cat.targets.pop(target_id, None) is not None:
+        if (cat := self.gateways.get(gateway_id)) is not None and cat.targets.pop(
+            target_id, None
+        ) is not None:
             cat.rebuild()

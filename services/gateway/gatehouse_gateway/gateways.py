@@ -74,7 +74,8 @@ def _config(body: GatewayBody) -> Doc:
     unknown = [v for v in versions if v not in SUPPORTED_PROTOCOL_VERSIONS]
     if not versions or unknown:
         raise BadRequest(
-            f"protocolConfiguration.mcp.supportedVersions must be a non-empty subset of {list(SUPPORTED_PROTOCOL_VERSIONS)}"
+            "protocolConfiguration.mcp.supportedVersions must be a non-empty subset of "
+            f"{list(SUPPORTED_PROTOCOL_VERSIONS)}"
         )
     protocol: dict[str, Any] = {"mcp": {"supportedVersions": versions}}
     if mcp.instructions is not None:
@@ -92,13 +93,25 @@ async def create(ctx: Ctx, body: GatewayBody) -> Doc:
     config = _config(body)
     gateway_id = f"{body.name.lower()}-{secrets.token_hex(5)}"
     now = time.time()
-    doc = {"_id": gateway_id, **config, "status": "READY", "generation": 1, "createdAt": now, "updatedAt": now}
+    doc = {
+        "_id": gateway_id,
+        **config,
+        "status": "READY",
+        "generation": 1,
+        "createdAt": now,
+        "updatedAt": now,
+    }
     await ctx.store.insert_gateway(doc)
     try:
         await bus.call_identity(
-            ctx.nats, rpc.CreateWorkloadIdentity(name=gateway_id), rpc.WorkloadIdentity, timeout=ctx.rpc_timeout
+            ctx.nats,
+            rpc.CreateWorkloadIdentity(name=gateway_id),
+            rpc.WorkloadIdentity,
+            timeout=ctx.rpc_timeout,
         )
-        await bus.publish_event(ctx.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name))
+        await bus.publish_event(
+            ctx.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name)
+        )
     except Exception:
         await ctx.store.delete_gateway(gateway_id)  # the create changes nothing when it fails
         raise
@@ -125,7 +138,9 @@ async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")
     await ctx.changed(gateway_id, None)
-    await bus.publish_event(ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name))
+    await bus.publish_event(
+        ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name)
+    )
     return doc
 
 

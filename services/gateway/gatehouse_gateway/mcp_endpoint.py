@@ -85,8 +85,11 @@ class McpEndpoint:
                 return await self._post(request, cat)
             if request.method == "DELETE":
                 return await self._delete(request, cat)
-            raise McpHttpError(405, "Method Not Allowed: this endpoint has no SSE stream; POST requests",
-                               {"Allow": "POST, DELETE"})
+            raise McpHttpError(
+                405,
+                "Method Not Allowed: this endpoint has no SSE stream; POST requests",
+                {"Allow": "POST, DELETE"},
+            )
         except McpHttpError as exc:
             body = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, exc.message)
             return Response(body, exc.status, media_type=JSON, headers=exc.headers)
@@ -106,7 +109,9 @@ class McpEndpoint:
     def _session(self, request: Request, cat: GatewayCatalog) -> SessionClaims:
         token = request.headers.get("mcp-session-id")
         if not token:
-            raise McpHttpError(400, "Bad Request: the Mcp-Session-Id header is required; send initialize first")
+            raise McpHttpError(
+                400, "Bad Request: the Mcp-Session-Id header is required; send initialize first"
+            )
         claims = sessions.verify(self.secret, token, self.session_max_age)
         if claims is None or claims.gateway_id != cat.gateway["_id"] or claims.nonce in self.ended:
             raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
@@ -114,7 +119,10 @@ class McpEndpoint:
 
     def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
         version = request.headers.get("mcp-protocol-version")
-        if version is not None and version not in cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]:
+        if (
+            version is not None
+            and version not in cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
+        ):
             raise McpHttpError(400, f"Bad Request: unsupported MCP-Protocol-Version {version[:40]!r}")
 
     async def _delete(self, request: Request, cat: GatewayCatalog) -> Response:
@@ -139,7 +147,9 @@ class McpEndpoint:
         except JsonRpcError as exc:
             return Response(jsonrpc.error(exc.id, exc.code, exc.message), 400, media_type=JSON)
         if isinstance(msg, jsonrpc.Request) and msg.method not in KNOWN_METHODS:
-            return self._json(jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}"))
+            return self._json(
+                jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
+            )
         self._check_version(request, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
             return self._initialize(msg, cat)
@@ -161,7 +171,9 @@ class McpEndpoint:
         supported: list[str] = cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
         requested = msg.params.get("protocolVersion")
         if not isinstance(requested, str):
-            return self._json(jsonrpc.error(msg.id, jsonrpc.INVALID_PARAMS, "Invalid params: protocolVersion is required"))
+            return self._json(
+                jsonrpc.error(msg.id, jsonrpc.INVALID_PARAMS, "Invalid params: protocolVersion is required")
+            )
         version = requested if requested in supported else supported[0]
         token = sessions.issue(self.secret, cat.gateway["_id"], version)
         result: dict[str, Any] = {
@@ -192,7 +204,9 @@ class McpEndpoint:
         head = jsonrpc.result(msg.id, None)[: -len(b"null}")]  # {"jsonrpc":"2.0","id":..,"result":
         return self._json(head + b'{"tools":' + tools + tail)
 
-    async def _tools_call(self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims) -> dict[str, Any]:
+    async def _tools_call(
+        self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims
+    ) -> dict[str, Any]:
         name = msg.params.get("name")
         arguments = msg.params.get("arguments", {})
         meta = msg.params.get("_meta")
@@ -207,7 +221,9 @@ class McpEndpoint:
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
         try:
-            result = await self.upstream.call_tool(target, tool, arguments, meta if isinstance(meta, dict) else None)
+            result = await self.upstream.call_tool(
+                target, tool, arguments, meta if isinstance(meta, dict) else None
+            )
             if result.get("isError"):
                 outcome = "tool_error"
             return result
@@ -216,16 +232,27 @@ class McpEndpoint:
             raise JsonRpcError(exc.code, exc.message, exc.data) from None
         except (UpstreamUnreachable, UpstreamTimeout) as exc:
             outcome = "unreachable"
-            raise JsonRpcError(UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}",
-                               {"target": target.name}) from None
+            raise JsonRpcError(
+                UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}", {"target": target.name}
+            ) from None
         except McpClientError as exc:
             outcome = "upstream_error"
-            raise JsonRpcError(UPSTREAM_ERROR, f"Target {target.name!r} failed: {exc}", {"target": target.name}) from None
+            raise JsonRpcError(
+                UPSTREAM_ERROR, f"Target {target.name!r} failed: {exc}", {"target": target.name}
+            ) from None
         except asyncio.CancelledError:
             outcome = "upstream_error"
             raise
         finally:
-            self.on_tool_invoked(new_event(
-                ToolInvoked, source="gateway", gateway_id=cat.gateway["_id"], target_id=target.target_id, tool=tool,
-                user=claims.user, outcome=outcome, duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            ))
+            self.on_tool_invoked(
+                new_event(
+                    ToolInvoked,
+                    source="gateway",
+                    gateway_id=cat.gateway["_id"],
+                    target_id=target.target_id,
+                    tool=tool,
+                    user=claims.user,
+                    outcome=outcome,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+            )

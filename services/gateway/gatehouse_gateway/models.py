@@ -27,7 +27,9 @@ class CustomJWTAuthorizer(_Body, frozen=True):
 
 
 class AuthorizerConfiguration(_Body, frozen=True):
-    custom_jwt_authorizer: CustomJWTAuthorizer | None = msgspec.field(default=None, name="customJWTAuthorizer")
+    custom_jwt_authorizer: CustomJWTAuthorizer | None = msgspec.field(
+        default=None, name="customJWTAuthorizer"
+    )
 
 
 class McpProtocol(_Body, frozen=True):

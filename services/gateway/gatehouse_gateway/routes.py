@@ -11,7 +11,6 @@ from . import gateways, targets
 from .gateways import Ctx
 from .models import GatewayBody, SynchronizeBody, TargetBody
 
-
 MaxResults = Annotated[int | None, Query(alias="maxResults")]
 NextToken = Annotated[str | None, Query(alias="nextToken")]
 
@@ -20,7 +19,7 @@ def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
     def admin(request: Request) -> None:
         check_admin(request, admin_token)
 
-    api = APIRouter(dependencies=[Depends(admin)], redirect_slashes=True)
+    api = APIRouter(dependencies=[Depends(admin)])
 
     async def body(request: Request) -> bytes:
         return await read_body(request, max_body_bytes)
@@ -61,7 +60,9 @@ def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
         return json_response(targets.render(doc), 202)
 
     @api.get("/gateways/{gateway_id}/targets")
-    async def list_targets(gateway_id: str, max_results: MaxResults = None, next_token: NextToken = None) -> Response:
+    async def list_targets(
+        gateway_id: str, max_results: MaxResults = None, next_token: NextToken = None
+    ) -> Response:
         """List a gateway's targets."""
         docs, token = await targets.list_(ctx, gateway_id, max_results, next_token)
         return json_response({"items": [targets.render(d) for d in docs], "nextToken": token})

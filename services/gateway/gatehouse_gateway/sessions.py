@@ -38,7 +38,9 @@ def _sign(secret: bytes, payload: str) -> str:
     return _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
 
 
-def issue(secret: bytes, gateway_id: str, protocol_version: str, user: str = "", now: float | None = None) -> str:
+def issue(
+    secret: bytes, gateway_id: str, protocol_version: str, user: str = "", now: float | None = None
+) -> str:
     claims = SessionClaims(gateway_id, protocol_version, int(now or time.time()), secrets.token_hex(12), user)
     payload = _b64(msgspec.json.encode(claims))
     return f"{payload}.{_sign(secret, payload)}"

@@ -2,32 +2,23 @@
 
 A target document holds the spec (written here), the status and the tool cache (written by the
 sync-worker, and here only for the initial state and for inline schemas):
-``{_id, gatewayId, name, description, spec, generation, status: {...}, tools: [...], createdAt, updatedAt}``.
+``{_id, gatewayId, name, description, spec, generation, status, toolsJson, stamp, createdAt, updatedAt}``.
+The tools are kept as one JSON blob: JSON Schemas hold keys (``$schema``, ``$ref``) a document may not.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
-from .errors import Conflict, Unavailable
+from gatehouse_contracts.mongo import ping, translate_errors
+
+from .errors import Conflict
 
 Doc = dict[str, Any]
-NO_TOOLS = {"tools": 0}
-
-
-@asynccontextmanager
-async def mongo_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except DuplicateKeyError:
-        raise
-    except PyMongoError as exc:
-        raise Unavailable(f"the database is unavailable ({type(exc).__name__})") from None
+NO_TOOLS = {"toolsJson": 0}
 
 
 class Store:
@@ -37,95 +28,97 @@ class Store:
         self.targets = client[db]["targets"]
 
     async def create_indexes(self) -> None:
-        async with mongo_errors():
+        async with translate_errors():
             await self.gateways.create_index([("name", ASCENDING)], unique=True)
             await self.targets.create_index([("gatewayId", ASCENDING), ("name", ASCENDING)], unique=True)
 
     async def ping(self) -> bool:
-        try:
-            await self.client.admin.command("ping")
-            return True
-        except PyMongoError:
-            return False
+        return await ping(self.client)
 
     # -- gateways ---------------------------------------------------------------------------
 
     async def insert_gateway(self, doc: Doc) -> None:
-        async with mongo_errors():
+        async with translate_errors():
             try:
                 await self.gateways.insert_one(doc)
             except DuplicateKeyError:
                 raise Conflict(f"a gateway named {doc['name']!r} already exists") from None
 
     async def get_gateway(self, gateway_id: str) -> Doc | None:
-        async with mongo_errors():
+        async with translate_errors():
             return await self.gateways.find_one({"_id": gateway_id})
 
     async def replace_gateway(self, gateway_id: str, fields: Doc) -> Doc | None:
-        async with mongo_errors():
+        async with translate_errors():
             try:
                 return await self.gateways.find_one_and_update(
-                    {"_id": gateway_id}, {"$set": fields, "$inc": {"generation": 1}},
+                    {"_id": gateway_id},
+                    {"$set": fields, "$inc": {"generation": 1}},
                     return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
                 raise Conflict(f"a gateway named {fields['name']!r} already exists") from None
 
     async def delete_gateway(self, gateway_id: str) -> bool:
-        async with mongo_errors():
+        async with translate_errors():
             return (await self.gateways.delete_one({"_id": gateway_id})).deleted_count == 1
 
     async def list_gateways(self, limit: int, after: str | None) -> list[Doc]:
-        async with mongo_errors():
+        async with translate_errors():
             query = {"_id": {"$gt": after}} if after else {}
             return await self.gateways.find(query).sort("_id", ASCENDING).limit(limit + 1).to_list()
 
     async def all_gateways(self) -> list[Doc]:
-        async with mongo_errors():
+        async with translate_errors():
             return await self.gateways.find({}).to_list()
 
     # -- targets ----------------------------------------------------------------------------
 
     async def insert_target(self, doc: Doc) -> None:
-        async with mongo_errors():
+        async with translate_errors():
             try:
                 await self.targets.insert_one(doc)
             except DuplicateKeyError:
                 raise Conflict(f"this gateway already has a target named {doc['name']!r}") from None
 
     async def get_target(self, gateway_id: str, target_id: str, *, with_tools: bool = False) -> Doc | None:
-        async with mongo_errors():
+        async with translate_errors():
             return await self.targets.find_one(
                 {"_id": target_id, "gatewayId": gateway_id}, None if with_tools else NO_TOOLS
             )
 
-    async def update_target(self, gateway_id: str, target_id: str, expect_generation: int, fields: Doc) -> Doc | None:
+    async def update_target(
+        self, gateway_id: str, target_id: str, expect_generation: int, fields: Doc
+    ) -> Doc | None:
         """Set ``fields`` if the target is still at ``expect_generation``; None if it moved on or is gone."""
-        async with mongo_errors():
+        async with translate_errors():
             try:
                 return await self.targets.find_one_and_update(
                     {"_id": target_id, "gatewayId": gateway_id, "generation": expect_generation},
-                    {"$set": fields}, projection=NO_TOOLS, return_document=ReturnDocument.AFTER,
+                    {"$set": fields},
+                    return_document=ReturnDocument.AFTER,  # FerretDB: no projection here
                 )
             except DuplicateKeyError:
                 raise Conflict(f"this gateway already has a target named {fields.get('name')!r}") from None
 
     async def delete_target(self, gateway_id: str, target_id: str) -> bool:
-        async with mongo_errors():
-            return (await self.targets.delete_one({"_id": target_id, "gatewayId": gateway_id})).deleted_count == 1
+        async with translate_errors():
+            return (
+                await self.targets.delete_one({"_id": target_id, "gatewayId": gateway_id})
+            ).deleted_count == 1
 
     async def count_targets(self, gateway_id: str) -> int:
-        async with mongo_errors():
+        async with translate_errors():
             return await self.targets.count_documents({"gatewayId": gateway_id})
 
     async def list_targets(self, gateway_id: str, limit: int, after: str | None) -> list[Doc]:
         query: Doc = {"gatewayId": gateway_id}
         if after:
             query["_id"] = {"$gt": after}
-        async with mongo_errors():
+        async with translate_errors():
             return await self.targets.find(query, NO_TOOLS).sort("_id", ASCENDING).limit(limit + 1).to_list()
 
     async def catalog_targets(self, gateway_id: str | None = None) -> list[Doc]:
         """Every target (of one gateway) with its tools, for the in-memory catalog."""
-        async with mongo_errors():
+        async with translate_errors():
             return await self.targets.find({"gatewayId": gateway_id} if gateway_id else {}).to_list()

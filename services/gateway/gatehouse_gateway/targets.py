@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gatehouse_contracts import bus
-from gatehouse_contracts.events import TargetCreated, TargetDeleted, TargetSyncRequested, TargetUpdated, new_event
+from gatehouse_contracts.events import (
+    TargetCreated,
+    TargetDeleted,
+    TargetSyncRequested,
+    TargetUpdated,
+    new_event,
+)
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
@@ -85,7 +91,9 @@ def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
         raise BadRequest("credentialProviderConfigurations must hold exactly one configuration")
     credentials = body.credential_provider_configurations[0]
     if isinstance(credentials, OauthCredentials):
-        raise BadRequest("credentialProviderType OAUTH is not yet supported by this Gatehouse version; use NONE")
+        raise BadRequest(
+            "credentialProviderType OAUTH is not yet supported by this Gatehouse version; use NONE"
+        )
     server = body.target_configuration.mcp.mcp_server
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
@@ -98,21 +106,31 @@ def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
 
 
 def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None) -> Doc:
-    """The status an admin call leaves behind: READY for inline tools, else the phase the sync-worker takes on."""
+    """The status an admin call leaves: READY for inline tools, else the phase the sync-worker picks up."""
     if tools is not None:
         return {
-            "status": "READY", "statusReasons": [], "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
-            "lastSynchronizedAt": time.time(), "observedGeneration": generation, "toolCount": len(tools),
+            "status": "READY",
+            "statusReasons": [],
+            "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+            "lastSynchronizedAt": time.time(),
+            "observedGeneration": generation,
+            "toolCount": len(tools),
         }
     return {
-        "status": phase, "statusReasons": [], "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
-        "lastSynchronizedAt": None, "observedGeneration": generation, "toolCount": 0,
+        "status": phase,
+        "statusReasons": [],
+        "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+        "lastSynchronizedAt": None,
+        "observedGeneration": generation,
+        "toolCount": 0,
     }
 
 
 def _refuse_if_pending(doc: Doc, action: str) -> None:
     if doc["status"]["status"] in PENDING:
-        raise Conflict(f"target {doc['_id']!r} is waiting for authorization ({doc['status']['status']}); cannot {action}")
+        raise Conflict(
+            f"target {doc['_id']!r} is waiting for authorization ({doc['status']['status']}); cannot {action}"
+        )
 
 
 async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
@@ -121,9 +139,17 @@ async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
     doc = {
-        "_id": target_id, "gatewayId": gateway_id, "name": body.name, "description": body.description,
-        "spec": spec, "generation": 1, "status": _initial_status("CREATING", 1, tools), "tools": tools or [],
-        "stamp": uuid.uuid4().hex, "createdAt": now, "updatedAt": now,
+        "_id": target_id,
+        "gatewayId": gateway_id,
+        "name": body.name,
+        "description": body.description,
+        "spec": spec,
+        "generation": 1,
+        "status": _initial_status("CREATING", 1, tools),
+        "toolsJson": msgspec.json.encode(tools or []),
+        "stamp": uuid.uuid4().hex,
+        "createdAt": now,
+        "updatedAt": now,
     }
     await ctx.store.insert_target(doc)
     event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
@@ -143,7 +169,9 @@ async def get(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
     return doc
 
 
-async def list_(ctx: Ctx, gateway_id: str, max_results: int | None, next_token: str | None) -> tuple[list[Doc], str | None]:
+async def list_(
+    ctx: Ctx, gateway_id: str, max_results: int | None, next_token: str | None
+) -> tuple[list[Doc], str | None]:
     await get_gateway(ctx, gateway_id)
     size, after = parse_page(max_results, next_token)
     docs = await ctx.store.list_targets(gateway_id, size, after)
@@ -156,17 +184,25 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     spec, tools = _spec(body)
     generation = current["generation"] + 1
     fields: Doc = {
-        "name": body.name, "description": body.description, "spec": spec, "generation": generation,
-        "status": _initial_status("UPDATING", generation, tools), "stamp": uuid.uuid4().hex, "updatedAt": time.time(),
+        "name": body.name,
+        "description": body.description,
+        "spec": spec,
+        "generation": generation,
+        "status": _initial_status("UPDATING", generation, tools),
+        "stamp": uuid.uuid4().hex,
+        "updatedAt": time.time(),
     }
     if tools is not None:
-        fields["tools"] = tools
+        fields["toolsJson"] = msgspec.json.encode(tools)
     doc = await ctx.store.update_target(gateway_id, target_id, current["generation"], fields)
     if doc is None:
         raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
     await ctx.changed(gateway_id, target_id)
     await bus.publish_event(
-        ctx.nats, new_event(TargetUpdated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=generation)
+        ctx.nats,
+        new_event(
+            TargetUpdated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=generation
+        ),
     )
     return doc
 
@@ -176,7 +212,9 @@ async def delete(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
     _refuse_if_pending(current, "delete")
     await ctx.store.delete_target(gateway_id, target_id)
     await ctx.changed(gateway_id, target_id)
-    await bus.publish_event(ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id))
+    await bus.publish_event(
+        ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)
+    )
     return {**current, "status": {**current["status"], "status": "DELETING"}}
 
 
@@ -188,20 +226,30 @@ async def synchronize(ctx: Ctx, gateway_id: str, body: SynchronizeBody) -> list[
     for current in currents:
         _refuse_if_pending(current, "synchronize")
         if current["spec"].get("inlinePayload") is not None:
-            raise BadRequest(f"target {current['_id']!r} has an mcpToolSchema: there is nothing to synchronize")
+            raise BadRequest(
+                f"target {current['_id']!r} has an mcpToolSchema: there is nothing to synchronize"
+            )
     out = []
     for current in currents:
         fields = {
             "status": {**current["status"], "status": "SYNCHRONIZING", "statusReasons": []},
-            "stamp": uuid.uuid4().hex, "updatedAt": time.time(),
+            "stamp": uuid.uuid4().hex,
+            "updatedAt": time.time(),
         }
         doc = await ctx.store.update_target(gateway_id, current["_id"], current["generation"], fields)
         if doc is None:
             raise Conflict(f"target {current['_id']!r} changed while synchronizing; try again")
         await ctx.changed(gateway_id, current["_id"])
-        await bus.publish_event(ctx.nats, new_event(
-            TargetSyncRequested, source=SOURCE, gateway_id=gateway_id, target_id=current["_id"],
-            generation=current["generation"], request_id=uuid.uuid4().hex,
-        ))
+        await bus.publish_event(
+            ctx.nats,
+            new_event(
+                TargetSyncRequested,
+                source=SOURCE,
+                gateway_id=gateway_id,
+                target_id=current["_id"],
+                generation=current["generation"],
+                request_id=uuid.uuid4().hex,
+            ),
+        )
         out.append(doc)
     return out

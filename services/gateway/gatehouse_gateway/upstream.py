@@ -31,8 +31,9 @@ class UpstreamPool:
             self._sessions[key] = session
             return session
 
-    async def call_tool(self, target: RoutedTarget, tool: str, arguments: dict[str, Any],
-                        meta: dict[str, Any] | None) -> dict[str, Any]:
+    async def call_tool(
+        self, target: RoutedTarget, tool: str, arguments: dict[str, Any], meta: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Call through the pooled session; a session the server forgot is opened again once."""
         session = await self._session(target)
         try:

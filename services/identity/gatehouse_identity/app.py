@@ -1,4 +1,4 @@
-"""Identity's composition root: ``build(settings)`` wires MongoDB, the bus, RPC subscribers and HTTP routes."""
+"""Identity's composition root: ``build(settings)`` wires MongoDB, the bus, RPC subscribers, HTTP routes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request
-from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
-from pymongo import AsyncMongoClient
 from starlette.responses import Response
 
 from gatehouse_contracts import bus, rpc
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.http import check_admin, decode_body, gatehouse_error_handler, json_response, read_body
+from gatehouse_contracts.http import (
+    TrailingSlash,
+    check_admin,
+    decode_body,
+    gatehouse_error_handler,
+    json_response,
+    read_body,
+)
+from gatehouse_contracts.mongo import connect, ping
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_subject
 
 from .operations import OPERATIONS, Deps, Handler
@@ -34,7 +40,9 @@ def _rpc_handler(deps: Deps, req_type: type[msgspec.Struct], handler: Handler) -
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
         except msgspec.DecodeError:
-            return rpc.encode(rpc.RpcError(code="ValidationException", message="the request is not valid JSON"))
+            return rpc.encode(
+                rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
+            )
         except GatehouseError as exc:
             return rpc.encode(rpc.RpcError(code=exc.code, message=exc.message))
 
@@ -42,9 +50,9 @@ def _rpc_handler(deps: Deps, req_type: type[msgspec.Struct], handler: Handler) -
 
 
 def build(settings: Settings) -> FastAPI:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=3000)
+    mongo = connect(settings.mongodb_url)
     deps = Deps(workloads=WorkloadStore(mongo, settings.identity_db))
-    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+    broker = bus.make_broker(settings.nats_url)
     for name, (req_type, handler, summary) in OPERATIONS.items():
         broker.subscriber(rpc_subject(name), queue=RPC_QUEUE, title=name, description=summary)(
             _rpc_handler(deps, req_type, handler)
@@ -54,7 +62,9 @@ def build(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await broker.start()
         await bus.ensure_stream(
-            broker.connection, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
+            broker.connection,
+            max_age_seconds=settings.events_max_age_seconds,
+            max_bytes=settings.events_max_bytes,
         )
         log.info("identity ready on %s", settings.identity_public_url)
         yield
@@ -63,6 +73,7 @@ def build(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Gatehouse identity", lifespan=lifespan)
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
+    app.add_middleware(TrailingSlash)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -73,18 +84,17 @@ def build(settings: Settings) -> FastAPI:
     async def readyz() -> Response:
         """NATS and MongoDB are reachable."""
         nats_ok = broker.connection is not None and broker.connection.is_connected
-        try:
-            await mongo.admin.command("ping")
-            mongo_ok = True
-        except Exception:
-            mongo_ok = False
+        mongo_ok = await ping(mongo)
         ok = nats_ok and mongo_ok
         return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if ok else 503)
 
     for name, (req_type, handler, summary) in OPERATIONS.items():
         app.add_api_route(
-            f"/identities/{name}", _http_handler(settings, deps, req_type, handler), methods=["POST"],
-            name=name, summary=summary,
+            f"/identities/{name}",
+            _http_handler(settings, deps, req_type, handler),
+            methods=["POST"],
+            name=name,
+            summary=summary,
         )
     return app
 

@@ -1,4 +1,4 @@
-"""The registry of identity operations: one name, one request Struct, one handler; HTTP and RPC both serve it."""
+"""The registry of identity operations: name, request Struct, handler; HTTP and RPC both serve it."""
 
 from __future__ import annotations
 
@@ -32,10 +32,25 @@ def _workload(fn: Callable[[WorkloadStore, Any], Awaitable[msgspec.Struct]]) -> 
 
 # name -> (request type, handler, summary); admin-only operations are served over HTTP with admin auth.
 OPERATIONS: dict[str, tuple[type[msgspec.Struct], Handler, str]] = {
-    "CreateWorkloadIdentity": (rpc.CreateWorkloadIdentity, _workload(workloads.create), "Create a workload identity."),
+    "CreateWorkloadIdentity": (
+        rpc.CreateWorkloadIdentity,
+        _workload(workloads.create),
+        "Create a workload identity.",
+    ),
     "GetWorkloadIdentity": (rpc.GetWorkloadIdentity, _workload(workloads.get), "Get a workload identity."),
-    "UpdateWorkloadIdentity": (rpc.UpdateWorkloadIdentity, _workload(workloads.update),
-                               "Replace a workload identity's allowed return URLs."),
-    "DeleteWorkloadIdentity": (rpc.DeleteWorkloadIdentity, _workload(workloads.delete), "Delete a workload identity."),
-    "ListWorkloadIdentities": (rpc.ListWorkloadIdentities, _workload(workloads.list_), "List workload identities."),
+    "UpdateWorkloadIdentity": (
+        rpc.UpdateWorkloadIdentity,
+        _workload(workloads.update),
+        "Replace a workload identity's allowed return URLs.",
+    ),
+    "DeleteWorkloadIdentity": (
+        rpc.DeleteWorkloadIdentity,
+        _workload(workloads.delete),
+        "Delete a workload identity.",
+    ),
+    "ListWorkloadIdentities": (
+        rpc.ListWorkloadIdentities,
+        _workload(workloads.list_),
+        "List workload identities.",
+    ),
 }

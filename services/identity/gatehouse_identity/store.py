@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
-from gatehouse_contracts.errors import Conflict, NotFound, Unavailable
+from gatehouse_contracts.errors import Conflict, NotFound
+from gatehouse_contracts.mongo import translate_errors
 from gatehouse_contracts.rpc import WorkloadIdentity
-
-
-@asynccontextmanager
-async def mongo_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except DuplicateKeyError:
-        raise
-    except PyMongoError as exc:
-        raise Unavailable(f"the database is unavailable ({type(exc).__name__})") from None
 
 
 def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
@@ -41,7 +30,7 @@ class WorkloadStore:
     async def create(self, name: str, return_urls: list[str]) -> WorkloadIdentity:
         now = time.time()
         doc = {"_id": name, "allowedReturnUrls": return_urls, "createdAt": now, "updatedAt": now}
-        async with mongo_errors():
+        async with translate_errors():
             try:
                 await self._col.insert_one(doc)
             except DuplicateKeyError:
@@ -49,14 +38,14 @@ class WorkloadStore:
         return _to_workload(doc)
 
     async def get(self, name: str) -> WorkloadIdentity:
-        async with mongo_errors():
+        async with translate_errors():
             doc = await self._col.find_one({"_id": name})
         if doc is None:
             raise NotFound(f"workload identity {name!r} not found")
         return _to_workload(doc)
 
     async def update(self, name: str, return_urls: list[str]) -> WorkloadIdentity:
-        async with mongo_errors():
+        async with translate_errors():
             doc = await self._col.find_one_and_update(
                 {"_id": name},
                 {"$set": {"allowedReturnUrls": return_urls, "updatedAt": time.time()}},
@@ -67,14 +56,14 @@ class WorkloadStore:
         return _to_workload(doc)
 
     async def delete(self, name: str) -> None:
-        async with mongo_errors():
+        async with translate_errors():
             result = await self._col.delete_one({"_id": name})
         if result.deleted_count == 0:
             raise NotFound(f"workload identity {name!r} not found")
 
     async def list(self, limit: int, after: str | None) -> tuple[list[WorkloadIdentity], str | None]:
         query = {"_id": {"$gt": after}} if after else {}
-        async with mongo_errors():
+        async with translate_errors():
             docs = await self._col.find(query).sort("_id", ASCENDING).limit(limit + 1).to_list()
         more = len(docs) > limit
         items = [_to_workload(d) for d in docs[:limit]]

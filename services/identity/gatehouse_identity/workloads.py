@@ -16,7 +16,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 
 def _check_name(name: str) -> str:
     if not NAME.fullmatch(name):
-        raise BadRequest("name must be 1-255 characters of letters, digits, '_', '-', '.', starting with a letter or digit")
+        raise BadRequest(
+            "name must be 1-255 characters of letters, digits, '_', '-', '.', starting with a letter or digit"
+        )
     return name
 
 
@@ -31,7 +33,9 @@ def _check_return_urls(urls: list[str]) -> list[str]:
 
 
 async def create(store: WorkloadStore, req: rpc.CreateWorkloadIdentity) -> rpc.WorkloadIdentity:
-    return await store.create(_check_name(req.name), _check_return_urls(req.allowed_resource_oauth2_return_urls))
+    return await store.create(
+        _check_name(req.name), _check_return_urls(req.allowed_resource_oauth2_return_urls)
+    )
 
 
 async def get(store: WorkloadStore, req: rpc.GetWorkloadIdentity) -> rpc.WorkloadIdentity:

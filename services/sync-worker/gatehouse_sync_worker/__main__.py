@@ -9,7 +9,13 @@ from .settings import Settings
 
 
 def main() -> None:
-    run_http("sync-worker", Settings.from_env, build, host_attr="sync_worker_host", port_attr="sync_worker_health_port")
+    run_http(
+        "sync-worker",
+        Settings.from_env,
+        build,
+        host_attr="sync_worker_host",
+        port_attr="sync_worker_health_port",
+    )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
-"""The sync-worker's composition root: ``build(settings)`` wires MongoDB, HTTP, the durable consumer, health."""
+"""The sync-worker's composition root: ``build(settings)`` wires MongoDB, HTTP, the consumer, health."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import msgspec
 from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats import JStream, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js.api import ConsumerConfig
-from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,6 +22,7 @@ from starlette.routing import Route
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.events import TargetCreated, TargetSyncRequested, TargetUpdated, decode_event
+from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
 
 from . import sync
@@ -32,19 +33,24 @@ log = logging.getLogger("gatehouse.sync")
 
 
 def build(settings: Settings) -> Starlette:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=3000)
+    mongo = connect(settings.mongodb_url)
     http = httpx.AsyncClient(follow_redirects=False)
-    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
-    deps = sync.Deps(store=TargetStore(mongo, settings.gatehouse_db), http=http, settings=settings,
-                     nats=lambda: broker.connection)
-    ack_wait = 2 * settings.sync_timeout_seconds + 10
+    broker = bus.make_broker(settings.nats_url)
+    deps = sync.Deps(
+        store=TargetStore(mongo, settings.gatehouse_db),
+        http=http,
+        settings=settings,
+        nats=lambda: broker.connection,
+    )
 
     @broker.subscriber(
         f"{EVENTS_PREFIX}.target.*",
         stream=JStream(STREAM, declare=False),
         durable=SYNC_WORKER_DURABLE,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
-        config=ConsumerConfig(ack_wait=ack_wait, max_deliver=settings.sync_max_attempts + 5),
+        config=ConsumerConfig(
+            ack_wait=settings.sync_ack_wait_seconds, max_deliver=settings.sync_max_attempts + 5
+        ),
         ack_policy=AckPolicy.MANUAL,
         max_workers=settings.sync_concurrency,
         title="sync-worker",
@@ -61,12 +67,15 @@ def build(settings: Settings) -> Starlette:
             await msg.ack()
             return
         attempt = msg.raw_message.metadata.num_delivered
+        heartbeat = asyncio.create_task(_keep_alive(msg, settings.sync_ack_wait_seconds / 3))
         try:
             delay = await sync.handle(deps, event, attempt)
         except GatehouseError as exc:  # MongoDB or NATS down: try the same event again later
             log.warning("sync of target %s postponed: %s", event.target_id, exc.message)
             await msg.nack(delay=5.0)
             return
+        finally:
+            heartbeat.cancel()
         if delay is None:
             await msg.ack()
         else:
@@ -76,7 +85,9 @@ def build(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await broker.connect()
         await bus.ensure_stream(
-            broker.connection, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
+            broker.connection,
+            max_age_seconds=settings.events_max_age_seconds,
+            max_bytes=settings.events_max_bytes,
         )
         await broker.start()
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)
@@ -94,3 +105,11 @@ def build(settings: Settings) -> Starlette:
         return JSONResponse({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan)
+
+
+async def _keep_alive(msg: NatsMessage, every: float) -> None:
+    """Tell JetStream the sync is still running, so only a dead worker's events are redelivered."""
+    while True:
+        await asyncio.sleep(every)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()

@@ -14,6 +14,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_worker_host: str = "127.0.0.1"
     sync_worker_health_port: int = 8082
     sync_timeout_seconds: float = 30.0
+    sync_ack_wait_seconds: float = 15.0
     sync_max_tools: int = 5000
     sync_max_attempts: int = 5
     sync_retry_base_seconds: float = 1.0

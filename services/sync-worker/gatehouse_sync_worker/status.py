@@ -44,7 +44,11 @@ def reason(exc: Exception, endpoint: str) -> str:
         return f"The MCP server answered with an error: {exc}"
     if isinstance(exc, InvalidTool):
         text = str(exc)
-        return f"Too many tools: {text}" if text.startswith("too many tools") else f"Invalid tool definition: {text}"
+        return (
+            f"Too many tools: {text}"
+            if text.startswith("too many tools")
+            else f"Invalid tool definition: {text}"
+        )
     if isinstance(exc, McpClientError):
         return f"MCP error: {exc}"
     return f"Unexpected error: {type(exc).__name__}"

@@ -1,25 +1,15 @@
-"""The sync-worker's view of targets: read the spec, write status + tools with a generation compare-and-set."""
+"""The sync-worker's view of targets: read the spec, write status + tools with a generation CAS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
-from gatehouse_contracts.errors import Unavailable
+from gatehouse_contracts.mongo import ping, translate_errors
 
 Doc = dict[str, Any]
-
-
-@asynccontextmanager
-async def mongo_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except PyMongoError as exc:
-        raise Unavailable(f"the database is unavailable ({type(exc).__name__})") from None
 
 
 class TargetStore:
@@ -28,22 +18,23 @@ class TargetStore:
         self._targets = client[db]["targets"]
 
     async def get(self, target_id: str) -> Doc | None:
-        async with mongo_errors():
-            return await self._targets.find_one({"_id": target_id}, {"tools": 0})
+        async with translate_errors():
+            return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
 
-    async def write_status(self, target_id: str, generation: int, status: Doc, tools: list[Any] | None,
-                           stamp: str) -> bool:
+    async def write_status(
+        self, target_id: str, generation: int, status: Doc, tools: list[Any] | None, stamp: str
+    ) -> bool:
         """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False)."""
         fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": stamp}
         if tools is not None:
-            fields["tools"] = tools
-        async with mongo_errors():
-            result = await self._targets.update_one({"_id": target_id, "generation": generation}, {"$set": fields})
+            fields["toolsJson"] = msgspec.json.encode(
+                tools
+            )  # JSON Schema keys like $ref can't be field names
+        async with translate_errors():
+            result = await self._targets.update_one(
+                {"_id": target_id, "generation": generation}, {"$set": fields}
+            )
         return result.matched_count == 1
 
     async def ping(self) -> bool:
-        try:
-            await self.client.admin.command("ping")
-            return True
-        except PyMongoError:
-            return False
+        return await ping(self.client)

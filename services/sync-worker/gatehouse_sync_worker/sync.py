@@ -14,8 +14,8 @@ from nats.aio.client import Client as NatsClient
 from gatehouse_contracts import bus
 from gatehouse_contracts.events import (
     TargetCreated,
-    TargetSynchronized,
     TargetSyncFailed,
+    TargetSynchronized,
     TargetSyncRequested,
     TargetUpdated,
     new_event,
@@ -72,25 +72,48 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         status = {
             **doc["status"],
             "status": phase if retry else failed_status(phase),
-            "statusReasons": [f"Attempt {attempt} of {deps.settings.sync_max_attempts} failed, retrying: {why}"]
-            if retry else [why],
+            "statusReasons": [
+                f"Attempt {attempt} of {deps.settings.sync_max_attempts} failed, retrying: {why}"
+            ]
+            if retry
+            else [why],
         }
         log.info("sync of target %s failed (attempt %d): %s", event.target_id, attempt, why)
         if await deps.store.write_status(event.target_id, event.generation, status, None, uuid.uuid4().hex):
-            await bus.publish_event(deps.bus(), new_event(
-                TargetSyncFailed, source=SOURCE, correlation_id=event.event_id, gateway_id=event.gateway_id,
-                target_id=event.target_id, generation=event.generation, reason=why, attempt=attempt,
-                terminal=not retry,
-            ))
+            await bus.publish_event(
+                deps.bus(),
+                new_event(
+                    TargetSyncFailed,
+                    source=SOURCE,
+                    correlation_id=event.event_id,
+                    gateway_id=event.gateway_id,
+                    target_id=event.target_id,
+                    generation=event.generation,
+                    reason=why,
+                    attempt=attempt,
+                    terminal=not retry,
+                ),
+            )
         return backoff(attempt, deps.settings.sync_retry_base_seconds) if retry else None
     status = {
-        "status": "READY", "statusReasons": [], "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
-        "lastSynchronizedAt": time.time(), "toolCount": len(tools),
+        "status": "READY",
+        "statusReasons": [],
+        "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+        "lastSynchronizedAt": time.time(),
+        "toolCount": len(tools),
     }
     if await deps.store.write_status(event.target_id, event.generation, status, tools, uuid.uuid4().hex):
         log.info("target %s synchronized: %d tools", event.target_id, len(tools))
-        await bus.publish_event(deps.bus(), new_event(
-            TargetSynchronized, source=SOURCE, correlation_id=event.event_id, gateway_id=event.gateway_id,
-            target_id=event.target_id, generation=event.generation, tool_count=len(tools),
-        ))
+        await bus.publish_event(
+            deps.bus(),
+            new_event(
+                TargetSynchronized,
+                source=SOURCE,
+                correlation_id=event.event_id,
+                gateway_id=event.gateway_id,
+                target_id=event.target_id,
+                generation=event.generation,
+                tool_count=len(tools),
+            ),
+        )
     return None

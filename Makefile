@@ -1,0 +1,42 @@
+# Gatehouse developer entry points. Python tools run from .venv, made by scripts/bootstrap.sh.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv/bin
+
+.PHONY: help bootstrap dev test lint up down clean
+
+help:
+	@echo "make dev     run NATS, MongoDB (or FerretDB) and the three services on 127.0.0.1; Ctrl-C stops"
+	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
+	@echo "make lint    ruff and mypy only"
+	@echo "make up      the whole stack from images (docker compose up --build); make down stops it"
+	@echo "make clean   remove .venv, .tools, .data (dev databases!), tests/node_modules and caches"
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+dev:
+	bash scripts/dev.sh
+
+# mypy checks the packages listed in pyproject.toml ([tool.mypy] files).
+test:
+	bash scripts/bootstrap.sh --test
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+	$(VENV)/pytest
+
+lint: bootstrap
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+
+up:
+	docker compose up --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf .venv .tools .data tests/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find contracts services -maxdepth 2 -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -1,0 +1,43 @@
+"""MongoDB plumbing every service's store uses: pymongo errors become ours here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
+
+from .errors import GatehouseError, Unavailable
+
+Doc = dict[str, Any]
+
+
+def connect(url: str) -> AsyncMongoClient[Doc]:
+    """A client that fails fast (3 s) while the server is down and reconnects by itself."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, timeoutMS=10000)
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    """Unreachable server -> ``Unavailable`` (try again); any other refusal -> ``GatehouseError``.
+
+    ``DuplicateKeyError`` passes through: the caller knows which uniqueness rule it means.
+    """
+    try:
+        yield
+    except DuplicateKeyError:
+        raise
+    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
+        raise Unavailable(f"the database is unavailable ({type(exc).__name__})") from None
+    except PyMongoError as exc:
+        raise GatehouseError(f"the database refused the operation ({type(exc).__name__})") from None
+
+
+async def ping(client: AsyncMongoClient[Doc]) -> bool:
+    try:
+        await client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Run the whole Gatehouse stack on 127.0.0.1 in the foreground (`make dev`) until Ctrl-C:
+#   nats-server with JetStream   unless NATS_URL is set     (data in .data/nats)
+#   mongod, else FerretDB        unless MONGODB_URL is set  (data in .data/mongo, .data/ferretdb)
+#   gatehouse-identity, gatehouse-sync-worker, gatehouse-gateway
+# Every line of output goes to stdout, prefixed with the process name. Ctrl-C, or any process
+# exiting, stops all of them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+VENV=$ROOT/.venv
+DATA=$ROOT/.data
+NATS_PORT=4222
+MONGO_PORT=27017
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+IDENTITY_PORT=${IDENTITY_PORT:-8081}
+SYNC_WORKER_PORT=${SYNC_WORKER_HEALTH_PORT:-8082}
+START_TIMEOUT=30  # seconds to wait for a port
+
+NAMES=()  # process name, in start order
+PIDS=()   # its pid, which is also its process group id (started with setsid)
+STOPPING=false
+
+say() { echo "==> $*"; }
+die() { echo "dev: error: $*" >&2; exit 1; }
+
+# Copies stdin to stdout with "name | " in front of every line. Ignores Ctrl-C, so it lives
+# until its process closes the pipe and the process's last lines still get printed.
+prefix_lines() {
+  trap '' INT TERM
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    printf '%-12s | %s\n' "$1" "$line"
+  done
+}
+
+# start NAME COMMAND...: runs COMMAND in the background in its own process group.
+start() {
+  local name=$1
+  shift
+  setsid "$@" </dev/null > >(prefix_lines "$name") 2>&1 &
+  NAMES+=("$name")
+  PIDS+=("$!")
+}
+
+pid_of() {
+  local i
+  for i in "${!NAMES[@]}"; do
+    if [[ ${NAMES[i]} == "$1" ]]; then echo "${PIDS[i]}"; fi
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_port NAME HOST PORT: waits until HOST:PORT accepts connections, or NAME has exited.
+wait_port() {
+  local name=$1 host=$2 port=$3 pid i
+  pid=$(pid_of "$name")
+  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+    port_open "$host" "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || die "$name exited before listening on $host:$port"
+    sleep 0.1
+  done
+  die "$name did not listen on $host:$port within ${START_TIMEOUT}s"
+}
+
+# ensure_port_free PORT HINT
+ensure_port_free() {
+  if port_open 127.0.0.1 "$1"; then
+    die "port $1 on 127.0.0.1 is already in use; stop whatever listens there, or $2"
+  fi
+}
+
+# any_alive PID...: is any process left in these process groups?
+any_alive() {
+  local pid
+  for pid in "$@"; do
+    if kill -0 -- "-$pid" 2>/dev/null; then return 0; fi
+  done
+  return 1
+}
+
+# stop_pids PID...: SIGTERM to each process group, SIGKILL to what is left after 10 s.
+stop_pids() {
+  local pid i
+  for pid in "$@"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  for ((i = 0; i < 100; i++)); do
+    any_alive "$@" || return 0
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null; done
+}
+
+# Stops the services first, then the servers they use (reverse start order).
+stop_all() {
+  $STOPPING && return
+  STOPPING=true
+  # Keep going whatever happens, also when stdout went away with Ctrl-C (`make dev | tee log`).
+  set +e
+  trap '' INT TERM HUP PIPE
+  ((${#PIDS[@]})) || return 0
+  say "stopping ${NAMES[*]}"
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pids "${PIDS[i]}"
+  done
+  wait 2>/dev/null || true  # the output prefixers
+  say "stopped"
+}
+
+start_nats() {
+  if [[ -n ${NATS_URL:-} ]]; then
+    say "NATS: using NATS_URL=$NATS_URL"
+    return
+  fi
+  ensure_port_free "$NATS_PORT" "set NATS_URL to use that server"
+  mkdir -p "$DATA/nats"
+  say "starting nats-server (JetStream, data in .data/nats) on 127.0.0.1:$NATS_PORT"
+  start nats "$VENV/bin/nats-server" -js -sd "$DATA/nats" -a 127.0.0.1 -p "$NATS_PORT"
+  wait_port nats 127.0.0.1 "$NATS_PORT"
+  NATS_URL=nats://127.0.0.1:$NATS_PORT
+}
+
+start_mongodb() {
+  if [[ -n ${MONGODB_URL:-} ]]; then
+    say "MongoDB: using MONGODB_URL"
+    return
+  fi
+  ensure_port_free "$MONGO_PORT" "set MONGODB_URL to use that server"
+  if command -v mongod >/dev/null; then
+    mkdir -p "$DATA/mongo"
+    say "starting mongod (data in .data/mongo) on 127.0.0.1:$MONGO_PORT"
+    start mongod mongod --dbpath "$DATA/mongo" --bind_ip 127.0.0.1 --port "$MONGO_PORT"
+    wait_port mongod 127.0.0.1 "$MONGO_PORT"
+  else
+    mkdir -p "$DATA/ferretdb"
+    say "starting FerretDB (SQLite, data in .data/ferretdb) on 127.0.0.1:$MONGO_PORT"
+    start ferretdb "$ROOT/.tools/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/" \
+      --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir=- --debug-addr=- --telemetry=disable
+    wait_port ferretdb 127.0.0.1 "$MONGO_PORT"
+  fi
+  MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT
+}
+
+# start_service NAME PORT PORT_VARIABLE
+start_service() {
+  local name=$1 port=$2 bin=$VENV/bin/gatehouse-$1
+  [[ -x $bin ]] || die "$bin is missing; is services/$name installed? (scripts/bootstrap.sh)"
+  ensure_port_free "$port" "set $3 to another port"
+  say "starting gatehouse-$name on 127.0.0.1:$port"
+  start "$name" "$bin"
+}
+
+set_dev_defaults() {
+  if [[ -z ${GATEHOUSE_ADMIN_TOKEN:-} ]]; then
+    GATEHOUSE_ADMIN_TOKEN=gatehouse-dev-admin-token
+    say "GATEHOUSE_ADMIN_TOKEN not set; using the dev default: $GATEHOUSE_ADMIN_TOKEN"
+  else
+    say "GATEHOUSE_ADMIN_TOKEN taken from the environment"
+  fi
+  GATEHOUSE_SESSION_SECRET=${GATEHOUSE_SESSION_SECRET:-gatehouse-dev-session-secret-not-for-production}
+  export GATEHOUSE_ADMIN_TOKEN GATEHOUSE_SESSION_SECRET PYTHONUNBUFFERED=1
+}
+
+print_banner() {
+  local gateway=${GATEWAY_PUBLIC_URL:-http://127.0.0.1:$GATEWAY_PORT}
+  local identity=${IDENTITY_PUBLIC_URL:-http://127.0.0.1:$IDENTITY_PORT}
+  say "Gatehouse is up: gateway $gateway, identity $identity"
+  say "admin token: $GATEHOUSE_ADMIN_TOKEN   (Ctrl-C stops everything)"
+}
+
+# Returns when the first process exits; says which one.
+wait_for_exit() {
+  local died=0 status=0 i
+  wait -n -p died "${PIDS[@]}" || status=$?
+  for i in "${!PIDS[@]}"; do
+    if [[ ${PIDS[i]} == "$died" ]]; then say "${NAMES[i]} exited with status $status"; fi
+  done
+}
+
+main() {
+  bash "$ROOT/scripts/bootstrap.sh"
+  # Ctrl-C (or a TERM/HUP) is the normal way to stop: exit 0. A process exiting by itself: exit 1.
+  trap 'echo; exit 0' INT
+  trap 'exit 0' TERM HUP
+  trap stop_all EXIT
+  set_dev_defaults
+  start_nats
+  start_mongodb
+  export NATS_URL MONGODB_URL
+  start_service identity "$IDENTITY_PORT" IDENTITY_PORT
+  start_service sync-worker "$SYNC_WORKER_PORT" SYNC_WORKER_HEALTH_PORT
+  start_service gateway "$GATEWAY_PORT" GATEWAY_PORT
+  wait_port identity 127.0.0.1 "$IDENTITY_PORT"
+  wait_port sync-worker 127.0.0.1 "$SYNC_WORKER_PORT"
+  wait_port gateway 127.0.0.1 "$GATEWAY_PORT"
+  print_banner
+  wait_for_exit
+  exit 1
+}
+
+main "$@"

@@ -1,0 +1,84 @@
+"""A thin client of the gateway admin API for tests: create things, wait for a status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+TERMINAL = {
+    "READY",
+    "FAILED",
+    "UPDATE_UNSUCCESSFUL",
+    "SYNCHRONIZE_UNSUCCESSFUL",
+    "CREATE_PENDING_AUTH",
+    "UPDATE_PENDING_AUTH",
+    "SYNCHRONIZE_PENDING_AUTH",
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def target_body(
+    name: str, endpoint: str, *, inline_tools: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    server: dict[str, Any] = {"endpoint": endpoint}
+    if inline_tools is not None:
+        server["mcpToolSchema"] = {"inlinePayload": json.dumps({"tools": inline_tools})}
+    return {
+        "name": name,
+        "targetConfiguration": {"mcp": {"mcpServer": server}},
+        "credentialProviderConfigurations": [{"credentialProviderType": "NONE"}],
+    }
+
+
+class Admin:
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+    async def __aenter__(self) -> Admin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    async def create_gateway(self, name: str | None = None, **fields: Any) -> dict[str, Any]:
+        r = await self.http.post("/gateways", json={"name": name or unique("gw"), **fields})
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await self.http.post(f"/gateways/{gateway_id}/targets", json=body)
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def target(self, gateway_id: str, target_id: str) -> dict[str, Any]:
+        r = await self.http.get(f"/gateways/{gateway_id}/targets/{target_id}")
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def wait_status(
+        self, gateway_id: str, target_id: str, *, statuses: set[str] | None = None, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Poll until the target is in one of ``statuses`` (default: any terminal status)."""
+        wanted = statuses or TERMINAL
+        deadline = time.monotonic() + timeout
+        while True:
+            target = await self.target(gateway_id, target_id)
+            if target["status"] in wanted:
+                return target
+            if time.monotonic() > deadline:
+                raise AssertionError(f"target stuck in {target['status']}: {target}")
+            await asyncio.sleep(0.1)
+
+    async def ready_target(self, gateway_id: str, name: str, endpoint: str) -> dict[str, Any]:
+        created = await self.create_target(gateway_id, target_body(name, endpoint))
+        target = await self.wait_status(gateway_id, created["targetId"])
+        assert target["status"] == "READY", target
+        return target

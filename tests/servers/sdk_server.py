@@ -1,0 +1,305 @@
+"""Upstream MCP server for Gatehouse's tests, built on the official Python SDK (mcp 2.x).
+
+Streamable HTTP at http://127.0.0.1:<port>/mcp, stateful (Mcp-Session-Id) unless --stateless.
+Answers with SSE streams by default, with plain JSON bodies under --json-response.
+
+Tools:
+  echo(text: str) -> text
+  add(a: int, b: int) -> a + b
+  slow(seconds: float) -> "done" after sleeping
+  fail() -> a tool result with isError: true
+  whoami() -> {"authorization": null | "sha256:<hex of the Authorization header value>"}
+  tool_0000 .. tool_NNNN (--extra-tools N) -> "tool_0007:<x>", input schema {x: integer}
+
+GET /stats answers {"initialize": <initialize requests seen>} (to check session reuse).
+  tricky.schema (--tricky-schema) -> its arguments as JSON text. Its name has a dot and its input
+                         schema has "$schema", "$defs", "$ref" keys and a property named "a.b",
+                         all legal in MCP/JSON Schema but not as MongoDB/FerretDB field names.
+
+Options:
+  --page-size N          paginate tools/list (nextCursor) N tools per page (default: one page)
+  --require-bearer TOKEN require "Authorization: Bearer TOKEN" (repeatable; any listed token is
+                         accepted), else 401 with WWW-Authenticate. The value can also come from
+                         SDK_SERVER_BEARER_TOKENS (comma separated), which keeps it out of `ps`.
+
+Run: python tests/servers/sdk_server.py --port 9000 [--json-response] [--extra-tools 500]
+The server logs no request headers or bodies (the suite scans every log for secrets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+from typing import Any
+
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+EXTRA_PREFIX = "tool_"
+EXTRA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"x": {"type": "integer", "description": "any integer"}},
+    "additionalProperties": False,
+}
+
+
+TRICKY_NAME = "tricky.schema"
+TRICKY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"Point": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}},
+    "properties": {
+        "point": {"$ref": "#/$defs/Point"},
+        "a.b": {"type": "string", "description": "a property name with a dot"},
+        "$weird": {"type": "boolean"},
+    },
+}
+
+
+def extra_name(i: int) -> str:
+    return f"{EXTRA_PREFIX}{i:04d}"
+
+
+class TestServer(MCPServer):
+    """MCPServer plus N cheap generated tools and optional tools/list paging.
+
+    Generated tools bypass MCPServer.add_tool (which costs ~2.5 ms per tool for pydantic model
+    building; --extra-tools 6000 must still start in well under a second).
+    """
+
+    def __init__(
+        self, *, extra_tools: int = 0, page_size: int | None = None, tricky_schema: bool = False, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self._extra_count = extra_tools
+        self._tricky = tricky_schema
+        self._extra = [
+            types.Tool(name=extra_name(i), description=f"Generated test tool #{i}", input_schema=EXTRA_SCHEMA)
+            for i in range(extra_tools)
+        ]
+        if tricky_schema:
+            tricky = types.Tool(
+                name=TRICKY_NAME, description="Awkward schema keys", input_schema=TRICKY_SCHEMA
+            )
+            self._extra.insert(0, tricky)
+        self._page_size = page_size
+
+    def _is_extra(self, name: str) -> bool:
+        if not name.startswith(EXTRA_PREFIX):
+            return False
+        suffix = name[len(EXTRA_PREFIX) :]
+        return (
+            suffix.isdigit()
+            and len(suffix) >= 4
+            and int(suffix) < self._extra_count
+            and extra_name(int(suffix)) == name
+        )
+
+    async def _handle_list_tools(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        tools = list(await self.list_tools()) + self._extra
+        if not self._page_size:
+            return types.ListToolsResult(tools=tools)
+        cursor = params.cursor if params is not None else None
+        try:
+            start = int(cursor) if cursor else 0
+        except ValueError:
+            raise_invalid_cursor(cursor)
+        if start < 0 or start > len(tools):
+            raise_invalid_cursor(cursor)
+        end = start + self._page_size
+        page = tools[start:end]
+        return types.ListToolsResult(tools=page, next_cursor=str(end) if end < len(tools) else None)
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        if self._is_extra(name):
+            return EXTRA_SCHEMA
+        if self._tricky and name == TRICKY_NAME:
+            return TRICKY_SCHEMA
+        return super()._tool_input_schema(name)
+
+    async def _handle_call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> Any:
+        if self._tricky and params.name == TRICKY_NAME:
+            text = json.dumps(params.arguments or {}, sort_keys=True)
+            return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+        if self._is_extra(params.name):
+            args = params.arguments or {}
+            x = args.get("x", 0)
+            if not isinstance(x, int) or isinstance(x, bool) or set(args) - {"x"}:
+                return types.CallToolResult(
+                    content=[types.TextContent(type="text", text="x must be an integer")], is_error=True
+                )
+            return types.CallToolResult(content=[types.TextContent(type="text", text=f"{params.name}:{x}")])
+        return await super()._handle_call_tool(ctx, params)
+
+
+def raise_invalid_cursor(cursor: Any) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {cursor!r}")
+
+
+def build_server(
+    extra_tools: int = 0, page_size: int | None = None, tricky_schema: bool = False
+) -> TestServer:
+    server = TestServer(
+        name="gatehouse-test-sdk-server",
+        version="1.0.0",
+        extra_tools=extra_tools,
+        page_size=page_size,
+        tricky_schema=tricky_schema,
+        log_level="WARNING",
+    )
+
+    @server.tool(description="Echo the given text back.")
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(description="Add two integers.")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool(description="Sleep for the given number of seconds, then answer 'done'.")
+    async def slow(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "done"
+
+    @server.tool(description="Always fails (returns a tool result with isError: true).")
+    def fail() -> str:
+        raise ToolError("this tool always fails")
+
+    @server.tool(description="Fingerprint of the Authorization header this server received.")
+    def whoami(ctx: Context) -> str:
+        headers = ctx.headers or {}
+        value = headers.get("authorization")
+        fp = None if value is None else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+        return json.dumps({"authorization": fp})
+
+    return server
+
+
+class BearerGate:
+    """ASGI middleware: only requests carrying one of the accepted bearer tokens get through."""
+
+    def __init__(self, app: Any, tokens: set[str], port: int) -> None:
+        self.app = app
+        self.accepted = {f"Bearer {t}".encode() for t in tokens}
+        self.port = port
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            auth = dict(scope["headers"]).get(b"authorization")
+            if auth not in self.accepted:
+                body = json.dumps({"error": "invalid_token"}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b'Bearer error="invalid_token"'),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class InitializeCounter:
+    """ASGI middleware: counts initialize requests; GET /stats answers {"initialize": n}."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.initialize = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/stats":
+            body = json.dumps({"initialize": self.initialize}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[dict[str, Any]] = []
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        if b'"method":"initialize"' in b"".join(c.get("body", b"") for c in chunks).replace(b" ", b""):
+            self.initialize += 1
+
+        async def replay() -> dict[str, Any]:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--path", default="/mcp")
+    p.add_argument("--extra-tools", type=int, default=0)
+    p.add_argument("--page-size", type=int, default=None)
+    p.add_argument("--json-response", action="store_true", help="answer with JSON bodies instead of SSE")
+    p.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
+    p.add_argument("--require-bearer", action="append", default=[])
+    p.add_argument("--tricky-schema", action="store_true", help="add the tricky.schema tool")
+    args = p.parse_args(argv)
+
+    tokens = set(args.require_bearer)
+    env_tokens = os.environ.get("SDK_SERVER_BEARER_TOKENS", "")
+    tokens |= {t for t in env_tokens.split(",") if t}
+
+    server = build_server(
+        extra_tools=args.extra_tools, page_size=args.page_size, tricky_schema=args.tricky_schema
+    )
+    app: Any = server.streamable_http_app(
+        streamable_http_path=args.path,
+        json_response=args.json_response,
+        stateless_http=args.stateless,
+        host=args.host,
+    )
+    app = InitializeCounter(app)
+    if tokens:
+        app = BearerGate(app, tokens, args.port)
+
+    import uvicorn
+
+    mode = "json" if args.json_response else "sse"
+    print(
+        f"sdk_server: {len(server._extra) + 5} tools, {mode} responses, "
+        f"{'stateless' if args.stateless else 'stateful'}, http://{args.host}:{args.port}{args.path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    # access_log off: the gateway's requests are not interesting and keep the logs small.
+    # open SSE streams must not hold up SIGTERM for long
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The sync-worker's guarantees: redelivery changes nothing, a killed worker loses no sync, RPC works."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+import nats
+from admin import Admin, target_body
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from gatehouse_contracts import bus, rpc
+from gatehouse_contracts.events import TargetCreated, decode_event
+from gatehouse_contracts.subjects import STREAM, SYNC_WORKER_DURABLE
+
+
+async def _events_for(js: Any, target_id: str) -> list[Any]:
+    """Every stored event about one target, oldest first."""
+    sub = await js.subscribe(
+        "gatehouse.events.target.>",
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    found = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except nats.errors.TimeoutError:
+                return found
+            event = decode_event(msg.data)
+            if getattr(event, "target_id", None) == target_id:
+                found.append(event)
+    finally:
+        await sub.unsubscribe()
+
+
+async def _drained(js: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = await js.consumer_info(STREAM, SYNC_WORKER_DURABLE)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        assert time.monotonic() < deadline, f"sync-worker did not drain: {info}"
+        await asyncio.sleep(0.1)
+
+
+async def test_same_event_delivered_twice_changes_nothing(stack: Any, sdk_server: Any) -> None:
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        target = await admin.ready_target(gateway["gatewayId"], "twice", sdk_server.url)
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        try:
+            events = await _events_for(js, target["targetId"])
+            created = next(e for e in events if isinstance(e, TargetCreated))
+            # a second delivery of the very same event (a new Nats-Msg-Id gets it past de-duplication)
+            await js.publish(
+                "gatehouse.events.target.created",
+                msgspec.json.encode(created),
+                headers={"Nats-Msg-Id": created.event_id + "-again"},
+            )
+            await _drained(js)
+            after = await _events_for(js, target["targetId"])
+        finally:
+            await nc.close()
+        assert await admin.target(gateway["gatewayId"], target["targetId"]) == target
+        assert [type(e).__name__ for e in after] == [type(e).__name__ for e in events] + ["TargetCreated"]
+
+
+async def test_killed_sync_worker_loses_no_sync(stack: Any, upstreams: Any) -> None:
+    upstream = upstreams.sdk(extra_tools=3000, page_size=100)  # 30 pages: the syncs take a while
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        created = [
+            await admin.create_target(gateway["gatewayId"], target_body(f"t{i}", upstream.url))
+            for i in range(6)
+        ]
+        await asyncio.sleep(0.3)
+        stack.restart_sync_worker(kill9=True)
+        finals = [await admin.wait_status(gateway["gatewayId"], t["targetId"], timeout=120) for t in created]
+    assert [t["status"] for t in finals] == ["READY"] * 6
+    assert {t["toolCount"] for t in finals} == {3005}
+
+
+async def test_workload_identity_over_nats_rpc(stack: Any) -> None:
+    nc = await nats.connect(stack.nats_url)
+    try:
+        made = await bus.call_identity(nc, rpc.CreateWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+        assert made.name == "rpc-made"
+        got = await bus.call_identity(nc, rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+        assert got == made
+        listed = await bus.call_identity(
+            nc, rpc.ListWorkloadIdentities(max_results=1000), rpc.WorkloadIdentityList
+        )
+        assert "rpc-made" in [w.name for w in listed.items]
+        await bus.call_identity(nc, rpc.DeleteWorkloadIdentity(name="rpc-made"), rpc.Deleted)
+        try:
+            await bus.call_identity(nc, rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+            raise AssertionError("expected NotFound")
+        except Exception as exc:  # noqa: BLE001
+            assert type(exc).__name__ == "NotFound"
+        bad = await nc.request("gatehouse.rpc.identity.GetWorkloadIdentity", b"{nope", timeout=5)
+        assert msgspec.json.decode(bad.data)["code"] == "ValidationException"
+    finally:
+        await nc.close()
