@@ -138,7 +138,8 @@ start_mongodb() {
     mkdir -p "$DATA/ferretdb"
     say "starting FerretDB (SQLite, data in .data/ferretdb) on 127.0.0.1:$MONGO_PORT"
     start ferretdb "$ROOT/.tools/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/" \
-      --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir=- --debug-addr=- --telemetry=disable
+      --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir=- --debug-addr=- --telemetry=disable \
+      --log-level=warn
     wait_port ferretdb 127.0.0.1 "$MONGO_PORT"
   fi
   MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT

@@ -558,6 +558,13 @@ def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **e
         "GATEHOUSE_ADMIN_TOKEN": ADMIN_TOKEN,
         "GATEHOUSE_SESSION_SECRET": SESSION_SECRET,
         "LOG_LEVEL": os.environ.get("GATEHOUSE_TEST_LOG_LEVEL", "INFO"),
+        # Short enough that failure paths finish in seconds (production defaults are minutes).
+        "SYNC_MAX_ATTEMPTS": "3",
+        "SYNC_RETRY_BASE_SECONDS": "0.3",
+        "SYNC_TIMEOUT_SECONDS": "3",
+        "SYNC_ACK_WAIT_SECONDS": "4",
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
+        "GATEWAY_CATALOG_REFRESH_SECONDS": "2",
         # Add here any further variable a service requires (e.g. an encryption key for the
         # identity vault) once docs/ENV.md names it.
     }

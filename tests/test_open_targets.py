@@ -201,3 +201,47 @@ async def test_unique_target_names_per_gateway(stack: Any, sdk_server: Any) -> N
         assert r.status_code == 409
         other = await admin.create_gateway(unique("other"))
         await admin.create_target(other["gatewayId"], target_body("twin", sdk_server.url))
+
+
+async def test_hanging_target_fails_with_a_timeout_reason(stack: Any, hanging_server: Any) -> None:
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        created = await admin.create_target(gateway["gatewayId"], target_body("hangs", hanging_server.url))
+        failed = await admin.wait_status(gateway["gatewayId"], created["targetId"])
+    assert failed["status"] == "FAILED"
+    assert "timed out" in failed["statusReasons"][0]
+
+
+async def test_json_schema_keywords_survive_the_cache(stack: Any, upstreams: Any) -> None:
+    upstream = upstreams.sdk(tricky_schema=True)
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        await admin.ready_target(gateway["gatewayId"], "tricky", upstream.url)
+    direct = {t.name: t for t in await _direct_tools(upstream.url)}
+    async with mcp_client(gateway["gatewayUrl"]) as client:
+        via = {t.name: t for t in (await client.list_tools()).tools}
+    assert via["tricky___tricky.schema"].input_schema == direct["tricky.schema"].input_schema
+    assert "$defs" in via["tricky___tricky.schema"].input_schema
+
+
+async def test_a_missed_catalog_event_heals_by_itself(stack: Any, sdk_server: Any) -> None:
+    """A change written without an event (as if the gateway missed it) reaches tools/list anyway."""
+    from pymongo import AsyncMongoClient
+
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        target = await admin.ready_target(gateway["gatewayId"], "quiet", sdk_server.url)
+    mongo: Any = AsyncMongoClient(stack.mongo_url)
+    try:
+        await mongo[stack.gatehouse_db]["targets"].update_one(
+            {"_id": target["targetId"]},
+            {"$set": {"status.status": "FAILED", "stamp": "changed-behind-its-back"}},
+        )
+    finally:
+        await mongo.close()
+    async with mcp_client(gateway["gatewayUrl"]) as client:
+        for _ in range(100):
+            if not (await client.list_tools()).tools:
+                break
+            await asyncio.sleep(0.1)
+        assert not (await client.list_tools()).tools

@@ -91,14 +91,20 @@ class Catalog:
         self.gateways: dict[str, GatewayCatalog] = {}
 
     async def reload_all(self) -> None:
+        """Re-read every gateway, and the tools of only those targets whose ``stamp`` changed."""
+        known = {tid: doc for cat in self.gateways.values() for tid, doc in cat.targets.items()}
+        stamps = await self._store.target_stamps()
+        changed = [tid for tid, stamp in stamps.items() if known.get(tid, {}).get("stamp") != stamp]
+        fresh = {doc["_id"]: doc for doc in await self._store.targets_by_id(changed)} if changed else {}
         gateways = {doc["_id"]: GatewayCatalog(doc) for doc in await self._store.all_gateways()}
-        for doc in await self._store.catalog_targets():
-            if (cat := gateways.get(doc["gatewayId"])) is not None:
-                cat.targets[doc["_id"]] = doc
+        for tid in stamps:
+            doc = fresh.get(tid) or known.get(tid)
+            if doc is not None and (cat := gateways.get(doc["gatewayId"])) is not None:
+                cat.targets[tid] = doc
         for cat in gateways.values():
             cat.rebuild()
         self.gateways = gateways
-        log.debug("catalog reloaded: %d gateways", len(gateways))
+        log.debug("catalog reloaded: %d gateways, %d targets re-read", len(gateways), len(fresh))
 
     async def reload_gateway(self, gateway_id: str) -> None:
         doc = await self._store.get_gateway(gateway_id)

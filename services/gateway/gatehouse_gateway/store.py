@@ -118,7 +118,17 @@ class Store:
         async with translate_errors():
             return await self.targets.find(query, NO_TOOLS).sort("_id", ASCENDING).limit(limit + 1).to_list()
 
-    async def catalog_targets(self, gateway_id: str | None = None) -> list[Doc]:
-        """Every target (of one gateway) with its tools, for the in-memory catalog."""
+    async def catalog_targets(self, gateway_id: str) -> list[Doc]:
+        """Every target of one gateway with its tools, for the in-memory catalog."""
         async with translate_errors():
-            return await self.targets.find({"gatewayId": gateway_id} if gateway_id else {}).to_list()
+            return await self.targets.find({"gatewayId": gateway_id}).to_list()
+
+    async def target_stamps(self) -> dict[str, str]:
+        """Each target's ``stamp``, which every write changes: what the catalog must re-read."""
+        async with translate_errors():
+            docs = await self.targets.find({}, {"stamp": 1}).to_list()
+        return {doc["_id"]: doc.get("stamp", "") for doc in docs}
+
+    async def targets_by_id(self, target_ids: list[str]) -> list[Doc]:
+        async with translate_errors():
+            return await self.targets.find({"_id": {"$in": target_ids}}).to_list()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -22,10 +23,10 @@ class TargetStore:
             return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
 
     async def write_status(
-        self, target_id: str, generation: int, status: Doc, tools: list[Any] | None, stamp: str
+        self, target_id: str, generation: int, status: Doc, tools: list[Any] | None
     ) -> bool:
         """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False)."""
-        fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": stamp}
+        fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": uuid.uuid4().hex}
         if tools is not None:
             fields["toolsJson"] = msgspec.json.encode(
                 tools

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +78,7 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
             else [why],
         }
         log.info("sync of target %s failed (attempt %d): %s", event.target_id, attempt, why)
-        if await deps.store.write_status(event.target_id, event.generation, status, None, uuid.uuid4().hex):
+        if await deps.store.write_status(event.target_id, event.generation, status, None):
             await bus.publish_event(
                 deps.bus(),
                 new_event(
@@ -102,7 +101,7 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         "lastSynchronizedAt": time.time(),
         "toolCount": len(tools),
     }
-    if await deps.store.write_status(event.target_id, event.generation, status, tools, uuid.uuid4().hex):
+    if await deps.store.write_status(event.target_id, event.generation, status, tools):
         log.info("target %s synchronized: %d tools", event.target_id, len(tools))
         await bus.publish_event(
             deps.bus(),

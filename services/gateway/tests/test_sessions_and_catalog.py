@@ -1,0 +1,75 @@
+"""Pure gateway logic: signed session ids, the catalog's prefixing and paging."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from gatehouse_gateway import sessions
+from gatehouse_gateway.catalog import GatewayCatalog
+
+SECRET = b"s" * 32
+
+
+def test_session_ids_verify_anywhere_and_resist_tampering() -> None:
+    token = sessions.issue(SECRET, "gw-1", "2025-11-25", now=1000)
+    claims = sessions.verify(SECRET, token, max_age=60, now=1030)
+    assert claims is not None and claims.gateway_id == "gw-1" and claims.protocol_version == "2025-11-25"
+    assert token.isascii() and all(0x21 <= ord(c) <= 0x7E for c in token)
+    assert sessions.verify(b"other-secret-xxxxxxxx", token, max_age=60, now=1030) is None
+    assert sessions.verify(SECRET, token, max_age=60, now=1061) is None  # expired
+    payload, sig = token.split(".")
+    assert sessions.verify(SECRET, payload + "." + sig[::-1], max_age=60, now=1030) is None
+    assert sessions.verify(SECRET, "garbage", max_age=60, now=1030) is None
+    assert sessions.issue(SECRET, "gw-1", "2025-11-25", now=1000) != token  # random nonce
+
+
+def test_ended_sessions_are_remembered() -> None:
+    ended = sessions.EndedSessions(max_age=60)
+    ended.end("n1", issued_at=0)
+    assert "n1" in ended and "n2" not in ended
+
+
+def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[str, object]:
+    return {
+        "_id": target_id,
+        "name": name,
+        "generation": 1,
+        "spec": {"endpoint": f"http://{name}/mcp"},
+        "status": {"status": status},
+        "toolsJson": msgspec.json.encode([{"name": t, "inputSchema": {"type": "object"}} for t in tools]),
+    }
+
+
+def _catalog() -> GatewayCatalog:
+    cat = GatewayCatalog({"_id": "gw"})
+    cat.targets = {
+        "1": _target("1", "beta", "READY", ["x", "y"]),
+        "2": _target("2", "alpha", "READY", ["a", "b", "c"]),
+        "3": _target("3", "gamma", "FAILED", ["z"]),
+    }
+    cat.rebuild()
+    return cat
+
+
+def test_catalog_prefixes_ready_targets_only() -> None:
+    cat = _catalog()
+    assert [t["name"] for t in cat.tools] == ["alpha___a", "alpha___b", "alpha___c", "beta___x", "beta___y"]
+    target, tool = cat.routes["beta___y"]
+    assert (target.target_id, target.endpoint, tool) == ("1", "http://beta/mcp", "y")
+    assert "gamma___z" not in cat.routes
+
+
+def test_catalog_pages_survive_changes_between_pages() -> None:
+    cat = _catalog()
+    first, cursor = cat.page(None, 2)
+    assert [t["name"] for t in msgspec.json.decode(first)] == ["alpha___a", "alpha___b"]
+    assert cursor is not None
+    # a target before the cursor disappears: the next page still starts after alpha___b
+    del cat.targets["2"]
+    cat.rebuild()
+    second, cursor = cat.page(cursor, 2)
+    assert [t["name"] for t in msgspec.json.decode(second)] == ["beta___x", "beta___y"]
+    assert cursor is None
+    with pytest.raises(ValueError):
+        cat.page("not-a-cursor", 2)
