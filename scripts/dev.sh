@@ -162,7 +162,10 @@ set_dev_defaults() {
     say "GATEHOUSE_ADMIN_TOKEN taken from the environment"
   fi
   GATEHOUSE_SESSION_SECRET=${GATEHOUSE_SESSION_SECRET:-gatehouse-dev-session-secret-not-for-production}
-  export GATEHOUSE_ADMIN_TOKEN GATEHOUSE_SESSION_SECRET PYTHONUNBUFFERED=1
+  # dev-only keys: the vault key ring (kid:base64 of 32 bytes) and the workload-token signing key
+  IDENTITY_VAULT_KEYS=${IDENTITY_VAULT_KEYS:-dev1:ZGV2LW9ubHktdmF1bHQta2V5LW5vdC1mb3ItcHJvZCE=}
+  IDENTITY_TOKEN_KEYS=${IDENTITY_TOKEN_KEYS:-dev1:gatehouse-dev-token-signing-key-not-for-production}
+  export GATEHOUSE_ADMIN_TOKEN GATEHOUSE_SESSION_SECRET IDENTITY_VAULT_KEYS IDENTITY_TOKEN_KEYS PYTHONUNBUFFERED=1
 }
 
 print_banner() {
@@ -172,12 +175,34 @@ print_banner() {
   say "admin token: $GATEHOUSE_ADMIN_TOKEN   (Ctrl-C stops everything)"
 }
 
-# Returns when the first process exits; says which one.
-wait_for_exit() {
-  local died=0 status=0 i
-  wait -n -p died "${PIDS[@]}" || status=$?
+# name_of PID
+name_of() {
+  local i
   for i in "${!PIDS[@]}"; do
-    if [[ ${PIDS[i]} == "$died" ]]; then say "${NAMES[i]} exited with status $status"; fi
+    if [[ ${PIDS[i]} == "$1" ]]; then echo "${NAMES[i]}"; fi
+  done
+}
+
+# Returns when the first process exits; says which one. (`wait -n` alone would miss a process
+# that died during start-up, so look first, then wait.)
+wait_for_exit() {
+  local pid died status
+  while true; do
+    for pid in "${PIDS[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        status=0
+        wait "$pid" || status=$?
+        say "$(name_of "$pid") exited with status $status"
+        return
+      fi
+    done
+    died=
+    status=0
+    wait -n -p died "${PIDS[@]}" || status=$?
+    if [[ -n $died ]]; then
+      say "$(name_of "$died") exited with status $status"
+      return
+    fi
   done
 }
 

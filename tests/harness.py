@@ -13,12 +13,16 @@ Starters:
   start_sdk_server(...)         tests/servers/sdk_server.py (official MCP Python SDK)
   start_everything_server()     @modelcontextprotocol/server-everything (npm, tests/node_modules)
   start_not_mcp(hang=False)     tests/servers/not_mcp.py
+  start_oidc_provider(config)   tests/servers/oidc/server.mjs (oidc-provider: IdP + upstream
+                                authorization server); token helpers below it
+  start_return_catcher()        in-process HTTP server recording where browsers land
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -42,6 +46,11 @@ SERVERS = TESTS / "servers"
 # Fixed test credentials (never real secrets). Tests scanning logs for secrets should include them.
 ADMIN_TOKEN = "gh-test-admin-token-6a1f0c3e9b7d4e25"
 SESSION_SECRET = "gh-test-session-secret-2f8d1c7a5e3b4f90a6c2d8e1"
+# Identity's vault key ring (kid:base64 of 32 bytes) and workload-token signing keys (kid:secret).
+VAULT_KEY = "dGVzdC12YXVsdC1rZXktMzItYnl0ZXMtbG9uZy0wMDE="
+VAULT_KEYS = f"test1:{VAULT_KEY}"
+TOKEN_SECRET = "gh-test-token-signing-secret-7c1e9a3f5b2d8e4a"
+TOKEN_KEYS = f"test1:{TOKEN_SECRET}"
 
 DEFAULT_TIMEOUT = float(os.environ.get("GATEHOUSE_TEST_START_TIMEOUT", "60"))
 LOCALHOST = "127.0.0.1"
@@ -558,6 +567,8 @@ def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **e
         "GATEHOUSE_ADMIN_TOKEN": ADMIN_TOKEN,
         "GATEHOUSE_SESSION_SECRET": SESSION_SECRET,
         "LOG_LEVEL": os.environ.get("GATEHOUSE_TEST_LOG_LEVEL", "INFO"),
+        "IDENTITY_VAULT_KEYS": VAULT_KEYS,
+        "IDENTITY_TOKEN_KEYS": TOKEN_KEYS,
         # Short enough that failure paths finish in seconds (production defaults are minutes).
         "SYNC_MAX_ATTEMPTS": "3",
         "SYNC_RETRY_BASE_SECONDS": "0.3",
@@ -629,6 +640,9 @@ def start_sdk_server(
     stateless: bool = False,
     bearer_tokens: Sequence[str] = (),
     tricky_schema: bool = False,
+    jwt_issuer: str | None = None,
+    jwt_audience: str | None = None,
+    jwt_scopes: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Proc:
     """tests/servers/sdk_server.py; `.url` = its MCP endpoint http://127.0.0.1:<port>/mcp.
@@ -636,6 +650,11 @@ def start_sdk_server(
     Tools: echo, add, slow, fail, whoami (+ tool_0000.. with extra_tools, + tricky.schema with
     tricky_schema). page_size paginates tools/list. bearer_tokens makes it answer 401 to any
     request without `Authorization: Bearer <one of them>` (passed via env, not argv).
+    jwt_issuer (e.g. an oidc-provider's `.url`) makes it an OAuth resource server: every MCP
+    request needs a JWT of that issuer with aud = jwt_audience (default: `.url`, the MCP URL)
+    and every scope in jwt_scopes, else 401 (403 for a missing scope) with WWW-Authenticate
+    carrying resource_metadata (`.resource_metadata_url`, RFC 9728); whoami then also returns
+    the token's sub, client_id, scope, aud, iss.
     """
     port = free_port()
     cmd = [sys.executable, str(SERVERS / "sdk_server.py"), "--port", str(port)]
@@ -649,9 +668,18 @@ def start_sdk_server(
         cmd.append("--stateless")
     if tricky_schema:
         cmd.append("--tricky-schema")
+    if jwt_issuer:
+        cmd += ["--jwt-issuer", jwt_issuer]
+        if jwt_audience:
+            cmd += ["--jwt-audience", jwt_audience]
+        for scope in jwt_scopes:
+            cmd += ["--jwt-scope", scope]
+    elif jwt_audience or jwt_scopes:
+        raise ValueError("jwt_audience / jwt_scopes need jwt_issuer")
     env = {"SDK_SERVER_BEARER_TOKENS": ",".join(bearer_tokens)} if bearer_tokens else {}
-    name = "sdk-server-" + ("json" if json_response else "sse")
+    name = "sdk-server-" + ("json" if json_response else "sse") + ("-jwt" if jwt_issuer else "")
     proc = Proc(name, cmd, env, cwd=REPO, port=port, url=f"http://{LOCALHOST}:{port}/mcp", role="upstream")
+    proc.resource_metadata_url = f"http://{LOCALHOST}:{port}/.well-known/oauth-protected-resource/mcp"  # type: ignore[attr-defined]
     proc.start()
     proc.wait_port(timeout=timeout)
     return proc
@@ -862,3 +890,663 @@ def mcp_client(
                 yield client
 
     return _cm()
+
+
+# --------------------------------------------------------------------------------------------
+# OAuth 2.0 / OpenID Connect: a real authorization server (oidc-provider) and token helpers
+# --------------------------------------------------------------------------------------------
+#
+# tests/servers/oidc/server.mjs wraps `oidc-provider` (panva, tests/package.json). One instance
+# is both the users' IdP (U1, U2, ... log in; the gateway's CUSTOM_JWT authorizer validates its
+# JWTs via discovery) and the upstream authorization server of protected MCP servers (the
+# identity service's credential providers point at it). With an RFC 8707 `resource` its access
+# tokens are RS256 JWTs (typ at+jwt) with aud = the resource, sub = the user (or the client id
+# for client credentials), client_id, scope, iss, exp.
+#
+# Ways to get tokens:
+#   client_credentials_token(...)        M2M, a JWT when `resource` is given
+#   user_tokens(...)                     a user's authorization-code flow (PKCE S256) over plain
+#                                        HTTP (no browser): real id_token/access/refresh tokens
+#   mint_jwt(oidc, sub=..., aud=...)     test-only endpoint: any claims (expired ones too), signed
+#                                        with the provider's key, verifiable via its jwks_uri
+#   tests/browser.py consent(...)        the same flow in headless Chromium, like a person
+
+OIDC_SERVER = SERVERS / "oidc" / "server.mjs"
+# Guards the provider's test-only API (/__test/...). Not a real secret; scan logs for it anyway.
+OIDC_TEST_API_SECRET = "gh-test-oidc-api-secret-5d2a9c7e1f4b8036"
+
+# username -> password of the provider's accounts.
+OIDC_USERS: dict[str, str] = {
+    "U1": "gh-test-pw-u1-3f9a1c7d2e",
+    "U2": "gh-test-pw-u2-8b4e6d0a1c",
+    "U3": "gh-test-pw-u3-5c2f7a9e4b",
+    "U4": "gh-test-pw-u4-1d8b3e6f0a",
+    "admin": "gh-test-pw-admin-7e0c4a2d9f",
+}
+
+# Clients registered by default (client_id -> metadata). redirect_uris start as a placeholder
+# (a closed port); register the real one at runtime with register_oidc_client(...), e.g. the
+# identity service's callbackUrl or a ReturnCatcher's URL.
+OIDC_PLACEHOLDER_REDIRECT = "http://127.0.0.1:9/unregistered-callback"
+OIDC_CLIENTS: dict[str, dict[str, Any]] = {
+    # the identity service's OAuth client for authorization-code targets
+    "gatehouse-upstream": {
+        "client_secret": "gh-test-oidc-secret-upstream-4a7c1e9d3b6f2085",
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    },
+    # same, registered for client_secret_post (oidc-provider 9 accepts basic and post either way)
+    "gatehouse-upstream-post": {
+        "client_secret": "gh-test-oidc-secret-upstream-post-9e2b6d1a7c4f",
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_method": "client_secret_post",
+    },
+    # machine-to-machine only
+    "gatehouse-m2m": {
+        "client_secret": "gh-test-oidc-secret-m2m-2c8f5a0e7d1b9346",
+        "grant_types": ["client_credentials"],
+    },
+    # the app users log in to (tokens for the gateway's inbound authorizer); no consent page
+    "gatehouse-users": {
+        "client_secret": "gh-test-oidc-secret-users-6b1d9f3c0a5e8274",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "skip_consent": True,
+    },
+}
+
+
+def default_oidc_config() -> dict[str, Any]:
+    """The provider config start_oidc_provider() uses when given none (a fresh deep copy).
+
+    Shape (all optional but port, which start_oidc_provider fills in):
+      host, port, issuer (default http://127.0.0.1:<port>),
+      clients: [{client_id, client_secret, redirect_uris, grant_types, response_types,
+                 token_endpoint_auth_method, scope, skip_consent}],
+      accounts: {username: {password, name?, email?}},
+      resources: {resource URL: {scope?, audience?, accessTokenTTL?}}, allowAnyResource (true),
+      resourceScope ("mcp:read mcp:write mcp:tools mcp:admin": what any resource offers),
+      ttl: {AccessToken 300, ClientCredentials 300, RefreshToken 86400, IdToken 300,
+            AuthorizationCode 60, Interaction 600, Session 3600, Grant 86400} (seconds, >= 1),
+      rotateRefreshToken (true), alwaysConsent (true), pkceRequired (true),
+      keysFile (persist the signing key across restarts), testApiSecret, accessLog (true).
+    """
+    clients = []
+    for client_id, meta in OIDC_CLIENTS.items():
+        c = {"client_id": client_id, **meta}
+        if "authorization_code" in c.get("grant_types", []):
+            c["redirect_uris"] = [OIDC_PLACEHOLDER_REDIRECT]
+        clients.append(c)
+    return {
+        "clients": clients,
+        "accounts": {u: {"password": pw, "name": f"Test user {u}"} for u, pw in OIDC_USERS.items()},
+        "testApiSecret": OIDC_TEST_API_SECRET,
+        "ttl": {"AccessToken": 300, "ClientCredentials": 300, "RefreshToken": 86400},
+        "rotateRefreshToken": True,
+    }
+
+
+def node_binary(min_major: int = 22) -> str:
+    """Node >= min_major: tests/node_modules/.bin/node (the `node` npm package, Node 22), else
+    $GATEHOUSE_TEST_NODE, else `node` on PATH if it is new enough."""
+    candidates = [
+        os.environ.get("GATEHOUSE_TEST_NODE", ""),
+        str(TESTS / "node_modules" / ".bin" / "node"),
+        shutil.which("node") or "",
+    ]
+    seen = []
+    for c in candidates:
+        if not c or not Path(c).exists():
+            continue
+        try:
+            out = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=20).stdout
+            major = int(out.strip().lstrip("v").split(".")[0])
+        except (OSError, ValueError, subprocess.SubprocessError):
+            continue
+        seen.append(f"{c} ({out.strip()})")
+        if major >= min_major:
+            return c
+    raise StartError(
+        f"no Node.js >= {min_major} found (oidc-provider 9 needs it); tried: {', '.join(seen) or 'nothing'}. "
+        "Run `npm ci --prefix tests` (it installs Node 22 from the npm package `node`)."
+    )
+
+
+def _http() -> Any:
+    import httpx
+
+    return httpx.Client(trust_env=False, timeout=30.0)
+
+
+def start_oidc_provider(
+    config: Mapping[str, Any] | None = None,
+    *,
+    keys_file: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Proc:
+    """Start tests/servers/oidc/server.mjs (oidc-provider) and wait for its discovery document.
+
+    config: see default_oidc_config() (used when None). `port` defaults to a free port, `host`
+    to 127.0.0.1, `testApiSecret` to OIDC_TEST_API_SECRET; keys_file sets `keysFile`.
+    The config (it holds client secrets and passwords) goes to a private temp file, never argv.
+
+    Returns a Proc with `.url` = `.issuer` = http://127.0.0.1:<port> (no trailing slash),
+    `.metadata` (the discovery document), `.config` (the effective config),
+    `.test_api_secret`, `.clients` ({client_id: metadata}), `.users` ({username: password}).
+    """
+    cfg: dict[str, Any] = json_roundtrip(config if config is not None else default_oidc_config())
+    port = int(cfg.setdefault("port", free_port()))
+    cfg.setdefault("host", LOCALHOST)
+    cfg.setdefault("testApiSecret", OIDC_TEST_API_SECRET)
+    if keys_file is not None:
+        cfg["keysFile"] = str(keys_file)
+    issuer = cfg.get("issuer") or f"http://{cfg['host']}:{port}"
+    cfg_dir = Path(tempfile.mkdtemp(prefix="gatehouse-oidc-"))
+    cfg_path = cfg_dir / "config.json"
+    fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg, f)
+    entry_ok = (TESTS / "node_modules" / "oidc-provider" / "package.json").exists()
+    if not entry_ok:
+        raise StartError("tests/node_modules/oidc-provider missing: run `npm ci --prefix tests`")
+    proc = Proc(
+        "oidc-provider",
+        [node_binary(), str(OIDC_SERVER), str(cfg_path)],
+        {"NODE_ENV": "test", "DEBUG": ""},
+        cwd=OIDC_SERVER.parent,
+        port=port,
+        url=issuer,
+        health_url=f"{issuer}/.well-known/openid-configuration",
+        role="upstream",
+    )
+    proc.issuer = issuer  # type: ignore[attr-defined]
+    proc.config = cfg  # type: ignore[attr-defined]
+    proc.config_path = cfg_path  # type: ignore[attr-defined]
+    proc.test_api_secret = cfg.get("testApiSecret")  # type: ignore[attr-defined]
+    proc.clients = {c["client_id"]: c for c in cfg.get("clients", [])}  # type: ignore[attr-defined]
+    proc.users = {u: a.get("password") for u, a in cfg.get("accounts", {}).items()}  # type: ignore[attr-defined]
+    proc.start()
+    proc.wait_ready(timeout=timeout)
+    proc.metadata = oidc_discovery(issuer)  # type: ignore[attr-defined]
+    return proc
+
+
+def json_roundtrip(value: Any) -> Any:
+    """A deep copy of JSON-able data."""
+    return json.loads(json.dumps(value))
+
+
+def oidc_secrets(oidc: Proc) -> list[str]:
+    """Every secret in a provider's config (client secrets, passwords, the test API secret):
+    what a log scan should look for besides tokens."""
+    cfg = getattr(oidc, "config", {})
+    out = [c["client_secret"] for c in cfg.get("clients", []) if c.get("client_secret")]
+    out += [a["password"] for a in cfg.get("accounts", {}).values() if a.get("password")]
+    if cfg.get("testApiSecret"):
+        out.append(cfg["testApiSecret"])
+    return out
+
+
+def oidc_discovery(issuer: str) -> dict[str, Any]:
+    """GET <issuer>/.well-known/openid-configuration."""
+    with _http() as http:
+        r = http.get(f"{issuer.rstrip('/')}/.well-known/openid-configuration")
+        r.raise_for_status()
+        return dict(r.json())
+
+
+def _issuer_of(oidc: Proc | str) -> str:
+    return oidc if isinstance(oidc, str) else str(oidc.url)
+
+
+def _test_api(oidc: Proc, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    secret = getattr(oidc, "test_api_secret", None) or OIDC_TEST_API_SECRET
+    with _http() as http:
+        r = http.request(
+            method, f"{oidc.url}{path}", json=body, headers={"Authorization": f"Bearer {secret}"}
+        )
+        if r.status_code >= 400:
+            raise RuntimeError(f"oidc test api {method} {path}: {r.status_code} {r.text[:300]}")
+        return dict(r.json())
+
+
+def register_oidc_client(
+    oidc: Proc,
+    client_id: str,
+    *,
+    client_secret: str | None = None,
+    redirect_uris: Sequence[str] = (),
+    **metadata: Any,
+) -> dict[str, Any]:
+    """Register or replace a client at runtime (test API). Unspecified metadata is taken from
+    the client of that id in the provider's config, if any (so `register_oidc_client(oidc,
+    "gatehouse-upstream", redirect_uris=[callback_url])` just adds the callback).
+    Returns the registered metadata (with client_secret)."""
+    known: dict[str, Any] = dict(getattr(oidc, "clients", {}).get(client_id, {}))
+    meta = {**known, **metadata, "client_id": client_id}
+    if client_secret is not None:
+        meta["client_secret"] = client_secret
+    if redirect_uris:
+        meta["redirect_uris"] = list(redirect_uris)
+    _test_api(oidc, "PUT", f"/__test/clients/{client_id}", meta)
+    getattr(oidc, "clients", {})[client_id] = meta
+    return meta
+
+
+def update_oidc_settings(oidc: Proc, **settings: Any) -> dict[str, Any]:
+    """Change the running provider's settings: ttl={...} (merged), rotateRefreshToken,
+    alwaysConsent, pkceRequired, allowAnyResource, resourceScope, resources={...} (merged)."""
+    return _test_api(oidc, "PATCH", "/__test/settings", settings)
+
+
+def mint_jwt(
+    oidc: Proc,
+    *,
+    sub: str | None = None,
+    aud: str | Sequence[str] | None = None,
+    client_id: str | None = None,
+    scope: str | None = None,
+    ttl: int = 300,
+    typ: str = "at+jwt",
+    **claims: Any,
+) -> str:
+    """A JWT signed with the provider's own RS256 key (its kid is in jwks_uri), iss = issuer,
+    iat = now, exp = now + ttl (negative ttl: already expired), a random jti, plus the given
+    claims. For an ID token use typ="JWT" and aud=<client_id>."""
+    body: dict[str, Any] = {"ttl": ttl, "typ": typ, "claims": claims}
+    for key, value in (("sub", sub), ("aud", aud), ("client_id", client_id), ("scope", scope)):
+        if value is not None:
+            body[key] = list(value) if isinstance(value, (list, tuple)) else value
+    return str(_test_api(oidc, "POST", "/__test/mint", body)["token"])
+
+
+def _token_endpoint(issuer: str) -> str:
+    return str(oidc_discovery(issuer)["token_endpoint"])
+
+
+def token_request(
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    data: Mapping[str, Any],
+    *,
+    auth: str = "basic",
+) -> Any:
+    """POST the token endpoint with client authentication (auth = "basic" | "post");
+    returns the httpx.Response (check .status_code / .json())."""
+    form = {k: v for k, v in data.items() if v is not None}
+    kwargs: dict[str, Any] = {}
+    if auth == "basic":
+        kwargs["auth"] = (client_id, client_secret)
+    elif auth == "post":
+        form.update(client_id=client_id, client_secret=client_secret)
+    else:
+        raise ValueError("auth must be 'basic' or 'post'")
+    with _http() as http:
+        return http.post(_token_endpoint(issuer), data=form, **kwargs)
+
+
+def _token_ok(resp: Any, what: str) -> dict[str, Any]:
+    if resp.status_code != 200:
+        try:
+            err = resp.json()
+            detail = f"{err.get('error')}: {err.get('error_description')}"
+        except ValueError:
+            detail = resp.text[:200]
+        raise RuntimeError(f"{what} failed: HTTP {resp.status_code} {detail}")
+    return dict(resp.json())
+
+
+def client_credentials_token(
+    issuer: Proc | str,
+    client_id: str,
+    secret: str,
+    resource: str | None = None,
+    scope: str | None = None,
+    *,
+    auth: str = "basic",
+) -> dict[str, Any]:
+    """Client-credentials grant; returns the token response {access_token, expires_in,
+    token_type, scope?}. With `resource` the access token is a JWT with aud = resource and
+    sub = client_id = client_id; scope is the requested scopes the resource offers. Without
+    `resource` it is an opaque token (only useful for introspection)."""
+    data = {"grant_type": "client_credentials", "resource": resource, "scope": scope}
+    return _token_ok(token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "client_credentials")
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge)."""
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorization_url(
+    issuer: Proc | str,
+    client_id: str,
+    redirect_uri: str,
+    *,
+    scope: str = "openid",
+    resource: str | Sequence[str] | None = None,
+    state: str | None = None,
+    code_challenge: str | None = None,
+    **extra: str,
+) -> str:
+    """The provider's authorization endpoint URL for a code flow (PKCE S256 challenge required
+    by default: pass code_challenge from pkce_pair())."""
+    import secrets
+    import urllib.parse
+
+    params: list[tuple[str, str]] = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", scope),
+        ("state", state or secrets.token_urlsafe(16)),
+    ]
+    if code_challenge:
+        params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+    for r in [resource] if isinstance(resource, str) else list(resource or []):
+        params.append(("resource", r))
+    params += list(extra.items())
+    endpoint = oidc_discovery(_issuer_of(issuer))["authorization_endpoint"]
+    return f"{endpoint}?{urllib.parse.urlencode(params)}"
+
+
+def exchange_code(
+    issuer: Proc | str,
+    client_id: str,
+    secret: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str | None,
+    *,
+    resource: str | None = None,
+    auth: str = "basic",
+) -> dict[str, Any]:
+    """authorization_code grant; returns {access_token, refresh_token?, id_token?, expires_in,
+    scope, token_type}. Without `resource` the one granted at the authorization endpoint is used."""
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": code_verifier,
+        "resource": resource,
+    }
+    return _token_ok(token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "code exchange")
+
+
+def refresh_tokens(
+    issuer: Proc | str,
+    client_id: str,
+    secret: str,
+    refresh_token: str,
+    *,
+    resource: str | None = None,
+    scope: str | None = None,
+    auth: str = "basic",
+) -> dict[str, Any]:
+    """refresh_token grant; raises RuntimeError (with the OAuth error) when refused. With
+    rotation (default) the answer carries a new refresh_token and the old one is spent."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "resource": resource, "scope": scope}
+    return _token_ok(token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "refresh")
+
+
+def revoke_token(
+    issuer: Proc | str, client_id: str, secret: str, token: str, *, hint: str | None = None
+) -> int:
+    """RFC 7009 revocation; returns the HTTP status (200 also for unknown tokens). Revoking a
+    refresh token revokes its whole grant (all its access and refresh tokens)."""
+    iss = _issuer_of(issuer)
+    url = oidc_discovery(iss)["revocation_endpoint"]
+    data = {"token": token, **({"token_type_hint": hint} if hint else {})}
+    with _http() as http:
+        return int(http.post(url, data=data, auth=(client_id, secret)).status_code)
+
+
+def introspect_token(issuer: Proc | str, client_id: str, secret: str, token: str) -> dict[str, Any]:
+    """RFC 7662 introspection ({active: bool, sub, client_id, aud, scope, exp, ...})."""
+    iss = _issuer_of(issuer)
+    url = oidc_discovery(iss)["introspection_endpoint"]
+    with _http() as http:
+        r = http.post(url, data={"token": token}, auth=(client_id, secret))
+        r.raise_for_status()
+        return dict(r.json())
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, NOT verified (for assertions in tests)."""
+    import base64
+
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def verify_jwt(issuer: Proc | str, token: str, *, audience: str | Sequence[str] | None = None) -> dict[str, Any]:
+    """Verify a JWT against the issuer's jwks_uri (PyJWT): signature, iss, exp, and aud when
+    given. Returns the claims; raises jwt.InvalidTokenError."""
+    import jwt
+
+    iss = _issuer_of(issuer)
+    with _http() as http:
+        jwks = http.get(oidc_discovery(iss)["jwks_uri"]).json()
+    kid = jwt.get_unverified_header(token).get("kid")
+    keys = [k for k in jwks["keys"] if kid is None or k.get("kid") == kid]
+    if not keys:
+        raise jwt.InvalidTokenError(f"no key {kid!r} in the issuer's JWKS")
+    key = jwt.PyJWK(keys[0]).key
+    return dict(
+        jwt.decode(
+            token,
+            key,
+            algorithms=["RS256", "PS256", "ES256", "EdDSA"],
+            issuer=iss,
+            audience=audience,
+            options={"verify_aud": audience is not None, "require": ["exp", "iss"]},
+        )
+    )
+
+
+class InteractionError(RuntimeError):
+    """The provider's login/consent pages did not lead where expected (bad password, an error
+    page, a redirect loop)."""
+
+
+def _redact(url: str) -> str:
+    """A URL without query and fragment (they may carry codes or state)."""
+    return url.split("?")[0].split("#")[0]
+
+
+def login_http(
+    url: str,
+    username: str,
+    password: str,
+    *,
+    approve: bool = True,
+    stop_at: str | None = None,
+    max_steps: int = 30,
+) -> str:
+    """What tests/browser.py consent() does, without a browser: GET `url` (for example an
+    identity-service authorization URL that 302s to the provider), follow redirects with a
+    cookie jar, submit the provider's login form and then its consent form (approve or deny),
+    and return the URL the flow ends on (its query carries code/state or session_id).
+
+    Redirects are followed across hosts (provider -> identity callback -> return URL) until a
+    page that is not a login/consent page; with `stop_at` (a URL prefix), the first redirect to
+    a URL starting with it is returned without being fetched (for redirect_uris nobody serves).
+    """
+    import re
+    import urllib.parse
+
+    import httpx
+
+    def stop(target: str) -> bool:
+        return stop_at is not None and target.startswith(stop_at)
+
+    if stop(url):
+        return url
+    with httpx.Client(trust_env=False, timeout=30.0, follow_redirects=False) as http:
+        method, target, form = "GET", url, None
+        for _ in range(max_steps):
+            r = http.request(method, target, data=form)
+            if r.is_redirect:
+                target = urllib.parse.urljoin(str(r.url), r.headers["location"])
+                method, form = "GET", None
+                if stop(target):
+                    return target
+                continue
+            html = r.text if "html" in r.headers.get("content-type", "") else ""
+            m = re.search(r'<body data-page="([a-z]+)"', html)
+            kind = m.group(1) if m else None
+            base = str(r.url)
+            if kind == "login":
+                if 'id="login-error"' in html and form is not None:
+                    raise InteractionError(f"login as {username!r} refused at {_redact(base)}")
+                action = re.search(r'<form id="login-form" method="post" action="([^"]+)"', html)
+                assert action, "login page without form#login-form"
+                method, target = "POST", urllib.parse.urljoin(base, action.group(1))
+                form = {"username": username, "password": password}
+                continue
+            if kind == "consent":
+                form_id = "consent-form" if approve else "deny-form"
+                action = re.search(rf'<form id="{form_id}" method="post" action="([^"]+)"', html)
+                assert action, f"consent page without form#{form_id}"
+                method, target = "POST", urllib.parse.urljoin(base, action.group(1))
+                form = {"decision": "approve" if approve else "deny"}
+                continue
+            if kind == "error":
+                text = re.sub(r"<[^>]+>", " ", html)
+                raise InteractionError(f"provider error page at {_redact(base)}: {' '.join(text.split())[:300]}")
+            return base
+        raise InteractionError(f"no end after {max_steps} steps (last: {_redact(target)})")
+
+
+def user_tokens(
+    oidc: Proc,
+    username: str,
+    *,
+    client_id: str = "gatehouse-users",
+    client_secret: str | None = None,
+    password: str | None = None,
+    redirect_uri: str | None = None,
+    scope: str = "openid profile email",
+    resource: str | None = None,
+    approve: bool = True,
+) -> dict[str, Any]:
+    """A user's tokens without a browser: authorization-code flow with PKCE over plain HTTP
+    (login_http), then the code exchange. Returns the token response: id_token (aud =
+    client_id), access_token (a JWT with aud = resource when `resource` is given, else opaque),
+    refresh_token (when the client may refresh), scope, expires_in.
+
+    Defaults: the `gatehouse-users` client (no consent page), the password from the provider's
+    config, and redirect_uri = the client's first registered one (the flow stops at it without
+    fetching it, so the placeholder works).
+    """
+    import secrets
+    import urllib.parse
+
+    client = getattr(oidc, "clients", {}).get(client_id, {})
+    secret = client_secret if client_secret is not None else client.get("client_secret")
+    if secret is None:
+        raise ValueError(f"no client_secret known for {client_id!r}")
+    pw = password if password is not None else getattr(oidc, "users", {}).get(username)
+    if pw is None:
+        raise ValueError(f"no password known for {username!r}")
+    redirect = redirect_uri or (client.get("redirect_uris") or [None])[0]
+    if not redirect:
+        raise ValueError(f"no redirect_uri for {client_id!r}")
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(16)
+    url = authorization_url(
+        oidc, client_id, redirect, scope=scope, resource=resource, state=state, code_challenge=challenge
+    )
+    final = login_http(url, username, pw, approve=approve, stop_at=redirect)
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(final).query))
+    if query.get("state") != state:
+        raise InteractionError("state mismatch on the redirect back")
+    if "code" not in query:
+        raise InteractionError(f"no code on the redirect back: error={query.get('error')!r}")
+    return exchange_code(oidc, client_id, secret, query["code"], redirect, verifier)
+
+
+# --------------------------------------------------------------------------------------------
+# Return-URL catcher: somewhere for a browser (or login_http) to land
+# --------------------------------------------------------------------------------------------
+
+
+class ReturnCatcher:
+    """A tiny HTTP server (in this process, a daemon thread) on 127.0.0.1:<free port> that
+    answers 200 to any GET/POST and records each request's path and query parameters.
+
+    `.url` = http://127.0.0.1:<port>; `.callback_url` = `.url + "/callback"` (any path works);
+    `.hits` = [{"method", "path", "query": {name: value}}]; `wait(timeout)` returns the first
+    hit not yet returned by wait(). Logs nothing (queries carry codes and session ids).
+    The page it serves has body[data-page=return] and p#return-path.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import urllib.parse
+
+        catcher = self
+        self.hits: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._consumed = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                with catcher._cond:
+                    catcher.hits.append(
+                        {
+                            "method": self.command,
+                            "path": parts.path,
+                            "query": dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+                        }
+                    )
+                    catcher._cond.notify_all()
+                body = (
+                    '<!DOCTYPE html><html><head><title>Return</title></head><body data-page="return">'
+                    f'<p id="return-path">{parts.path}</p></body></html>'
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _record  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # never log request lines: they carry codes and session ids
+
+        self._server = http.server.ThreadingHTTPServer((LOCALHOST, 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://{LOCALHOST}:{self.port}"
+        self.callback_url = f"{self.url}/callback"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="return-catcher", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next hit (in arrival order) not yet returned by wait(); TimeoutError if none."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.hits) > self._consumed, timeout=timeout):
+                raise TimeoutError(f"nothing reached {self.url} within {timeout}s")
+            hit = self.hits[self._consumed]
+            self._consumed += 1
+            return hit
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def start_return_catcher() -> ReturnCatcher:
+    return ReturnCatcher()

@@ -26,6 +26,14 @@ ALL_SERVICES = {"nats", "mongo", *APP_SERVICES}
 
 ADMIN_TOKEN = "test-admin-token"
 SESSION_SECRET = "test-session-secret"
+VAULT_KEYS = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+TOKEN_KEYS = "k1:compose-test-token-signing-secret-0123456789"
+SECRETS = {
+    "GATEHOUSE_ADMIN_TOKEN": ADMIN_TOKEN,
+    "GATEHOUSE_SESSION_SECRET": SESSION_SECRET,
+    "IDENTITY_VAULT_KEYS": VAULT_KEYS,
+    "IDENTITY_TOKEN_KEYS": TOKEN_KEYS,
+}
 
 # Anything in the caller's environment that compose.yaml interpolates or that changes how compose
 # behaves is dropped, so the tests see the file's own defaults.
@@ -90,8 +98,8 @@ def run_config(compose_bin: Path, env_file: Path, **env: str) -> subprocess.Comp
 
 
 def load_config(compose_bin: Path, env_file: Path, **env: str) -> dict:
-    env.setdefault("GATEHOUSE_ADMIN_TOKEN", ADMIN_TOKEN)
-    env.setdefault("GATEHOUSE_SESSION_SECRET", SESSION_SECRET)
+    for name, value in SECRETS.items():
+        env.setdefault(name, value)
     proc = run_config(compose_bin, env_file, **env)
     assert proc.returncode == 0, f"docker-compose config failed:\n{proc.stderr}"
     return json.loads(proc.stdout)
@@ -250,10 +258,10 @@ def test_gateway_scales_with_a_host_port_range(compose_bin, empty_env_file):
     assert _published(services["gateway"]) == [("8080-8082", 8080)]
 
 
-@pytest.mark.parametrize("missing", ["GATEHOUSE_ADMIN_TOKEN", "GATEHOUSE_SESSION_SECRET"])
+@pytest.mark.parametrize("missing", list(SECRETS))
 @pytest.mark.parametrize("how", ["unset", "empty"])
 def test_required_secrets(compose_bin, empty_env_file, missing, how):
-    env = {"GATEHOUSE_ADMIN_TOKEN": ADMIN_TOKEN, "GATEHOUSE_SESSION_SECRET": SESSION_SECRET}
+    env = dict(SECRETS)
     if how == "unset":
         del env[missing]
     else:
@@ -269,7 +277,9 @@ def test_required_secrets(compose_bin, empty_env_file, missing, how):
 def test_dotenv_file_is_read(compose_bin, tmp_path):
     # The secrets may come from an env file instead of the environment.
     env_file = tmp_path / "gatehouse.env"
-    env_file.write_text(f"GATEHOUSE_ADMIN_TOKEN=from-file\nGATEHOUSE_SESSION_SECRET={SESSION_SECRET}\n")
+    env_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in SECRETS.items()).replace(f"={ADMIN_TOKEN}", "=from-file")
+    )
     proc = run_config(compose_bin, env_file)
     assert proc.returncode == 0, proc.stderr
     services = json.loads(proc.stdout)["services"]

@@ -289,7 +289,7 @@ def test_stack_mechanics_with_stand_in_services(
             )
         )
     pythonpath = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    monkeypatch.setenv("SYNC_TIMEOUT_SECONDS", "1")  # a developer's shell setting must not leak in
+    monkeypatch.setenv("SYNC_MAX_TOOLS", "1")  # a developer's shell setting must not leak in
     stack = harness.start_stack(nats_url, mongo_url, run_id="smoke", PYTHONPATH=pythonpath)
     try:
 
@@ -305,7 +305,7 @@ def test_stack_mechanics_with_stand_in_services(
         assert gw["env"]["GATEHOUSE_DB"] == stack.gatehouse_db == "gatehouse_test_smoke"
         assert ident["env"]["IDENTITY_DB"] == stack.identity_db == "gatehouse_identity_test_smoke"
         assert stack.admin_headers == {"Authorization": f"Bearer {harness.ADMIN_TOKEN}"}
-        assert "SYNC_TIMEOUT_SECONDS" not in env_of(stack.sync_worker.url)["env"]
+        assert "SYNC_MAX_TOOLS" not in env_of(stack.sync_worker.url)["env"]
 
         replica = stack.start_gateway_replica()
         renv = env_of(replica.url)

@@ -95,7 +95,16 @@ class TargetSyncFailed(Event, frozen=True, tag="target.sync_failed"):
 
 # --- identity -----------------------------------------------------------------------------
 
-AuthorizationFailure = Literal["user_mismatch", "expired", "replayed", "provider_error", "unknown_session"]
+AuthorizationFailure = Literal[
+    "user_mismatch",  # someone other than the user who started the session tried to complete it
+    "expired",  # the session's 10 minutes are over
+    "replayed",  # a state, code or session used a second time
+    "provider_error",  # the provider answered the authorization or the code exchange with an error
+    "unknown_session",  # no such session or state (tampered)
+    "invalid_user_token",  # the user JWT offered for completion does not validate
+    "not_permitted",  # a userId completion without admin or service credentials
+    "incomplete",  # completion before the provider's callback
+]
 
 
 class TokenIssued(Event, frozen=True, tag="identity.token_issued"):

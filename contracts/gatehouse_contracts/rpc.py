@@ -26,9 +26,19 @@ class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag=True, rename="camel", 
 # --- workload identities --------------------------------------------------------------------
 
 
+class JwtAuthorizer(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """Which user JWTs a workload trusts (a gateway registers its inbound authorizer here)."""
+
+    discovery_url: str
+    allowed_audience: list[str] = []
+    allowed_clients: list[str] = []
+    allowed_scopes: list[str] = []
+
+
 class WorkloadIdentity(_Msg, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
+    jwt_authorizer: JwtAuthorizer | None = None
     workload_identity_arn: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -37,6 +47,7 @@ class WorkloadIdentity(_Msg, frozen=True):
 class CreateWorkloadIdentity(_Msg, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
+    jwt_authorizer: JwtAuthorizer | None = None
 
 
 class GetWorkloadIdentity(_Msg, frozen=True):
@@ -46,6 +57,7 @@ class GetWorkloadIdentity(_Msg, frozen=True):
 class UpdateWorkloadIdentity(_Msg, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
+    jwt_authorizer: JwtAuthorizer | None = None
 
 
 class DeleteWorkloadIdentity(_Msg, frozen=True):
@@ -64,6 +76,91 @@ class WorkloadIdentityList(_Msg, frozen=True):
 
 class Deleted(_Msg, frozen=True):
     name: str
+
+
+# --- credential providers (admin, HTTP) -------------------------------------------------------
+
+
+class AuthorizationServerMetadata(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    token_endpoint_auth_methods: list[str] = []
+
+
+class OauthDiscovery(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """Exactly one of ``discovery_url`` (RFC 8414 / OIDC) or explicit metadata."""
+
+    discovery_url: str | None = None
+    authorization_server_metadata: AuthorizationServerMetadata | None = None
+
+
+class CustomOauth2ProviderConfig(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    oauth_discovery: OauthDiscovery
+    client_id: str
+    client_secret: str
+
+
+class GithubOauth2ProviderConfig(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    client_id: str
+    client_secret: str
+
+
+class Oauth2ProviderConfigInput(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    custom_oauth2_provider_config: CustomOauth2ProviderConfig | None = None
+    github_oauth2_provider_config: GithubOauth2ProviderConfig | None = None
+
+
+class CreateOauth2CredentialProvider(_Msg, frozen=True):
+    name: str
+    credential_provider_vendor: Literal["CustomOauth2", "GithubOauth2"]
+    oauth2_provider_config_input: Oauth2ProviderConfigInput
+
+
+class UpdateOauth2CredentialProvider(_Msg, frozen=True):
+    name: str
+    credential_provider_vendor: Literal["CustomOauth2", "GithubOauth2"]
+    oauth2_provider_config_input: Oauth2ProviderConfigInput
+
+
+class GetOauth2CredentialProvider(_Msg, frozen=True):
+    name: str
+
+
+class DeleteOauth2CredentialProvider(_Msg, frozen=True):
+    name: str
+
+
+class ListOauth2CredentialProviders(_Msg, frozen=True):
+    max_results: int = 100
+    next_token: str | None = None
+
+
+class Oauth2CredentialProvider(_Msg, frozen=True):
+    """A provider as the API shows it: never the client secret."""
+
+    name: str
+    credential_provider_vendor: str
+    callback_url: str
+    client_id: str
+    authorization_server_metadata: AuthorizationServerMetadata
+    credential_provider_arn: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class Oauth2CredentialProviderList(_Msg, frozen=True):
+    items: list[Oauth2CredentialProvider]
+    next_token: str | None = None
 
 
 # --- workload access tokens -----------------------------------------------------------------
@@ -139,6 +236,11 @@ OPERATIONS: dict[str, tuple[type[_Msg], type[_Msg]]] = {
         (GetWorkloadAccessTokenForUserId, WorkloadAccessToken),
         (GetResourceOauth2Token, ResourceOauth2Token),
         (CompleteResourceTokenAuth, Completed),
+        (CreateOauth2CredentialProvider, Oauth2CredentialProvider),
+        (GetOauth2CredentialProvider, Oauth2CredentialProvider),
+        (UpdateOauth2CredentialProvider, Oauth2CredentialProvider),
+        (DeleteOauth2CredentialProvider, Deleted),
+        (ListOauth2CredentialProviders, Oauth2CredentialProviderList),
     )
 }
 

@@ -9,6 +9,7 @@ Tools:
   slow(seconds: float) -> "done" after sleeping
   fail() -> a tool result with isError: true
   whoami() -> {"authorization": null | "sha256:<hex of the Authorization header value>"}
+              with --jwt-issuer also {"sub", "client_id", "scope", "aud", "iss"} of the token
   tool_0000 .. tool_NNNN (--extra-tools N) -> "tool_0007:<x>", input schema {x: integer}
 
 GET /stats answers {"initialize": <initialize requests seen>} (to check session reuse).
@@ -21,6 +22,17 @@ Options:
   --require-bearer TOKEN require "Authorization: Bearer TOKEN" (repeatable; any listed token is
                          accepted), else 401 with WWW-Authenticate. The value can also come from
                          SDK_SERVER_BEARER_TOKENS (comma separated), which keeps it out of `ps`.
+  --jwt-issuer URL       an OAuth-protected resource server (the SDK's own RS support): every MCP
+                         request needs "Authorization: Bearer <JWT>" signed by a key of the
+                         issuer's JWKS (jwks_uri from <URL>/.well-known/openid-configuration,
+                         fetched on first use, refetched for an unknown kid), with iss == URL,
+                         aud containing --jwt-audience and exp in the future; else 401 with
+                         WWW-Authenticate: Bearer error="invalid_token", ...,
+                         resource_metadata="<origin>/.well-known/oauth-protected-resource/mcp"
+                         (RFC 9728 metadata served there: resource, authorization_servers).
+  --jwt-audience AUD     the audience to require (default: this server's MCP URL)
+  --jwt-scope SCOPE      also require this scope in the token's `scope` (repeatable; 403
+                         insufficient_scope otherwise)
 
 Run: python tests/servers/sdk_server.py --port 9000 [--json-response] [--extra-tools 500]
 The server logs no request headers or bodies (the suite scans every log for secrets).
@@ -145,9 +157,123 @@ def raise_invalid_cursor(cursor: Any) -> None:
     raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {cursor!r}")
 
 
+class JwtVerifier:
+    """mcp TokenVerifier for JWT access tokens of one issuer (PyJWT; keys from its jwks_uri).
+
+    Logs only why a token was refused (exception class), never the token.
+    """
+
+    ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+
+    def __init__(self, issuer: str, audience: str) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self._keys: dict[str | None, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def _get_json(url: str) -> Any:
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=10) as resp:  # noqa: S310 - test server, http on 127.0.0.1
+            return json.load(resp)
+
+    async def _load_keys(self, *, force: bool) -> dict[str | None, Any]:
+        import time
+
+        import jwt
+
+        async with self._lock:
+            # refetch at most every 5 s (a token with an unknown kid must not hammer the issuer)
+            if self._keys and (not force or time.monotonic() - self._fetched_at < 5):
+                return self._keys
+            discovery = await asyncio.to_thread(
+                self._get_json, f"{self.issuer}/.well-known/openid-configuration"
+            )
+            jwks = await asyncio.to_thread(self._get_json, discovery["jwks_uri"])
+            keys: dict[str | None, Any] = {}
+            for k in jwks.get("keys", []):
+                if k.get("use", "sig") == "sig":
+                    try:
+                        keys[k.get("kid")] = jwt.PyJWK(k)
+                    except jwt.PyJWKError:
+                        continue
+            self._keys, self._fetched_at = keys, time.monotonic()
+            return keys
+
+    async def claims(self, token: str) -> dict[str, Any] | None:
+        import jwt
+
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            keys = await self._load_keys(force=False)
+            if kid not in keys:
+                keys = await self._load_keys(force=True)
+            key = keys.get(kid) if kid is not None else next(iter(keys.values()), None)
+            if key is None:
+                print("sdk_server: jwt refused: unknown signing key", file=sys.stderr, flush=True)
+                return None
+            return dict(
+                jwt.decode(
+                    token,
+                    key,
+                    algorithms=self.ALGORITHMS,
+                    issuer=self.issuer,
+                    audience=self.audience,
+                    options={"require": ["exp", "iss", "aud"]},
+                )
+            )
+        except jwt.InvalidTokenError as e:
+            print(f"sdk_server: jwt refused: {type(e).__name__}", file=sys.stderr, flush=True)
+            return None
+        except (OSError, ValueError, KeyError) as e:
+            print(f"sdk_server: jwt check failed: {type(e).__name__}", file=sys.stderr, flush=True)
+            return None
+
+    async def verify_token(self, token: str) -> Any:
+        from mcp.server.auth.provider import AccessToken
+
+        claims = await self.claims(token)
+        if claims is None:
+            return None
+        scope = claims.get("scope")
+        scopes = scope.split() if isinstance(scope, str) else list(claims.get("scp") or [])
+        return AccessToken(
+            token=token,
+            client_id=str(claims.get("client_id") or claims.get("azp") or ""),
+            scopes=scopes,
+            expires_at=int(claims["exp"]),
+            resource=self.audience,
+            subject=claims.get("sub"),
+            claims=claims,
+        )
+
+
 def build_server(
-    extra_tools: int = 0, page_size: int | None = None, tricky_schema: bool = False
+    extra_tools: int = 0,
+    page_size: int | None = None,
+    tricky_schema: bool = False,
+    *,
+    verifier: JwtVerifier | None = None,
+    resource_url: str | None = None,
+    required_scopes: list[str] | None = None,
 ) -> TestServer:
+    auth_kw: dict[str, Any] = {}
+    if verifier is not None:
+        from mcp.server.auth.settings import AuthSettings
+
+        auth_kw = {
+            "auth": AuthSettings(
+                issuer_url=verifier.issuer,
+                resource_server_url=resource_url,
+                required_scopes=required_scopes or None,
+                # the verifier checks `aud` itself (PyJWT); see JwtVerifier
+                validate_token_resource=False,
+            ),
+            "token_verifier": verifier,
+        }
     server = TestServer(
         name="gatehouse-test-sdk-server",
         version="1.0.0",
@@ -155,6 +281,7 @@ def build_server(
         page_size=page_size,
         tricky_schema=tricky_schema,
         log_level="WARNING",
+        **auth_kw,
     )
 
     @server.tool(description="Echo the given text back.")
@@ -175,11 +302,20 @@ def build_server(
         raise ToolError("this tool always fails")
 
     @server.tool(description="Fingerprint of the Authorization header this server received.")
-    def whoami(ctx: Context) -> str:
+    async def whoami(ctx: Context) -> str:
         headers = ctx.headers or {}
         value = headers.get("authorization")
         fp = None if value is None else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-        return json.dumps({"authorization": fp})
+        out: dict[str, Any] = {"authorization": fp}
+        if verifier is not None:
+            # the bearer middleware already verified it; read its claims back
+            claims = None
+            if value and value[:7].lower() == "bearer ":
+                claims = await verifier.claims(value[7:])
+            claims = claims or {}
+            for name in ("sub", "client_id", "scope", "aud", "iss"):
+                out[name] = claims.get(name)
+        return json.dumps(out)
 
     return server
 
@@ -261,14 +397,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
     p.add_argument("--require-bearer", action="append", default=[])
     p.add_argument("--tricky-schema", action="store_true", help="add the tricky.schema tool")
+    p.add_argument("--jwt-issuer", default=None, help="require JWTs of this issuer (OAuth resource server)")
+    p.add_argument("--jwt-audience", default=None, help="required aud (default: this server's MCP URL)")
+    p.add_argument("--jwt-scope", action="append", default=[], help="required scope (repeatable)")
     args = p.parse_args(argv)
+    if (args.jwt_audience or args.jwt_scope) and not args.jwt_issuer:
+        p.error("--jwt-audience / --jwt-scope need --jwt-issuer")
 
     tokens = set(args.require_bearer)
     env_tokens = os.environ.get("SDK_SERVER_BEARER_TOKENS", "")
     tokens |= {t for t in env_tokens.split(",") if t}
 
+    resource_url = f"http://{args.host}:{args.port}{args.path}"
+    verifier = JwtVerifier(args.jwt_issuer, args.jwt_audience or resource_url) if args.jwt_issuer else None
     server = build_server(
-        extra_tools=args.extra_tools, page_size=args.page_size, tricky_schema=args.tricky_schema
+        extra_tools=args.extra_tools,
+        page_size=args.page_size,
+        tricky_schema=args.tricky_schema,
+        verifier=verifier,
+        resource_url=resource_url,
+        required_scopes=args.jwt_scope,
     )
     app: Any = server.streamable_http_app(
         streamable_http_path=args.path,
@@ -285,7 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = "json" if args.json_response else "sse"
     print(
         f"sdk_server: {len(server._extra) + 5} tools, {mode} responses, "
-        f"{'stateless' if args.stateless else 'stateful'}, http://{args.host}:{args.port}{args.path}",
+        f"{'stateless' if args.stateless else 'stateful'}, {resource_url}"
+        + (f", JWTs of {verifier.issuer} for aud {verifier.audience}" if verifier else ""),
         file=sys.stderr,
         flush=True,
     )

@@ -80,10 +80,12 @@ def build(settings: Settings) -> FastAPI:
         except GatehouseError as exc:
             log.warning("catalog refresh failed (%s); the periodic reload will retry", exc.message)
 
-    broker.subscriber(CATALOG_SUBJECTS[0], title="catalog: gateways")(on_catalog_event)
-    broker.subscriber(CATALOG_SUBJECTS[1], title="catalog: targets")(_copy(on_catalog_event))
+    # no_reply: an event published to JetStream carries the publisher's ack inbox as reply subject;
+    # an (empty) answer from us would race JetStream's ack and break the publish.
+    broker.subscriber(CATALOG_SUBJECTS[0], title="catalog: gateways", no_reply=True)(on_catalog_event)
+    broker.subscriber(CATALOG_SUBJECTS[1], title="catalog: targets", no_reply=True)(_copy(on_catalog_event))
 
-    @broker.subscriber(MCP_SESSION_ENDED, title="MCP session ended")
+    @broker.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
     async def on_session_ended(msg: NatsMessage) -> None:
         """Forget a session another replica ended."""
         try:

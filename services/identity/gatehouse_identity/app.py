@@ -2,41 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import msgspec
 from fastapi import FastAPI, Request
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
 
 from gatehouse_contracts import bus, rpc
-from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.errors import GatehouseError, Unauthorized
+from gatehouse_contracts.events import Event
 from gatehouse_contracts.http import (
     TrailingSlash,
-    check_admin,
     decode_body,
     gatehouse_error_handler,
     json_response,
     read_body,
 )
+from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect, ping
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_subject
 
-from .operations import OPERATIONS, Deps, Handler
+from . import browser
+from .crypto import TokenSigner, Vault
+from .deps import Caller, Deps
+from .oauth import TokenEndpoint
+from .operations import OPERATIONS, Operation
+from .providers import Providers
 from .settings import Settings
-from .store import WorkloadStore
+from .store import ProviderStore, SessionStore, TokenStore, WorkloadStore
 
 log = logging.getLogger("gatehouse.identity")
+SERVICE = Caller(privileged=True)
 
 
-def _rpc_handler(deps: Deps, req_type: type[msgspec.Struct], handler: Handler) -> Any:
+def _rpc_handler(deps: Deps, op: Operation) -> Any:
     async def serve(msg: NatsMessage) -> bytes:
         try:
-            req = msgspec.json.decode(msg.body, type=req_type)
-            return rpc.encode(await handler(deps, req))
+            req = msgspec.json.decode(msg.body, type=op.request)
+            return rpc.encode(await op.handler(deps, req, SERVICE))
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
         except msgspec.DecodeError:
@@ -49,14 +61,63 @@ def _rpc_handler(deps: Deps, req_type: type[msgspec.Struct], handler: Handler) -
     return serve
 
 
+def _is_admin(request: Request, admin_token: str) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), admin_token.encode())
+
+
+def _http_handler(settings: Settings, deps: Deps, op: Operation) -> Any:
+    async def serve(request: Request) -> Response:
+        privileged = _is_admin(request, settings.gatehouse_admin_token)
+        if op.admin and not privileged:
+            raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
+        req = decode_body(await read_body(request, settings.max_body_bytes), op.request)
+        answer = await op.handler(deps, req, Caller(privileged=privileged))
+        return json_response(answer, 201 if op.created else 200, headers={"Cache-Control": "no-store"})
+
+    return serve
+
+
 def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
-    deps = Deps(workloads=WorkloadStore(mongo, settings.identity_db))
+    db = settings.identity_db
+    http = httpx.AsyncClient(follow_redirects=False)
     broker = bus.make_broker(settings.nats_url)
-    for name, (req_type, handler, summary) in OPERATIONS.items():
-        broker.subscriber(rpc_subject(name), queue=RPC_QUEUE, title=name, description=summary)(
-            _rpc_handler(deps, req_type, handler)
-        )
+    vault = Vault(settings.identity_vault_keys)
+    provider_store = ProviderStore(mongo, db)
+
+    async def publish(event: Event) -> None:
+        try:
+            await bus.publish_event(broker.connection, event)
+        except GatehouseError as exc:  # the audit trail is best effort while NATS is down
+            log.warning("could not publish %s: %s", type(event).__name__, exc.message)
+
+    deps = Deps(
+        settings=settings,
+        http=http,
+        workloads=WorkloadStore(mongo, db),
+        providers=Providers(
+            provider_store, vault, http, settings.identity_public_url, settings.identity_http_timeout_seconds
+        ),
+        sessions=SessionStore(mongo, db),
+        tokens=TokenStore(mongo, db),
+        vault=vault,
+        signer=TokenSigner(settings.identity_token_keys, settings.identity_workload_token_ttl_seconds),
+        token_endpoint=TokenEndpoint(http, settings.identity_http_timeout_seconds),
+        jwt=JwtValidator(http, timeout=settings.identity_http_timeout_seconds),
+        publish=publish,
+    )
+    for name, op in OPERATIONS.items():
+        if op.rpc:
+            broker.subscriber(rpc_subject(name), queue=RPC_QUEUE, title=name, description=op.summary)(
+                _rpc_handler(deps, op)
+            )
+
+    async def purge_forever() -> None:
+        while True:
+            await asyncio.sleep(300)
+            with contextlib.suppress(GatehouseError):
+                await deps.sessions.purge_expired(time.time() - 3600)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -66,9 +127,14 @@ def build(settings: Settings) -> FastAPI:
             max_age_seconds=settings.events_max_age_seconds,
             max_bytes=settings.events_max_bytes,
         )
+        await provider_store.create_indexes()
+        await deps.sessions.create_indexes()
+        purger = asyncio.create_task(purge_forever())
         log.info("identity ready on %s", settings.identity_public_url)
         yield
+        purger.cancel()
         await broker.stop()
+        await http.aclose()
         await mongo.close()
 
     app = FastAPI(title="Gatehouse identity", lifespan=lifespan)
@@ -85,25 +151,20 @@ def build(settings: Settings) -> FastAPI:
         """NATS and MongoDB are reachable."""
         nats_ok = broker.connection is not None and broker.connection.is_connected
         mongo_ok = await ping(mongo)
-        ok = nats_ok and mongo_ok
-        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if ok else 503)
+        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
-    for name, (req_type, handler, summary) in OPERATIONS.items():
+    @app.get("/identities/oauth2/authorize")
+    async def authorize(request: Request) -> Response:
+        """The browser starts a consent here: a 302 to the provider (PKCE S256, state)."""
+        return await browser.authorize(deps, request)
+
+    @app.get("/identities/oauth2/callback/{provider_id}")
+    async def callback(request: Request, provider_id: str) -> Response:
+        """The provider sends the browser back here: a 302 to the return URL with session_id."""
+        return await browser.callback(deps, request, provider_id)
+
+    for name, op in OPERATIONS.items():
         app.add_api_route(
-            f"/identities/{name}",
-            _http_handler(settings, deps, req_type, handler),
-            methods=["POST"],
-            name=name,
-            summary=summary,
+            op.path, _http_handler(settings, deps, op), methods=["POST"], name=name, summary=op.summary
         )
     return app
-
-
-def _http_handler(settings: Settings, deps: Deps, req_type: type[msgspec.Struct], handler: Handler) -> Any:
-    async def serve(request: Request) -> Response:
-        check_admin(request, settings.gatehouse_admin_token)
-        req = decode_body(await read_body(request, settings.max_body_bytes), req_type)
-        status = 201 if req_type.__name__.startswith("Create") else 200
-        return json_response(await handler(deps, req), status)
-
-    return serve

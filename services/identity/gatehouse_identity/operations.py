@@ -1,4 +1,8 @@
-"""The registry of identity operations: name, request Struct, handler; HTTP and RPC both serve it."""
+"""The registry of identity operations: one request Struct, one handler each; HTTP and the bus serve them.
+
+``admin``: over HTTP only with the admin token (over the bus every caller is a service).
+``rpc``: also offered as ``gatehouse.rpc.identity.<name>``.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,104 @@ import msgspec
 
 from gatehouse_contracts import rpc
 
-from . import workloads
-from .store import WorkloadStore
+from . import tokens, workloads
+from .deps import Caller, Deps
+
+Handler = Callable[[Deps, Any, Caller], Awaitable[msgspec.Struct]]
 
 
 @dataclass(frozen=True)
-class Deps:
-    workloads: WorkloadStore
+class Operation:
+    request: type[msgspec.Struct]
+    handler: Handler
+    summary: str
+    path: str
+    admin: bool = True
+    rpc: bool = True
+    created: bool = False  # answers 201 over HTTP
 
 
-Handler = Callable[[Deps, Any], Awaitable[msgspec.Struct]]
-
-
-def _workload(fn: Callable[[WorkloadStore, Any], Awaitable[msgspec.Struct]]) -> Handler:
-    async def handler(deps: Deps, req: Any) -> msgspec.Struct:
+def _workloads(fn: Callable[[Any, Any], Awaitable[msgspec.Struct]]) -> Handler:
+    async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
         return await fn(deps.workloads, req)
 
-    handler.__doc__ = fn.__doc__
     return handler
 
 
-# name -> (request type, handler, summary); admin-only operations are served over HTTP with admin auth.
-OPERATIONS: dict[str, tuple[type[msgspec.Struct], Handler, str]] = {
-    "CreateWorkloadIdentity": (
-        rpc.CreateWorkloadIdentity,
-        _workload(workloads.create),
-        "Create a workload identity.",
-    ),
-    "GetWorkloadIdentity": (rpc.GetWorkloadIdentity, _workload(workloads.get), "Get a workload identity."),
-    "UpdateWorkloadIdentity": (
-        rpc.UpdateWorkloadIdentity,
-        _workload(workloads.update),
-        "Replace a workload identity's allowed return URLs.",
-    ),
-    "DeleteWorkloadIdentity": (
-        rpc.DeleteWorkloadIdentity,
-        _workload(workloads.delete),
-        "Delete a workload identity.",
-    ),
-    "ListWorkloadIdentities": (
-        rpc.ListWorkloadIdentities,
-        _workload(workloads.list_),
-        "List workload identities.",
-    ),
+def _providers(method: str) -> Handler:
+    async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
+        return await getattr(deps.providers, method)(req)  # type: ignore[no-any-return]
+
+    return handler
+
+
+def _op(request: type[msgspec.Struct], handler: Handler, summary: str, **options: Any) -> Operation:
+    return Operation(
+        request, handler, summary, options.pop("path", f"/identities/{request.__name__}"), **options
+    )
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.request.__name__: op
+    for op in (
+        _op(
+            rpc.CreateWorkloadIdentity,
+            _workloads(workloads.create),
+            "Create a workload identity.",
+            created=True,
+        ),
+        _op(rpc.GetWorkloadIdentity, _workloads(workloads.get), "Get a workload identity."),
+        _op(
+            rpc.UpdateWorkloadIdentity,
+            _workloads(workloads.update),
+            "Replace a workload identity's settings.",
+        ),
+        _op(rpc.DeleteWorkloadIdentity, _workloads(workloads.delete), "Delete a workload identity."),
+        _op(rpc.ListWorkloadIdentities, _workloads(workloads.list_), "List workload identities."),
+        _op(
+            rpc.CreateOauth2CredentialProvider,
+            _providers("create"),
+            "Register an OAuth 2.0 client at a provider.",
+            rpc=False,
+            created=True,
+        ),
+        _op(rpc.GetOauth2CredentialProvider, _providers("get"), "Get a credential provider.", rpc=False),
+        _op(
+            rpc.UpdateOauth2CredentialProvider,
+            _providers("update"),
+            "Replace a credential provider.",
+            rpc=False,
+        ),
+        _op(
+            rpc.DeleteOauth2CredentialProvider,
+            _providers("delete"),
+            "Delete a credential provider.",
+            rpc=False,
+        ),
+        _op(rpc.ListOauth2CredentialProviders, _providers("list"), "List credential providers.", rpc=False),
+        _op(rpc.GetWorkloadAccessToken, tokens.workload_token, "A workload access token without a user."),
+        _op(
+            rpc.GetWorkloadAccessTokenForJWT,
+            tokens.workload_token_for_jwt,
+            "A workload access token for the user a JWT proves.",
+        ),
+        _op(
+            rpc.GetWorkloadAccessTokenForUserId,
+            tokens.workload_token_for_user_id,
+            "A workload access token for a user named by id (admin and services only).",
+        ),
+        _op(
+            rpc.GetResourceOauth2Token,
+            tokens.resource_token,
+            "A resource access token: M2M, from the vault, or a new authorization session.",
+            path="/identities/oauth2/token",
+            admin=False,
+        ),
+        _op(
+            rpc.CompleteResourceTokenAuth,
+            tokens.complete,
+            "Finish a consent: only the user who started the session may.",
+            admin=False,
+        ),
+    )
 }

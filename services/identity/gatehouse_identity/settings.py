@@ -9,6 +9,10 @@ from gatehouse_contracts.config import load_settings
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gatehouse_admin_token: str
+    identity_vault_keys: str
+    """``kid:base64-32-bytes`` comma-separated; the last one encrypts, all decrypt (rotation)."""
+    identity_token_keys: str
+    """``kid:secret`` comma-separated; the last one signs workload access tokens, all verify."""
     nats_url: str = "nats://127.0.0.1:4222"
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     identity_db: str = "gatehouse_identity"
@@ -18,6 +22,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_age_seconds: float = 30 * 24 * 3600
     events_max_bytes: int = 1024**3
     max_body_bytes: int = 1024 * 1024
+    identity_session_ttl_seconds: float = 600
+    identity_workload_token_ttl_seconds: float = 900
+    identity_http_timeout_seconds: float = 10
     log_level: str = "INFO"
 
     @classmethod

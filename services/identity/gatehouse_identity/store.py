@@ -5,31 +5,46 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gatehouse_contracts.errors import Conflict, NotFound
 from gatehouse_contracts.mongo import translate_errors
-from gatehouse_contracts.rpc import WorkloadIdentity
+from gatehouse_contracts.rpc import JwtAuthorizer, WorkloadIdentity
 
 
 def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
+    authorizer = doc.get("jwtAuthorizer")
     return WorkloadIdentity(
         name=doc["_id"],
         allowed_resource_oauth2_return_urls=doc.get("allowedReturnUrls", []),
+        jwt_authorizer=msgspec.convert(authorizer, JwtAuthorizer) if authorizer else None,
         workload_identity_arn=f"gatehouse:workload-identity/{doc['_id']}",
         created_at=doc["createdAt"],
         updated_at=doc["updatedAt"],
     )
 
 
+def _builtins(authorizer: JwtAuthorizer | None) -> dict[str, Any] | None:
+    return msgspec.to_builtins(authorizer) if authorizer else None
+
+
 class WorkloadStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
         self._col = client[db]["workload_identities"]
 
-    async def create(self, name: str, return_urls: list[str]) -> WorkloadIdentity:
+    async def create(
+        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None
+    ) -> WorkloadIdentity:
         now = time.time()
-        doc = {"_id": name, "allowedReturnUrls": return_urls, "createdAt": now, "updatedAt": now}
+        doc = {
+            "_id": name,
+            "allowedReturnUrls": return_urls,
+            "jwtAuthorizer": _builtins(authorizer),
+            "createdAt": now,
+            "updatedAt": now,
+        }
         async with translate_errors():
             try:
                 await self._col.insert_one(doc)
@@ -44,11 +59,19 @@ class WorkloadStore:
             raise NotFound(f"workload identity {name!r} not found")
         return _to_workload(doc)
 
-    async def update(self, name: str, return_urls: list[str]) -> WorkloadIdentity:
+    async def update(
+        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None
+    ) -> WorkloadIdentity:
         async with translate_errors():
             doc = await self._col.find_one_and_update(
                 {"_id": name},
-                {"$set": {"allowedReturnUrls": return_urls, "updatedAt": time.time()}},
+                {
+                    "$set": {
+                        "allowedReturnUrls": return_urls,
+                        "jwtAuthorizer": _builtins(authorizer),
+                        "updatedAt": time.time(),
+                    }
+                },
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
@@ -68,3 +91,130 @@ class WorkloadStore:
         more = len(docs) > limit
         items = [_to_workload(d) for d in docs[:limit]]
         return items, (items[-1].name if more else None)
+
+
+class ProviderStore:
+    """Credential providers: ``{_id: providerId, name, vendor, clientId, clientSecret (sealed), ...}``."""
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
+        self._col = client[db]["credential_providers"]
+
+    async def create_indexes(self) -> None:
+        async with translate_errors():
+            await self._col.create_index([("name", ASCENDING)], unique=True)
+
+    async def insert(self, doc: dict[str, Any]) -> None:
+        async with translate_errors():
+            try:
+                await self._col.insert_one(doc)
+            except DuplicateKeyError:
+                raise Conflict(f"credential provider {doc['name']!r} already exists") from None
+
+    async def by_name(self, name: str) -> dict[str, Any]:
+        async with translate_errors():
+            doc = await self._col.find_one({"name": name})
+        if doc is None:
+            raise NotFound(f"credential provider {name!r} not found")
+        return doc
+
+    async def by_id(self, provider_id: str) -> dict[str, Any] | None:
+        async with translate_errors():
+            return await self._col.find_one({"_id": provider_id})
+
+    async def replace(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        async with translate_errors():
+            doc = await self._col.find_one_and_update(
+                {"name": name}, {"$set": fields}, return_document=ReturnDocument.AFTER
+            )
+        if doc is None:
+            raise NotFound(f"credential provider {name!r} not found")
+        return doc
+
+    async def delete(self, name: str) -> None:
+        async with translate_errors():
+            result = await self._col.delete_one({"name": name})
+        if result.deleted_count == 0:
+            raise NotFound(f"credential provider {name!r} not found")
+
+    async def page(self, limit: int, after: str | None) -> list[dict[str, Any]]:
+        query = {"name": {"$gt": after}} if after else {}
+        async with translate_errors():
+            return await self._col.find(query).sort("name", ASCENDING).limit(limit + 1).to_list()
+
+    async def all(self) -> list[dict[str, Any]]:
+        async with translate_errors():
+            return await self._col.find({}).to_list()
+
+    async def set_fields(self, provider_id: str, fields: dict[str, Any]) -> None:
+        async with translate_errors():
+            await self._col.update_one({"_id": provider_id}, {"$set": fields})
+
+
+class SessionStore:
+    """Authorization sessions: ``{_id: sessionUri, state, status, workload, user, provider..., expiresAt}``.
+
+    Every transition is one conditional update (``status`` and expiry in the filter), so a state,
+    a code or a session can be used once only, whichever replica sees it.
+    """
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
+        self._col = client[db]["authorization_sessions"]
+
+    async def create_indexes(self) -> None:
+        async with translate_errors():
+            await self._col.create_index([("state", ASCENDING)], unique=True)
+            await self._col.create_index([("expiresAt", ASCENDING)])
+
+    async def insert(self, doc: dict[str, Any]) -> None:
+        async with translate_errors():
+            await self._col.insert_one(doc)
+
+    async def get(self, session_uri: str) -> dict[str, Any] | None:
+        async with translate_errors():
+            return await self._col.find_one({"_id": session_uri})
+
+    async def find_by_state(self, state: str) -> dict[str, Any] | None:
+        async with translate_errors():
+            return await self._col.find_one({"state": state})
+
+    async def transition(
+        self, query: dict[str, Any], from_status: str, fields: dict[str, Any], now: float
+    ) -> dict[str, Any] | None:
+        """Move a live session in ``from_status`` to ``fields`` (incl. a new status); None if none matched."""
+        async with translate_errors():
+            return await self._col.find_one_and_update(
+                {**query, "status": from_status, "expiresAt": {"$gt": now}},
+                {"$set": fields},
+                return_document=ReturnDocument.AFTER,
+            )
+
+    async def set_fields(self, session_uri: str, fields: dict[str, Any]) -> None:
+        async with translate_errors():
+            await self._col.update_one({"_id": session_uri}, {"$set": fields})
+
+    async def purge_expired(self, before: float) -> None:
+        async with translate_errors():
+            await self._col.delete_many({"expiresAt": {"$lt": before}})
+
+
+class TokenStore:
+    """The token vault: ``{_id: key, workload, user, provider, scopes, access, refresh}`` (tokens sealed)."""
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
+        self._col = client[db]["token_vault"]
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        async with translate_errors():
+            return await self._col.find_one({"_id": key})
+
+    async def put(self, doc: dict[str, Any]) -> None:
+        async with translate_errors():
+            await self._col.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def delete(self, key: str) -> bool:
+        async with translate_errors():
+            return (await self._col.delete_one({"_id": key})).deleted_count == 1
+
+    async def all(self) -> list[dict[str, Any]]:
+        async with translate_errors():
+            return await self._col.find({}).to_list()

@@ -34,7 +34,7 @@ def _check_return_urls(urls: list[str]) -> list[str]:
 
 async def create(store: WorkloadStore, req: rpc.CreateWorkloadIdentity) -> rpc.WorkloadIdentity:
     return await store.create(
-        _check_name(req.name), _check_return_urls(req.allowed_resource_oauth2_return_urls)
+        _check_name(req.name), _check_return_urls(req.allowed_resource_oauth2_return_urls), req.jwt_authorizer
     )
 
 
@@ -43,7 +43,9 @@ async def get(store: WorkloadStore, req: rpc.GetWorkloadIdentity) -> rpc.Workloa
 
 
 async def update(store: WorkloadStore, req: rpc.UpdateWorkloadIdentity) -> rpc.WorkloadIdentity:
-    return await store.update(req.name, _check_return_urls(req.allowed_resource_oauth2_return_urls))
+    return await store.update(
+        req.name, _check_return_urls(req.allowed_resource_oauth2_return_urls), req.jwt_authorizer
+    )
 
 
 async def delete(store: WorkloadStore, req: rpc.DeleteWorkloadIdentity) -> rpc.Deleted:

@@ -1,0 +1,134 @@
+"""Validating users' JWTs against an issuer's discovery document and JWKS (gateway and identity both do).
+
+The JWKS is cached per issuer and fetched again when a token names a key id we do not know
+(at most every ``min_refresh_seconds``), so a key rotation at the issuer needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+class InvalidToken(Exception):
+    """The token is not acceptable; the message says why and never contains the token."""
+
+
+class IssuerUnavailable(Exception):
+    """The issuer's discovery document or JWKS could not be fetched."""
+
+
+def scopes_of(claims: dict[str, Any]) -> set[str]:
+    scope = claims.get("scope", claims.get("scp", ""))
+    return set(scope.split()) if isinstance(scope, str) else {str(s) for s in scope}
+
+
+class JwtValidator:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float = 10.0,
+        leeway: int = 60,
+        ttl_seconds: float = 3600,
+        min_refresh_seconds: float = 10,
+    ) -> None:
+        self._http = http
+        self._timeout = timeout
+        self._leeway = leeway
+        self._ttl = ttl_seconds
+        self._min_refresh = min_refresh_seconds
+        self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._keys: dict[str, tuple[float, KeySet]] = {}
+        self._lock = asyncio.Lock()
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(url, timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise IssuerUnavailable(f"cannot fetch {url} ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise IssuerUnavailable(f"{url} answered HTTP {response.status_code}")
+        try:
+            doc = response.json()
+        except ValueError:
+            raise IssuerUnavailable(f"{url} did not answer JSON") from None
+        if not isinstance(doc, dict):
+            raise IssuerUnavailable(f"{url} did not answer a JSON object")
+        return doc
+
+    async def metadata(self, discovery_url: str) -> dict[str, Any]:
+        cached = self._metadata.get(discovery_url)
+        if cached and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        doc = await self._get_json(discovery_url)
+        if not isinstance(doc.get("issuer"), str) or not isinstance(doc.get("jwks_uri"), str):
+            raise IssuerUnavailable(f"{discovery_url} is not an OpenID/OAuth metadata document")
+        self._metadata[discovery_url] = (time.monotonic(), doc)
+        return doc
+
+    async def _keyset(self, jwks_uri: str, kid: str | None) -> KeySet:
+        async with self._lock:
+            cached = self._keys.get(jwks_uri)
+            age = time.monotonic() - cached[0] if cached else None
+            known = cached is not None and (kid is None or any(k.kid == kid for k in cached[1].keys))
+            if cached and age is not None and age < self._ttl and (known or age < self._min_refresh):
+                return cached[1]
+            try:
+                keys = KeySet.import_key_set(await self._get_json(jwks_uri))  # type: ignore[arg-type]
+            except (JoseError, ValueError, TypeError):
+                raise IssuerUnavailable(f"{jwks_uri} is not a valid JWKS") from None
+            self._keys[jwks_uri] = (time.monotonic(), keys)
+            return keys
+
+    async def validate(
+        self,
+        token: str,
+        *,
+        discovery_url: str,
+        audiences: Sequence[str] = (),
+        clients: Sequence[str] = (),
+        scopes: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The claims of a token signed by the issuer, unexpired, for one of ``audiences`` and ``clients``,
+        carrying every one of ``scopes`` (an empty list means no rule)."""
+        meta = await self.metadata(discovery_url)
+        try:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError, UnicodeError):
+            raise InvalidToken("the token is not a JWT") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("the token's signing algorithm is not accepted")
+        keys = await self._keyset(meta["jwks_uri"], header.get("kid"))
+        try:
+            claims = dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
+        except (JoseError, ValueError):
+            raise InvalidToken("the token's signature does not verify") from None
+        now = time.time()
+        if claims.get("iss") != meta["issuer"]:
+            raise InvalidToken("the token is from another issuer")
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if not isinstance(exp, (int, float)) or exp + self._leeway < now:
+            raise InvalidToken("the token has expired")
+        if isinstance(nbf, (int, float)) and nbf - self._leeway > now:
+            raise InvalidToken("the token is not valid yet")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise InvalidToken("the token has no subject")
+        aud = claims.get("aud")
+        token_aud = {aud} if isinstance(aud, str) else set(aud or [])
+        if audiences and not token_aud & set(audiences):
+            raise InvalidToken("the token is not for this audience")
+        if clients and claims.get("client_id", claims.get("azp")) not in clients:
+            raise InvalidToken("the token was issued to a client that is not allowed")
+        if scopes and not set(scopes) <= scopes_of(claims):
+            raise InvalidToken("the token lacks a required scope")
+        return claims

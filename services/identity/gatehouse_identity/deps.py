@@ -1,0 +1,45 @@
+"""What identity's operations need, built once by ``app.build``; and who is calling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from gatehouse_contracts.events import Event
+from gatehouse_contracts.jwt import JwtValidator
+
+from .crypto import TokenSigner, Vault
+from .oauth import TokenEndpoint
+from .providers import Providers
+from .settings import Settings
+from .store import SessionStore, TokenStore, WorkloadStore
+
+
+@dataclass(frozen=True)
+class Caller:
+    """``privileged``: admin credentials over HTTP, or a service over the bus."""
+
+    privileged: bool
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    http: httpx.AsyncClient
+    workloads: WorkloadStore
+    providers: Providers
+    sessions: SessionStore
+    tokens: TokenStore
+    vault: Vault
+    signer: TokenSigner
+    token_endpoint: TokenEndpoint
+    jwt: JwtValidator
+    publish: Callable[[Event], Awaitable[None]]
+    m2m_cache: dict[tuple[str, ...], tuple[str, float]] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, key: str) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())

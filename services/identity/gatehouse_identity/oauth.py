@@ -1,0 +1,157 @@
+"""Requests to a provider's token endpoint: client credentials, code exchange, refresh.
+
+Written on httpx rather than authlib's client because RFC 8707 allows several ``resource``
+parameters and authlib's httpx client folds repeated form fields into one. PKCE values come from
+authlib. Provider answers become ``ProviderRefused`` (an OAuth error such as ``invalid_grant``) or
+``ProviderUnavailable``; no token, code or secret ever reaches an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from .errors import GatehouseError, Unavailable
+
+
+class ProviderRefused(GatehouseError):
+    status = 400
+    code = "ProviderRefused"
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class ProviderUnavailable(Unavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    refresh_token: str | None
+    expires_at: float | None
+    scope: str | None = None
+
+
+def new_verifier() -> str:
+    """A PKCE code verifier (RFC 7636: 43-128 characters)."""
+    return str(generate_token(64))
+
+
+def challenge_of(verifier: str) -> str:
+    """Its S256 code challenge."""
+    return str(create_s256_code_challenge(verifier))
+
+
+def new_state() -> str:
+    return str(generate_token(40))
+
+
+class TokenEndpoint:
+    def __init__(self, http: httpx.AsyncClient, timeout: float) -> None:
+        self._http = http
+        self._timeout = timeout
+
+    async def request(
+        self, provider: dict[str, Any], client_secret: str, params: list[tuple[str, str]]
+    ) -> Token:
+        metadata = provider["metadata"]
+        methods = metadata.get("token_endpoint_auth_methods") or []
+        form = list(params)
+        headers = {"Accept": "application/json"}
+        if "client_secret_basic" in methods or not methods:
+            headers["Authorization"] = _basic(provider["clientId"], client_secret)
+        else:
+            form += [("client_id", provider["clientId"]), ("client_secret", client_secret)]
+        try:
+            response = await self._http.post(
+                metadata["token_endpoint"],
+                data=_as_form(form),
+                timeout=self._timeout,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                f"the authorization server of {provider['name']!r} is unreachable ({type(exc).__name__})"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ProviderUnavailable(
+                f"the authorization server of {provider['name']!r} answered "
+                f"HTTP {response.status_code} without JSON"
+            )
+        if response.status_code >= 400 or "error" in body:
+            error = str(body.get("error", "server_error"))[:64]
+            raise ProviderRefused(error, f"the authorization server of {provider['name']!r} refused: {error}")
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderUnavailable(
+                f"the authorization server of {provider['name']!r} sent no access token"
+            )
+        expires_in = body.get("expires_in")
+        refresh = body.get("refresh_token")
+        return Token(
+            access_token=access,
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            expires_at=time.time() + float(expires_in) if isinstance(expires_in, (int, float)) else None,
+            scope=body.get("scope") if isinstance(body.get("scope"), str) else None,
+        )
+
+    async def client_credentials(
+        self, provider: dict[str, Any], secret: str, scopes: list[str], resources: list[str]
+    ) -> Token:
+        params = [("grant_type", "client_credentials")] + _scope_and_resources(scopes, resources)
+        return await self.request(provider, secret, params)
+
+    async def exchange_code(
+        self,
+        provider: dict[str, Any],
+        secret: str,
+        code: str,
+        verifier: str,
+        redirect_uri: str,
+        resources: list[str],
+    ) -> Token:
+        params = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ] + _scope_and_resources([], resources)
+        return await self.request(provider, secret, params)
+
+    async def refresh(
+        self, provider: dict[str, Any], secret: str, refresh_token: str, resources: list[str]
+    ) -> Token:
+        params = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+        return await self.request(provider, secret, params + _scope_and_resources([], resources))
+
+
+def _basic(client_id: str, client_secret: str) -> str:
+    """RFC 6749 §2.3.1: both parts form-encoded, then HTTP Basic."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def _scope_and_resources(scopes: list[str], resources: list[str]) -> list[tuple[str, str]]:
+    params = [("scope", " ".join(scopes))] if scopes else []
+    return params + [("resource", r) for r in resources]
+
+
+def _as_form(params: list[tuple[str, str]]) -> dict[str, list[str]]:
+    form: dict[str, list[str]] = {}
+    for key, value in params:
+        form.setdefault(key, []).append(value)
+    return form

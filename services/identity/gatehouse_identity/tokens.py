@@ -1,0 +1,321 @@
+"""Token operations: workload access tokens, resource tokens (M2M and per user), completing a consent.
+
+Users are named by one string everywhere (vault keys, sessions, events): ``jwt:<iss>#<sub>`` for a
+user proven by a JWT, ``id:<userId>`` for a user named by a privileged caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from gatehouse_contracts import rpc
+from gatehouse_contracts.events import AuthorizationFailed, AuthorizationFailure, TokenIssued, new_event
+from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
+
+from .browser import code_aad
+from .deps import Caller, Deps
+from .errors import BadRequest, Forbidden, Unauthorized, Unavailable
+from .oauth import ProviderRefused, Token, new_state, new_verifier
+from .providers import callback_url
+from .vault_tokens import drop, store_token, usable_token
+
+log = logging.getLogger("gatehouse.identity.tokens")
+SOURCE = "identity"
+REFUSED = "Invalid or expired session"
+RESERVED_PARAMETERS = {
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "request_uri",
+}
+
+
+# --- workload access tokens -------------------------------------------------------------------
+
+
+async def user_from_jwt(deps: Deps, workload: rpc.WorkloadIdentity, user_token: str) -> str:
+    """The user a JWT proves, checked against the issuer the workload trusts."""
+    authorizer = workload.jwt_authorizer
+    if authorizer is None:
+        raise BadRequest(
+            f"workload identity {workload.name!r} trusts no JWT issuer (jwtAuthorizer is not set)"
+        )
+    try:
+        claims = await deps.jwt.validate(
+            user_token,
+            discovery_url=authorizer.discovery_url,
+            audiences=authorizer.allowed_audience,
+            clients=authorizer.allowed_clients,
+            scopes=authorizer.allowed_scopes,
+        )
+    except IssuerUnavailable as exc:
+        raise Unavailable(f"the user token's issuer is unavailable: {exc}") from None
+    return f"jwt:{claims['iss']}#{claims['sub']}"
+
+
+def _user_id(user_id: str) -> str:
+    if not 1 <= len(user_id) <= 256 or not user_id.isprintable():
+        raise BadRequest("userId must be 1-256 printable characters")
+    return f"id:{user_id}"
+
+
+async def workload_token(
+    deps: Deps, req: rpc.GetWorkloadAccessToken, caller: Caller
+) -> rpc.WorkloadAccessToken:
+    await deps.workloads.get(req.workload_name)
+    return rpc.WorkloadAccessToken(workload_access_token=deps.signer.issue(req.workload_name, None))
+
+
+async def workload_token_for_jwt(
+    deps: Deps, req: rpc.GetWorkloadAccessTokenForJWT, caller: Caller
+) -> rpc.WorkloadAccessToken:
+    workload = await deps.workloads.get(req.workload_name)
+    try:
+        user = await user_from_jwt(deps, workload, req.user_token)
+    except InvalidToken as exc:
+        raise Unauthorized(f"the user token is not valid: {exc}") from None
+    return rpc.WorkloadAccessToken(workload_access_token=deps.signer.issue(req.workload_name, user))
+
+
+async def workload_token_for_user_id(
+    deps: Deps, req: rpc.GetWorkloadAccessTokenForUserId, caller: Caller
+) -> rpc.WorkloadAccessToken:
+    if not caller.privileged:
+        raise Forbidden("GetWorkloadAccessTokenForUserId needs admin or service credentials")
+    await deps.workloads.get(req.workload_name)
+    user = _user_id(req.user_id)
+    return rpc.WorkloadAccessToken(workload_access_token=deps.signer.issue(req.workload_name, user))
+
+
+# --- resource tokens ----------------------------------------------------------------------------
+
+
+def vault_key(workload: str, user: str, provider_id: str, scopes: list[str], resources: list[str]) -> str:
+    raw = "\x00".join([workload, user, provider_id, " ".join(scopes), " ".join(sorted(resources))])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def resource_token(
+    deps: Deps, req: rpc.GetResourceOauth2Token, caller: Caller
+) -> rpc.ResourceOauth2Token:
+    try:
+        workload_name, user = deps.signer.verify(req.workload_identity_token)
+    except ValueError as exc:
+        raise Unauthorized(str(exc)) from None
+    provider = await deps.providers.store.by_name(req.resource_credential_provider_name)
+    scopes = sorted(set(req.scopes))
+    if req.oauth2_flow == "M2M":
+        return rpc.ResourceOauth2Token(access_token=await _m2m(deps, provider, scopes, req.resources))
+    if user is None:
+        raise BadRequest("USER_FEDERATION needs a workload access token for a user (ForJWT or ForUserId)")
+    key = vault_key(workload_name, user, provider["_id"], scopes, req.resources)
+    if req.session_uri:
+        return await _poll(deps, req.session_uri, workload_name, user, key, provider)
+    if req.force_authentication:
+        await drop(deps, key, "authentication forced")
+    elif (access := await usable_token(deps, key, provider)) is not None:
+        return rpc.ResourceOauth2Token(access_token=access)
+    return await _start_session(deps, req, workload_name, user, provider, scopes, key)
+
+
+async def _m2m(deps: Deps, provider: dict[str, Any], scopes: list[str], resources: list[str]) -> str:
+    """A client-credentials token, cached until a minute before it expires."""
+    cache_key = (provider["_id"], " ".join(scopes), " ".join(sorted(resources)))
+    async with deps.lock("m2m:" + "|".join(cache_key)):
+        cached = deps.m2m_cache.get(cache_key)
+        if cached and cached[1] > time.time() + 60:
+            return cached[0]
+        token = await deps.token_endpoint.client_credentials(
+            provider, deps.providers.client_secret(provider), scopes, resources
+        )
+        deps.m2m_cache[cache_key] = (token.access_token, token.expires_at or time.time() + 300)
+        return token.access_token
+
+
+async def _start_session(
+    deps: Deps,
+    req: rpc.GetResourceOauth2Token,
+    workload_name: str,
+    user: str,
+    provider: dict[str, Any],
+    scopes: list[str],
+    key: str,
+) -> rpc.ResourceOauth2Token:
+    if clash := RESERVED_PARAMETERS & set(req.custom_parameters):
+        raise BadRequest(f"customParameters may not set standard parameters: {sorted(clash)}")
+    workload = await deps.workloads.get(workload_name)
+    allowed = workload.allowed_resource_oauth2_return_urls
+    return_url = req.resource_oauth2_return_url
+    if return_url is None:
+        if len(allowed) != 1:
+            raise BadRequest("resourceOauth2ReturnUrl is required (the workload allows several or none)")
+        return_url = allowed[0]
+    if return_url not in allowed:
+        raise BadRequest(
+            f"resourceOauth2ReturnUrl is not on the allow-list of workload identity {workload_name!r}"
+        )
+    session_uri = f"urn:ietf:params:oauth:request_uri:{secrets.token_urlsafe(32)}"
+    verifier = new_verifier()
+    now = time.time()
+    await deps.sessions.insert(
+        {
+            "_id": session_uri,
+            "state": new_state(),
+            "status": "IN_PROGRESS",
+            "workload": workload_name,
+            "user": user,
+            "providerId": provider["_id"],
+            "providerName": provider["name"],
+            "scopes": scopes,
+            "resources": req.resources,
+            "customParameters": req.custom_parameters,
+            "returnUrl": return_url,
+            "verifier": deps.vault.seal(verifier, f"session:{session_uri}:verifier"),
+            "vaultKey": key,
+            "createdAt": now,
+            "expiresAt": now + deps.settings.identity_session_ttl_seconds,
+        }
+    )
+    return _pending(deps, session_uri)
+
+
+def authorization_url(deps: Deps, session_uri: str) -> str:
+    base = deps.settings.identity_public_url.rstrip("/")
+    return f"{base}/identities/oauth2/authorize?{urlencode({'request_uri': session_uri})}"
+
+
+def _pending(deps: Deps, session_uri: str) -> rpc.ResourceOauth2Token:
+    return rpc.ResourceOauth2Token(
+        authorization_url=authorization_url(deps, session_uri),
+        session_uri=session_uri,
+        session_status="IN_PROGRESS",
+    )
+
+
+async def _poll(
+    deps: Deps, session_uri: str, workload: str, user: str, key: str, provider: dict[str, Any]
+) -> rpc.ResourceOauth2Token:
+    session = await deps.sessions.get(session_uri)
+    if (
+        session is None
+        or session["workload"] != workload
+        or session["user"] != user
+        or session["vaultKey"] != key
+    ):
+        raise Forbidden(REFUSED)
+    if session["status"] == "COMPLETED":
+        if (access := await usable_token(deps, key, provider)) is not None:
+            return rpc.ResourceOauth2Token(access_token=access)
+        raise Forbidden(REFUSED)
+    if session["status"] == "FAILED":
+        return rpc.ResourceOauth2Token(session_uri=session_uri, session_status="FAILED")
+    if session["expiresAt"] <= time.time():
+        raise Forbidden(REFUSED)
+    return _pending(deps, session_uri)
+
+
+# --- completing a consent -----------------------------------------------------------------------
+
+
+async def _refuse(
+    deps: Deps, reason: AuthorizationFailure, session: dict[str, Any] | None, session_uri: str
+) -> Forbidden:
+    """Publish ``identity.authorization_failed`` and give the one refusal every failure shares."""
+    log.info("authorization refused: %s", reason)
+    await deps.publish(
+        new_event(
+            AuthorizationFailed,
+            source=SOURCE,
+            reason=reason,
+            session_uri=session_uri,
+            workload_name=session["workload"] if session else "",
+            user_id=session["user"] if session else "",
+            provider_name=session["providerName"] if session else "",
+        )
+    )
+    return Forbidden(REFUSED)
+
+
+async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Caller) -> rpc.Completed:
+    """Exchange the session's code, but only for the user who started the session."""
+    uri = req.session_uri
+    session = await deps.sessions.get(uri)
+    now = time.time()
+    if session is None:
+        raise await _refuse(deps, "unknown_session", None, uri)
+    if session["status"] in ("COMPLETING", "COMPLETED"):
+        raise await _refuse(deps, "replayed", session, uri)
+    if session["expiresAt"] <= now:
+        raise await _refuse(deps, "expired", session, uri)
+    if session["status"] == "FAILED":
+        raise await _refuse(deps, "provider_error", session, uri)
+    who = req.user_identifier
+    if (who.user_token is None) == (who.user_id is None):
+        raise BadRequest("userIdentifier takes exactly one of userToken or userId")
+    if who.user_token is not None:
+        try:
+            user = await user_from_jwt(deps, await deps.workloads.get(session["workload"]), who.user_token)
+        except InvalidToken:
+            raise await _refuse(deps, "invalid_user_token", session, uri) from None
+    else:
+        if not caller.privileged:
+            raise await _refuse(deps, "not_permitted", session, uri)
+        user = _user_id(who.user_id or "")
+    if user != session["user"]:
+        raise await _refuse(deps, "user_mismatch", session, uri)
+    if session["status"] != "CODE_RECEIVED":
+        raise await _refuse(deps, "incomplete", session, uri)
+    claimed = await deps.sessions.transition({"_id": uri}, "CODE_RECEIVED", {"status": "COMPLETING"}, now)
+    if claimed is None:
+        raise await _refuse(deps, "replayed", session, uri)
+    token, provider = await _exchange(deps, claimed)
+    await store_token(deps, claimed, provider, token)
+    await deps.sessions.set_fields(uri, {"status": "COMPLETED", "code": None, "verifier": None})
+    await deps.publish(
+        new_event(
+            TokenIssued,
+            source=SOURCE,
+            workload_name=claimed["workload"],
+            user_id=claimed["user"],
+            provider_name=claimed["providerName"],
+            scopes=claimed["scopes"],
+            session_uri=uri,
+        )
+    )
+    return rpc.Completed()
+
+
+async def _exchange(deps: Deps, session: dict[str, Any]) -> tuple[Token, dict[str, Any]]:
+    uri = session["_id"]
+    provider = await deps.providers.store.by_id(session["providerId"])
+    if provider is None:
+        await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
+        raise BadRequest("the session's credential provider was deleted")
+    code = deps.vault.open(session["code"], code_aad(session["state"]))
+    verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
+    try:
+        token = await deps.token_endpoint.exchange_code(
+            provider,
+            deps.providers.client_secret(provider),
+            code,
+            verifier,
+            callback_url(deps.settings.identity_public_url, provider["_id"]),
+            session["resources"],
+        )
+    except ProviderRefused:
+        await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
+        raise await _refuse(deps, "provider_error", session, uri) from None
+    except Unavailable:
+        await deps.sessions.set_fields(uri, {"status": "CODE_RECEIVED"})  # the user may try again
+        raise
+    return token, provider

@@ -1,0 +1,102 @@
+"""The vault's rules: a stored token is handed out while fresh, refreshed when stale, dropped when dead."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from gatehouse_contracts.events import TokenRefreshed, TokenRevoked, new_event
+
+from .deps import Deps
+from .oauth import ProviderRefused, Token
+
+log = logging.getLogger("gatehouse.identity.vault")
+SOURCE = "identity"
+EARLY_REFRESH_SECONDS = 30
+
+
+def _aad(key: str, kind: str) -> str:
+    return f"vault:{key}:{kind}"
+
+
+async def store_token(deps: Deps, session: dict[str, Any], provider: dict[str, Any], token: Token) -> None:
+    key = session["vaultKey"]
+    await deps.tokens.put(
+        {
+            "_id": key,
+            "workload": session["workload"],
+            "user": session["user"],
+            "providerId": provider["_id"],
+            "providerName": provider["name"],
+            "scopes": session["scopes"],
+            "resources": session["resources"],
+            "access": deps.vault.seal(token.access_token, _aad(key, "access")),
+            "refresh": deps.vault.seal(token.refresh_token, _aad(key, "refresh"))
+            if token.refresh_token
+            else None,
+            "expiresAt": token.expires_at,
+            "updatedAt": time.time(),
+        }
+    )
+
+
+async def drop(deps: Deps, key: str, reason: str) -> None:
+    doc = await deps.tokens.get(key)
+    if doc is not None and await deps.tokens.delete(key):
+        await deps.publish(
+            new_event(
+                TokenRevoked,
+                source=SOURCE,
+                workload_name=doc["workload"],
+                user_id=doc["user"],
+                provider_name=doc["providerName"],
+                scopes=doc["scopes"],
+                reason=reason,
+            )
+        )
+
+
+async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | None:
+    """The stored access token, refreshed first if it is (about to be) expired; None if there is none."""
+    async with deps.lock("vault:" + key):
+        doc = await deps.tokens.get(key)
+        if doc is None:
+            return None
+        expires_at = doc.get("expiresAt")
+        if expires_at is None or expires_at > time.time() + EARLY_REFRESH_SECONDS:
+            return deps.vault.open(doc["access"], _aad(key, "access"))
+        if not doc.get("refresh"):
+            await drop(deps, key, "expired without a refresh token")
+            return None
+        refresh_token = deps.vault.open(doc["refresh"], _aad(key, "refresh"))
+        try:
+            token = await deps.token_endpoint.refresh(
+                provider, deps.providers.client_secret(provider), refresh_token, doc.get("resources", [])
+            )
+        except ProviderRefused as exc:
+            log.info("refresh refused (%s): dropping the stored token", exc.error)
+            await drop(deps, key, f"refresh refused: {exc.error}")
+            return None
+        doc["access"] = deps.vault.seal(token.access_token, _aad(key, "access"))
+        if token.refresh_token:
+            doc["refresh"] = deps.vault.seal(token.refresh_token, _aad(key, "refresh"))
+        doc["expiresAt"] = token.expires_at
+        doc["updatedAt"] = time.time()
+        await deps.tokens.put(doc)
+        await deps.publish(
+            new_event(
+                TokenRefreshed,
+                source=SOURCE,
+                workload_name=doc["workload"],
+                user_id=doc["user"],
+                provider_name=doc["providerName"],
+                scopes=doc["scopes"],
+            )
+        )
+        return token.access_token
+
+
+async def drop_user_token(deps: Deps, key: str, reason: str) -> None:
+    async with deps.lock("vault:" + key):
+        await drop(deps, key, reason)
