@@ -19,6 +19,7 @@ Nothing here logs URLs (they carry codes, state and session ids); errors name on
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -47,7 +48,8 @@ class ConsentError(RuntimeError):
 
 
 def _path(url: str) -> str:
-    return url.split("?")[0].split("#")[0]
+    """The URL without query, fragment and the provider's interaction ids."""
+    return re.sub(r"/(interaction|auth)/[^/]+", r"/\1/:uid", url.split("?")[0].split("#")[0])
 
 
 def chromium_available() -> bool:

@@ -8,8 +8,10 @@ Session-scoped:
   everything_server             @modelcontextprotocol/server-everything, Streamable HTTP (`.url`)
   not_mcp_server, hanging_server  HTML-answering / never-answering HTTP servers (`.url`)
   log_dir                       the directory holding every process log of this session
+  oidc_provider                 oidc-provider (IdP + upstream authorization server), `.url` = issuer
 Function-scoped:
   upstreams                     factory for one-off upstream servers, stopped after the test
+  return_catcher                in-process HTTP server recording where a browser lands
 
 Fixtures that start processes are plain sync fixtures; tests may be async (asyncio_mode=auto).
 """
@@ -197,7 +199,8 @@ class Upstreams:
         return proc
 
     def sdk(self, **kwargs: Any) -> harness.Proc:
-        """kwargs: json_response, extra_tools, page_size, stateless, bearer_tokens, tricky_schema."""
+        """kwargs: json_response, extra_tools, page_size, stateless, bearer_tokens, tricky_schema,
+        jwt_issuer, jwt_audience, jwt_scopes."""
         return self._keep(harness.start_sdk_server(**kwargs))
 
     def everything(self) -> harness.Proc:
@@ -218,3 +221,29 @@ def upstreams() -> Iterator[Upstreams]:
         yield u
     finally:
         u.stop()
+
+
+# ------------------------------------------------------------------------------------------
+# OAuth: the authorization server (oidc-provider) and somewhere for browsers to land
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[harness.Proc]:
+    """oidc-provider (tests/servers/oidc/server.mjs) with harness.default_oidc_config():
+    users harness.OIDC_USERS (U1, U2, ...), clients harness.OIDC_CLIENTS; `.url` = issuer.
+    Shared by the session: register per-test clients/redirect URIs with
+    harness.register_oidc_client() rather than changing the defaults."""
+    proc = harness.start_oidc_provider()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def return_catcher() -> Iterator[harness.ReturnCatcher]:
+    """harness.ReturnCatcher: `.callback_url` to land on, `.wait()` for the recorded query."""
+    catcher = harness.start_return_catcher()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()

@@ -1356,8 +1356,10 @@ class InteractionError(RuntimeError):
 
 
 def _redact(url: str) -> str:
-    """A URL without query and fragment (they may carry codes or state)."""
-    return url.split("?")[0].split("#")[0]
+    """A URL without query, fragment (they may carry codes or state) and interaction ids."""
+    import re
+
+    return re.sub(r"/(interaction|auth)/[^/]+", r"/\1/:uid", url.split("?")[0].split("#")[0])
 
 
 def login_http(

@@ -29,8 +29,9 @@ from gatehouse_contracts.events import (
 from gatehouse_contracts.http import TrailingSlash, gatehouse_error_handler, json_response
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
+from gatehouse_contracts.target_auth import m2m_headers
 
-from .catalog import Catalog
+from .catalog import Catalog, RoutedTarget
 from .gateways import Ctx
 from .mcp_endpoint import McpEndpoint
 from .routes import router
@@ -47,7 +48,19 @@ def build(settings: Settings) -> FastAPI:
     store = Store(mongo, settings.gatehouse_db)
     catalog = Catalog(store)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
-    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds)
+
+    async def target_headers(target: RoutedTarget) -> dict[str, str]:
+        if target.oauth is None:
+            return {}
+        return await m2m_headers(
+            broker.connection,
+            target.gateway_id,
+            target.oauth,
+            target.endpoint,
+            settings.identity_rpc_timeout_seconds,
+        )
+
+    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds, target_headers)
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
     background: set[asyncio.Task[None]] = set()
 

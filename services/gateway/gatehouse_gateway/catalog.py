@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from gatehouse_contracts.target_auth import oauth_provider
+
 from .store import Doc, Store
 
 log = logging.getLogger("gatehouse.gateway.catalog")
@@ -31,6 +33,8 @@ class RoutedTarget:
     name: str
     endpoint: str
     generation: int
+    gateway_id: str = ""
+    oauth: dict[str, Any] | None = None  # the target's oauthCredentialProvider, if it has one
 
 
 @dataclass
@@ -51,7 +55,14 @@ class GatewayCatalog:
         for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
             if doc["status"]["status"] != "READY":
                 continue
-            target = RoutedTarget(doc["_id"], doc["name"], doc["spec"]["endpoint"], doc["generation"])
+            target = RoutedTarget(
+                doc["_id"],
+                doc["name"],
+                doc["spec"]["endpoint"],
+                doc["generation"],
+                doc["gatewayId"],
+                oauth_provider(doc["spec"]["credentials"]),
+            )
             for i, tool in enumerate(msgspec.json.decode(doc.get("toolsJson") or b"[]")):
                 name = f"{doc['name']}{SEPARATOR}{tool['name']}"
                 keys.append((doc["name"], i))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gatehouse_contracts import jsonrpc
-from gatehouse_contracts.errors import PayloadTooLarge
+from gatehouse_contracts.errors import GatehouseError, PayloadTooLarge
 from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
 from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
@@ -234,6 +234,13 @@ class McpEndpoint:
             outcome = "unreachable"
             raise JsonRpcError(
                 UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}", {"target": target.name}
+            ) from None
+        except GatehouseError as exc:  # identity would not give a token for the target
+            outcome = "upstream_error"
+            raise JsonRpcError(
+                UPSTREAM_ERROR,
+                f"Target {target.name!r}: no credentials: {exc.message}",
+                {"target": target.name},
             ) from None
         except McpClientError as exc:
             outcome = "upstream_error"

@@ -25,7 +25,14 @@ from gatehouse_contracts.tools import InvalidTool, validate_tools
 from .errors import BadRequest, Conflict, NotFound
 from .gateways import SOURCE, Ctx
 from .gateways import get as get_gateway
-from .models import OauthCredentials, SynchronizeBody, TargetBody, check_description, check_name
+from .models import (
+    OauthCredentialProvider,
+    OauthCredentials,
+    SynchronizeBody,
+    TargetBody,
+    check_description,
+    check_name,
+)
 from .store import Doc
 
 PENDING = ("CREATE_PENDING_AUTH", "UPDATE_PENDING_AUTH", "SYNCHRONIZE_PENDING_AUTH")
@@ -91,9 +98,7 @@ def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
         raise BadRequest("credentialProviderConfigurations must hold exactly one configuration")
     credentials = body.credential_provider_configurations[0]
     if isinstance(credentials, OauthCredentials):
-        raise BadRequest(
-            "credentialProviderType OAUTH is not yet supported by this Gatehouse version; use NONE"
-        )
+        _check_oauth(credentials.credential_provider.oauth_credential_provider)
     server = body.target_configuration.mcp.mcp_server
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
@@ -103,6 +108,15 @@ def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
         "credentials": [msgspec.to_builtins(credentials)],
     }
     return spec, tools
+
+
+def _check_oauth(oauth: OauthCredentialProvider) -> None:
+    if oauth.grant_type == "AUTHORIZATION_CODE":
+        raise BadRequest("grantType AUTHORIZATION_CODE is not yet supported by this Gatehouse version")
+    if not 1 <= len(oauth.provider_name) <= 128:
+        raise BadRequest("providerName must name a credential provider of the identity service")
+    if len(oauth.scopes) > 50 or any(not s or " " in s for s in oauth.scopes):
+        raise BadRequest("scopes must be at most 50 non-empty scope names without spaces")
 
 
 def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None) -> Doc:

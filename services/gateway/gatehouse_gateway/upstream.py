@@ -1,21 +1,29 @@
-"""Upstream MCP sessions, one per target generation, opened once and reused for every call."""
+"""Upstream MCP sessions, one per target generation, opened once and reused for every call.
+
+A target with an OAuth client (client credentials) gets its bearer header when its session opens;
+a 401 later (the token expired or was revoked) opens the session again with a fresh token, once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
-from gatehouse_contracts.mcp_client import McpSession, UpstreamSessionLost
+from gatehouse_contracts.mcp_client import McpSession, UpstreamSessionLost, UpstreamUnauthorized
 
 from .catalog import RoutedTarget
 
+Headers = Callable[[RoutedTarget], Awaitable[dict[str, str]]]
+
 
 class UpstreamPool:
-    def __init__(self, http: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(self, http: httpx.AsyncClient, timeout: float, headers: Headers) -> None:
         self._http = http
         self._timeout = timeout
+        self._headers = headers
         self._sessions: dict[tuple[str, int], McpSession] = {}
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -26,7 +34,8 @@ class UpstreamPool:
         async with self._locks.setdefault(key, asyncio.Lock()):
             if (session := self._sessions.get(key)) is not None:
                 return session
-            session = McpSession(self._http, target.endpoint, timeout=self._timeout)
+            headers = await self._headers(target) if target.oauth else {}
+            session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
             await session.initialize()
             self._sessions[key] = session
             return session
@@ -38,7 +47,9 @@ class UpstreamPool:
         session = await self._session(target)
         try:
             return await session.call_tool(tool, arguments, meta)
-        except UpstreamSessionLost:
+        except (UpstreamSessionLost, UpstreamUnauthorized) as exc:
+            if isinstance(exc, UpstreamUnauthorized) and not target.oauth:
+                raise
             self._sessions.pop((target.target_id, target.generation), None)
             session = await self._session(target)
             return await session.call_tool(tool, arguments, meta)

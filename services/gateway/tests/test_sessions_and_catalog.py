@@ -33,9 +33,10 @@ def test_ended_sessions_are_remembered() -> None:
 def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[str, object]:
     return {
         "_id": target_id,
+        "gatewayId": "gw",
         "name": name,
         "generation": 1,
-        "spec": {"endpoint": f"http://{name}/mcp"},
+        "spec": {"endpoint": f"http://{name}/mcp", "credentials": [{"credentialProviderType": "NONE"}]},
         "status": {"status": status},
         "toolsJson": msgspec.json.encode([{"name": t, "inputSchema": {"type": "object"}} for t in tools]),
     }

@@ -20,6 +20,14 @@ FAILED_AFTER = {
 IN_PROGRESS = tuple(FAILED_AFTER)
 
 
+class NoTargetToken(Exception):
+    """Identity gave no token for the target; ``retryable`` when identity or the provider was down."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 def failed_status(phase: str) -> str:
     """The terminal status of a failed sync that ran in ``phase`` (CREATING -> FAILED, ...)."""
     return FAILED_AFTER.get(phase, "FAILED")
@@ -27,11 +35,15 @@ def failed_status(phase: str) -> str:
 
 def is_retryable(exc: Exception) -> bool:
     """Faults that may pass (down, slow) are retried; a wrong answer will be wrong again."""
+    if isinstance(exc, NoTargetToken):
+        return exc.retryable
     return isinstance(exc, (UpstreamUnreachable, UpstreamTimeout))
 
 
 def reason(exc: Exception, endpoint: str) -> str:
     """A human-readable ``statusReasons`` entry; never carries a credential."""
+    if isinstance(exc, NoTargetToken):
+        return f"No token for the target from identity: {exc}"
     if isinstance(exc, UpstreamUnreachable):
         return f"Target unreachable: cannot connect to {endpoint} ({exc})"
     if isinstance(exc, UpstreamTimeout):

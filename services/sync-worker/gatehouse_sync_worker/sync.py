@@ -11,6 +11,7 @@ import httpx
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus
+from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.events import (
     TargetCreated,
     TargetSyncFailed,
@@ -20,10 +21,11 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.mcp_client import McpClientError, McpSession
+from gatehouse_contracts.target_auth import m2m_headers, oauth_provider
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .settings import Settings
-from .status import IN_PROGRESS, backoff, failed_status, is_retryable, reason
+from .status import IN_PROGRESS, NoTargetToken, backoff, failed_status, is_retryable, reason
 from .store import TargetStore
 
 log = logging.getLogger("gatehouse.sync")
@@ -42,8 +44,25 @@ class Deps:
         return self.nats()  # type: ignore[no-any-return]
 
 
-async def fetch_tools(deps: Deps, endpoint: str) -> list[dict[str, Any]]:
-    session = McpSession(deps.http, endpoint, timeout=deps.settings.sync_timeout_seconds)
+async def _headers(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> dict[str, str]:
+    provider = oauth_provider(doc["spec"]["credentials"])
+    if provider is None:
+        return {}
+    try:
+        return await m2m_headers(
+            deps.bus(), gateway_id, provider, doc["spec"]["endpoint"], deps.settings.sync_timeout_seconds
+        )
+    except Unavailable as exc:
+        raise NoTargetToken(exc.message, retryable=True) from None
+    except GatehouseError as exc:
+        raise NoTargetToken(exc.message, retryable=False) from None
+
+
+async def fetch_tools(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    headers = await _headers(deps, gateway_id, doc)
+    session = McpSession(
+        deps.http, doc["spec"]["endpoint"], timeout=deps.settings.sync_timeout_seconds, headers=headers
+    )
     try:
         await session.initialize()
         tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)
@@ -64,8 +83,8 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         return None  # this generation already reached a terminal status: a redelivery changes nothing
     endpoint = doc["spec"]["endpoint"]
     try:
-        tools = await fetch_tools(deps, endpoint)
-    except (McpClientError, InvalidTool) as exc:
+        tools = await fetch_tools(deps, event.gateway_id, doc)
+    except (McpClientError, InvalidTool, NoTargetToken) as exc:
         why = reason(exc, endpoint)
         retry = is_retryable(exc) and attempt < deps.settings.sync_max_attempts
         status = {

@@ -1,0 +1,65 @@
+"""``gatehouse-identity rotate-vault``: seal every secret at rest again under the newest vault key.
+
+Run it after adding a key at the end of ``IDENTITY_VAULT_KEYS``; once it reports zero records left
+on older keys, those keys can be removed. Safe to run while identity serves (each record is
+rewritten only if it still holds what was read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gatehouse_contracts.mongo import connect
+
+from .crypto import Vault
+from .settings import Settings
+
+# collection -> the fields holding sealed records
+SEALED_FIELDS = {
+    "credential_providers": ["clientSecret"],
+    "token_vault": ["access", "refresh"],
+    "authorization_sessions": ["verifier", "code"],
+}
+
+
+def _aad(collection: str, doc: dict[str, Any], field: str) -> str:
+    """The associated data each record was sealed with (see providers, vault_tokens, tokens, browser)."""
+    if collection == "credential_providers":
+        return f"provider:{doc['_id']}:client_secret"
+    if collection == "token_vault":
+        return f"vault:{doc['_id']}:{field}"
+    if field == "code":
+        return f"state:{doc['state']}:code"
+    return f"session:{doc['_id']}:verifier"
+
+
+async def rotate(settings: Settings) -> dict[str, int]:
+    """Re-seal records not under the active key; returns how many were rewritten per collection."""
+    vault = Vault(settings.identity_vault_keys)
+    mongo = connect(settings.mongodb_url)
+    counts: dict[str, int] = {}
+    try:
+        db = mongo[settings.identity_db]
+        for collection, fields in SEALED_FIELDS.items():
+            counts[collection] = 0
+            async for doc in db[collection].find({}):
+                changes = {}
+                for field in fields:
+                    record = doc.get(field)
+                    if record and not vault.is_current(record):
+                        aad = _aad(collection, doc, field)
+                        changes[field] = vault.seal(vault.open(record, aad), aad)
+                if changes:
+                    match = {"_id": doc["_id"], **{f: doc[f] for f in changes}}
+                    result = await db[collection].update_one(match, {"$set": changes})
+                    counts[collection] += result.modified_count
+    finally:
+        await mongo.close()
+    return counts
+
+
+def main(settings: Settings) -> None:
+    counts = asyncio.run(rotate(settings))
+    for collection, n in counts.items():
+        print(f"{collection}: {n} records sealed again under the newest key")
