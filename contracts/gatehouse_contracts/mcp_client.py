@@ -91,8 +91,9 @@ class McpSession:
         self._http = http
         self.endpoint = endpoint
         self.timeout = timeout
+        self.extra_headers = dict(headers or {})
         self._headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-        self._headers.update(headers or {})
+        self._headers.update(self.extra_headers)
         self._ids = itertools.count(1)
         self.session_id: str | None = None
         self.protocol_version: str | None = None

@@ -206,6 +206,7 @@ class ResourceOauth2Token(_Msg, frozen=True):
     authorization_url: str | None = None
     session_uri: str | None = None
     session_status: Literal["IN_PROGRESS", "FAILED"] | None = None
+    session_expires_at: float | None = None
 
 
 class UserIdentifier(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):

@@ -17,7 +17,7 @@ from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
 
 from gatehouse_contracts import bus
-from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.errors import GatehouseError, NotFound, Unavailable
 from gatehouse_contracts.events import (
     Event,
     GatewayCreated,
@@ -27,10 +27,12 @@ from gatehouse_contracts.events import (
     decode_event,
 )
 from gatehouse_contracts.http import TrailingSlash, gatehouse_error_handler, json_response
+from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
 from gatehouse_contracts.target_auth import m2m_headers
 
+from . import gateways
 from .catalog import Catalog, RoutedTarget
 from .gateways import Ctx
 from .mcp_endpoint import McpEndpoint
@@ -39,6 +41,7 @@ from .sessions import EndedSessions, SessionClaims
 from .settings import Settings
 from .store import Store
 from .upstream import UpstreamPool
+from .user_auth import Inbound, UserTokens
 
 log = logging.getLogger("gatehouse.gateway")
 
@@ -121,17 +124,22 @@ def build(settings: Settings) -> FastAPI:
             await catalog.reload_target(gateway_id, target_id)
             await upstream.forget(target_id)
 
+    jwt = JwtValidator(http, timeout=settings.gateway_upstream_timeout_seconds)
+    inbound = Inbound(jwt)
     ctx = Ctx(
         store=store,
         broker=broker,
         public_url=settings.gateway_public_url,
         rpc_timeout=settings.identity_rpc_timeout_seconds,
+        jwt=jwt,
         changed=changed,
     )
     endpoint = McpEndpoint(
         catalog,
         upstream,
         ended,
+        inbound,
+        UserTokens(lambda: broker.connection, settings.identity_rpc_timeout_seconds),
         secret=settings.gatehouse_session_secret.encode(),
         public_url=settings.gateway_public_url,
         allowed_origins=settings.allowed_origins,
@@ -179,6 +187,27 @@ def build(settings: Settings) -> FastAPI:
         methods=["GET", "POST", "DELETE"],
         include_in_schema=False,
     )
+
+    @app.get("/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp")
+    async def protected_resource_metadata(gateway_id: str) -> Response:
+        """RFC 9728 metadata of a CUSTOM_JWT gateway's MCP endpoint: where its users get tokens."""
+        cat = catalog.gateways.get(gateway_id)
+        if cat is None or cat.gateway["authorizerType"] != "CUSTOM_JWT":
+            raise NotFound(f"gateway {gateway_id!r} has no protected-resource metadata")
+        try:
+            issuer = await inbound.issuer(cat.gateway)
+        except IssuerUnavailable as exc:
+            raise Unavailable(f"the gateway's token issuer is unavailable: {exc}") from None
+        config = cat.gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        metadata: dict[str, Any] = {
+            "resource": gateways.gateway_url(ctx, gateway_id),
+            "authorization_servers": [issuer],
+            "bearer_methods_supported": ["header"],
+            "resource_name": cat.gateway["name"],
+        }
+        if config.get("allowedScopes"):
+            metadata["scopes_supported"] = config["allowedScopes"]
+        return json_response(metadata)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -36,6 +36,11 @@ class RoutedTarget:
     gateway_id: str = ""
     oauth: dict[str, Any] | None = None  # the target's oauthCredentialProvider, if it has one
 
+    @property
+    def user_auth(self) -> bool:
+        """The target acts on each user's behalf (authorization code), not as the gateway."""
+        return bool(self.oauth and self.oauth.get("grantType") == "AUTHORIZATION_CODE")
+
 
 @dataclass
 class GatewayCatalog:

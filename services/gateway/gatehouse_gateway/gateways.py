@@ -7,13 +7,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import msgspec
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus, rpc
 from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUpdated, new_event
 from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
 
 from .errors import BadRequest, Conflict, NotFound
@@ -31,6 +34,7 @@ class Ctx:
     broker: NatsBroker
     public_url: str
     rpc_timeout: float
+    jwt: JwtValidator
     changed: Callable[[str, str | None], Awaitable[None]]
     """Apply a change to this replica's catalog at once: (gateway id, target id or None)."""
 
@@ -61,14 +65,33 @@ def render(ctx: Ctx, doc: Doc) -> dict[str, Any]:
     }
 
 
-def _config(body: GatewayBody) -> Doc:
+async def _authorizer(ctx: Ctx, body: GatewayBody) -> Doc | None:
+    """The stored inbound authorizer; its discovery document must be reachable now."""
+    config = body.authorizer_configuration
+    if body.authorizer_type == "NONE":
+        if config is not None:
+            raise BadRequest("authorizerConfiguration is only allowed with authorizerType CUSTOM_JWT")
+        return None
+    if config is None or config.custom_jwt_authorizer is None:
+        raise BadRequest("authorizerType CUSTOM_JWT needs authorizerConfiguration.customJWTAuthorizer")
+    jwt = config.custom_jwt_authorizer
+    parts = urlsplit(jwt.discovery_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadRequest("customJWTAuthorizer.discoveryUrl must be an absolute http(s) URL")
+    if not jwt.allowed_audience and not jwt.allowed_clients:
+        raise BadRequest("customJWTAuthorizer needs allowedAudience or allowedClients (or both)")
+    try:
+        await ctx.jwt.metadata(jwt.discovery_url)
+    except IssuerUnavailable as exc:
+        raise BadRequest(f"customJWTAuthorizer.discoveryUrl: {exc}") from None
+    return {"customJWTAuthorizer": msgspec.to_builtins(jwt)}
+
+
+async def _config(ctx: Ctx, body: GatewayBody) -> Doc:
     """The stored configuration of a gateway body, after the rules an admin must follow."""
     check_name(body.name, "gateway")
     check_description(body.description)
-    if body.authorizer_type == "CUSTOM_JWT":
-        raise BadRequest("authorizerType CUSTOM_JWT is not yet supported by this Gatehouse version; use NONE")
-    if body.authorizer_configuration is not None:
-        raise BadRequest("authorizerConfiguration is only allowed with authorizerType CUSTOM_JWT")
+    authorizer = await _authorizer(ctx, body)
     mcp = body.protocol_configuration.mcp
     versions = list(dict.fromkeys(mcp.supported_versions))
     unknown = [v for v in versions if v not in SUPPORTED_PROTOCOL_VERSIONS]
@@ -84,13 +107,44 @@ def _config(body: GatewayBody) -> Doc:
         "name": body.name,
         "description": body.description,
         "authorizerType": body.authorizer_type,
-        "authorizerConfiguration": None,
+        "authorizerConfiguration": authorizer,
         "protocolConfiguration": protocol,
     }
 
 
+def check_user_auth_allowed(gateway: Doc) -> None:
+    """AUTHORIZATION_CODE targets need users (CUSTOM_JWT) and URL elicitation (protocol 2025-11-25)."""
+    if gateway["authorizerType"] != "CUSTOM_JWT":
+        raise BadRequest("AUTHORIZATION_CODE targets need a gateway with authorizerType CUSTOM_JWT (users)")
+    if not any(v >= "2025-11-25" for v in gateway["protocolConfiguration"]["mcp"]["supportedVersions"]):
+        raise BadRequest(
+            "AUTHORIZATION_CODE targets need protocolConfiguration.mcp.supportedVersions to include "
+            "2025-11-25 (URL elicitation)"
+        )
+
+
+def jwt_authorizer(gateway: Doc) -> rpc.JwtAuthorizer | None:
+    """The gateway's inbound authorizer as identity's workload identity holds it."""
+    config = (gateway.get("authorizerConfiguration") or {}).get("customJWTAuthorizer")
+    return msgspec.convert(config, rpc.JwtAuthorizer) if config else None
+
+
+async def sync_workload_identity(ctx: Ctx, gateway: Doc) -> None:
+    """Tell identity what the gateway's workload trusts: its authorizer and its targets' return URLs."""
+    await bus.call_identity(
+        ctx.nats,
+        rpc.UpdateWorkloadIdentity(
+            name=gateway["_id"],
+            allowed_resource_oauth2_return_urls=await ctx.store.return_urls(gateway["_id"]),
+            jwt_authorizer=jwt_authorizer(gateway),
+        ),
+        rpc.WorkloadIdentity,
+        timeout=ctx.rpc_timeout,
+    )
+
+
 async def create(ctx: Ctx, body: GatewayBody) -> Doc:
-    config = _config(body)
+    config = await _config(ctx, body)
     gateway_id = f"{body.name.lower()}-{secrets.token_hex(5)}"
     now = time.time()
     doc = {
@@ -105,7 +159,7 @@ async def create(ctx: Ctx, body: GatewayBody) -> Doc:
     try:
         await bus.call_identity(
             ctx.nats,
-            rpc.CreateWorkloadIdentity(name=gateway_id),
+            rpc.CreateWorkloadIdentity(name=gateway_id, jwt_authorizer=jwt_authorizer(doc)),
             rpc.WorkloadIdentity,
             timeout=ctx.rpc_timeout,
         )
@@ -133,10 +187,14 @@ async def list_(ctx: Ctx, max_results: int | None, next_token: str | None) -> tu
 
 
 async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
-    config = _config(body)
+    await get(ctx, gateway_id)
+    config = await _config(ctx, body)
+    if await ctx.store.count_targets(gateway_id, grant_type="AUTHORIZATION_CODE"):
+        check_user_auth_allowed(config)
     doc = await ctx.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")
+    await sync_workload_identity(ctx, doc)
     await ctx.changed(gateway_id, None)
     await bus.publish_event(
         ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name)

@@ -18,22 +18,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gatehouse_contracts import jsonrpc
-from gatehouse_contracts.errors import GatehouseError, PayloadTooLarge
+from gatehouse_contracts.errors import BadRequest, GatehouseError, PayloadTooLarge
 from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
 from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
+from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import (
     McpClientError,
     UpstreamRpcError,
     UpstreamTimeout,
+    UpstreamUnauthorized,
     UpstreamUnreachable,
 )
 
 from . import sessions
-from .catalog import Catalog, GatewayCatalog
+from .catalog import Catalog, GatewayCatalog, RoutedTarget
 from .errors import McpHttpError
 from .sessions import EndedSessions, SessionClaims
 from .upstream import UpstreamPool
+from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
 
 log = logging.getLogger("gatehouse.gateway.mcp")
 
@@ -41,6 +44,7 @@ SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
 KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
 UPSTREAM_ERROR = -32001  # the target failed: unreachable, timed out, or not speaking MCP
 JSON = "application/json"
+OAUTH_META = "gatehouse/oauth"  # params._meta key: {returnUrl, forceAuthentication} for one call
 
 
 def _origin(url: str) -> str:
@@ -54,6 +58,8 @@ class McpEndpoint:
         catalog: Catalog,
         upstream: UpstreamPool,
         ended: EndedSessions,
+        inbound: Inbound,
+        user_tokens: UserTokens,
         *,
         secret: bytes,
         public_url: str,
@@ -67,6 +73,9 @@ class McpEndpoint:
         self.catalog = catalog
         self.upstream = upstream
         self.ended = ended
+        self.inbound = inbound
+        self.user_tokens = user_tokens
+        self.public_url = public_url.rstrip("/")
         self.secret = secret
         self.origins = {_origin(public_url), *(_origin(o) for o in allowed_origins)}
         self.page_size = page_size
@@ -81,10 +90,11 @@ class McpEndpoint:
         try:
             cat = self._gateway(request)
             self._check_origin(request)
+            user = await self._authenticate(request, cat)
             if request.method == "POST":
-                return await self._post(request, cat)
+                return await self._post(request, cat, user)
             if request.method == "DELETE":
-                return await self._delete(request, cat)
+                return await self._delete(request, cat, user)
             raise McpHttpError(
                 405,
                 "Method Not Allowed: this endpoint has no SSE stream; POST requests",
@@ -106,7 +116,27 @@ class McpEndpoint:
         if origin is not None and origin.lower() not in self.origins:
             raise McpHttpError(403, "Forbidden: this Origin is not allowed")
 
-    def _session(self, request: Request, cat: GatewayCatalog) -> SessionClaims:
+    def resource_metadata_url(self, gateway_id: str) -> str:
+        return f"{self.public_url}/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp"
+
+    async def _authenticate(self, request: Request, cat: GatewayCatalog) -> User | None:
+        """The caller of a CUSTOM_JWT gateway (401 with the RFC 9728 pointer when missing or bad)."""
+        if cat.gateway["authorizerType"] != "CUSTOM_JWT":
+            return None
+        try:
+            return await self.inbound.authenticate(cat.gateway, request.headers.get("authorization", ""))
+        except Unauthenticated as exc:
+            metadata = self.resource_metadata_url(cat.gateway["_id"])
+            challenge = f'Bearer resource_metadata="{metadata}"'
+            if exc.invalid:
+                challenge = f'Bearer error="invalid_token", resource_metadata="{metadata}"'
+            raise McpHttpError(401, f"Unauthorized: {exc}", {"WWW-Authenticate": challenge}) from None
+        except IssuerUnavailable:
+            raise McpHttpError(
+                503, "Service Unavailable: the token issuer cannot be reached; retry"
+            ) from None
+
+    def _session(self, request: Request, cat: GatewayCatalog, user: User | None) -> SessionClaims:
         token = request.headers.get("mcp-session-id")
         if not token:
             raise McpHttpError(
@@ -115,6 +145,8 @@ class McpEndpoint:
         claims = sessions.verify(self.secret, token, self.session_max_age)
         if claims is None or claims.gateway_id != cat.gateway["_id"] or claims.nonce in self.ended:
             raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
+        if claims.user != (user.key if user else ""):
+            raise McpHttpError(403, "Forbidden: this session belongs to another user")
         return claims
 
     def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
@@ -125,13 +157,13 @@ class McpEndpoint:
         ):
             raise McpHttpError(400, f"Bad Request: unsupported MCP-Protocol-Version {version[:40]!r}")
 
-    async def _delete(self, request: Request, cat: GatewayCatalog) -> Response:
-        claims = self._session(request, cat)
+    async def _delete(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
+        claims = self._session(request, cat, user)
         self.ended.end(claims.nonce, claims.issued_at)
         await self.on_session_ended(claims)
         return Response(status_code=204)
 
-    async def _post(self, request: Request, cat: GatewayCatalog) -> Response:
+    async def _post(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != JSON:
             raise McpHttpError(415, "Unsupported Media Type: send Content-Type: application/json")
@@ -152,12 +184,12 @@ class McpEndpoint:
             )
         self._check_version(request, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
-            return self._initialize(msg, cat)
-        claims = self._session(request, cat)
+            return self._initialize(msg, cat, user)
+        claims = self._session(request, cat, user)
         if not isinstance(msg, jsonrpc.Request):
             return Response(status_code=202)  # notifications and answers need no reply
         try:
-            return await self._dispatch(msg, cat, claims)
+            return await self._dispatch(msg, cat, claims, user)
         except JsonRpcError as exc:
             return self._json(jsonrpc.error(msg.id, exc.code, exc.message, exc.data))
 
@@ -167,7 +199,7 @@ class McpEndpoint:
 
     # -- JSON-RPC --------------------------------------------------------------------------
 
-    def _initialize(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
+    def _initialize(self, msg: jsonrpc.Request, cat: GatewayCatalog, user: User | None) -> Response:
         supported: list[str] = cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
         requested = msg.params.get("protocolVersion")
         if not isinstance(requested, str):
@@ -175,7 +207,7 @@ class McpEndpoint:
                 jsonrpc.error(msg.id, jsonrpc.INVALID_PARAMS, "Invalid params: protocolVersion is required")
             )
         version = requested if requested in supported else supported[0]
-        token = sessions.issue(self.secret, cat.gateway["_id"], version)
+        token = sessions.issue(self.secret, cat.gateway["_id"], version, user.key if user else "")
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": {"tools": {"listChanged": False}},
@@ -185,12 +217,14 @@ class McpEndpoint:
             result["instructions"] = instructions
         return self._json(jsonrpc.result(msg.id, result), {"Mcp-Session-Id": token})
 
-    async def _dispatch(self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims) -> Response:
+    async def _dispatch(
+        self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
+    ) -> Response:
         if msg.method == "ping":
             return self._json(jsonrpc.result(msg.id, {}))
         if msg.method == "tools/list":
             return self._tools_list(msg, cat)
-        return self._json(jsonrpc.result(msg.id, await self._tools_call(msg, cat, claims)))
+        return self._json(jsonrpc.result(msg.id, await self._tools_call(msg, cat, claims, user)))
 
     def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
         cursor = msg.params.get("cursor")
@@ -205,7 +239,7 @@ class McpEndpoint:
         return self._json(head + b'{"tools":' + tools + tail)
 
     async def _tools_call(
-        self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims
+        self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
     ) -> dict[str, Any]:
         name = msg.params.get("name")
         arguments = msg.params.get("arguments", {})
@@ -214,6 +248,7 @@ class McpEndpoint:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
         if not isinstance(arguments, dict):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
+        meta, override = _split_meta(meta)
         route = cat.routes.get(name)
         if route is None:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
@@ -221,12 +256,13 @@ class McpEndpoint:
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
         try:
-            result = await self.upstream.call_tool(
-                target, tool, arguments, meta if isinstance(meta, dict) else None
-            )
+            result = await self._call(target, tool, arguments, meta, user, override)
             if result.get("isError"):
                 outcome = "tool_error"
             return result
+        except AuthorizationRequired as exc:
+            outcome = "authorization_required"
+            return _authorization_required(exc, target, claims.protocol_version)
         except UpstreamRpcError as exc:
             outcome = "upstream_error"
             raise JsonRpcError(exc.code, exc.message, exc.data) from None
@@ -235,6 +271,9 @@ class McpEndpoint:
             raise JsonRpcError(
                 UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}", {"target": target.name}
             ) from None
+        except BadRequest as exc:  # identity refused what this call asked for (e.g. a return URL)
+            outcome = "upstream_error"
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Invalid params: {exc.message}") from None
         except GatehouseError as exc:  # identity would not give a token for the target
             outcome = "upstream_error"
             raise JsonRpcError(
@@ -263,3 +302,67 @@ class McpEndpoint:
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
             )
+
+    async def _call(
+        self,
+        target: RoutedTarget,
+        tool: str,
+        arguments: dict[str, Any],
+        meta: dict[str, Any] | None,
+        user: User | None,
+        override: dict[str, Any],
+    ) -> dict[str, Any]:
+        if not target.user_auth:
+            return await self.upstream.call_tool(target, tool, arguments, meta)
+        if user is None:
+            raise GatehouseError("this target acts for a user, but the gateway has no user authorizer")
+        return_url, force = override.get("returnUrl"), bool(override.get("forceAuthentication"))
+        token = await self.user_tokens.token_for(target, user, return_url=return_url, force=force)
+        try:
+            return await self.upstream.call_tool(
+                target, tool, arguments, meta, user=user.key, headers={"Authorization": f"Bearer {token}"}
+            )
+        except UpstreamUnauthorized:
+            # the target refused the stored token: identity drops it and starts a new consent
+            await self.user_tokens.token_for(target, user, return_url=return_url, force=True)
+            raise GatehouseError("identity handed out a token the target refused") from None
+
+
+def _split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the _meta to forward, our ``gatehouse/oauth`` overrides for this one call)."""
+    if not isinstance(meta, dict):
+        return None, {}
+    if OAUTH_META not in meta:
+        return meta, {}
+    forwarded = {k: v for k, v in meta.items() if k != OAUTH_META}
+    override = meta[OAUTH_META]
+    if (
+        not isinstance(override, dict)
+        or set(override) - {"returnUrl", "forceAuthentication"}
+        or not isinstance(override.get("returnUrl", ""), str)
+        or not isinstance(override.get("forceAuthentication", False), bool)
+    ):
+        raise JsonRpcError(
+            jsonrpc.INVALID_PARAMS,
+            f'Invalid params: _meta["{OAUTH_META}"] takes '
+            '{"returnUrl": string, "forceAuthentication": boolean}',
+        )
+    return forwarded or None, override
+
+
+def _authorization_required(
+    exc: AuthorizationRequired, target: RoutedTarget, protocol: str
+) -> dict[str, Any]:
+    """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
+    message = f"Authorization is required to use {target.name!r} on your behalf: open the URL, then retry."
+    if protocol < "2025-11-25":
+        return {"content": [{"type": "text", "text": f"{message} {exc.url}"}], "isError": True}
+    raise JsonRpcError(
+        jsonrpc.URL_ELICITATION_REQUIRED,
+        f"Authorization required for target {target.name!r}",
+        {
+            "elicitations": [
+                {"mode": "url", "elicitationId": exc.elicitation_id, "url": exc.url, "message": message}
+            ]
+        },
+    )

@@ -107,9 +107,18 @@ class Store:
                 await self.targets.delete_one({"_id": target_id, "gatewayId": gateway_id})
             ).deleted_count == 1
 
-    async def count_targets(self, gateway_id: str) -> int:
+    async def count_targets(self, gateway_id: str, grant_type: str | None = None) -> int:
+        query: Doc = {"gatewayId": gateway_id}
+        if grant_type:
+            query["spec.grantType"] = grant_type
         async with translate_errors():
-            return await self.targets.count_documents({"gatewayId": gateway_id})
+            return await self.targets.count_documents(query)
+
+    async def return_urls(self, gateway_id: str) -> list[str]:
+        """The ``defaultReturnUrl``s of a gateway's targets: its workload identity's allow-list."""
+        async with translate_errors():
+            docs = await self.targets.find({"gatewayId": gateway_id}, {"spec.defaultReturnUrl": 1}).to_list()
+        return sorted({url for d in docs if (url := d.get("spec", {}).get("defaultReturnUrl"))})
 
     async def list_targets(self, gateway_id: str, limit: int, after: str | None) -> list[Doc]:
         query: Doc = {"gatewayId": gateway_id}

@@ -23,7 +23,7 @@ from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .errors import BadRequest, Conflict, NotFound
-from .gateways import SOURCE, Ctx
+from .gateways import SOURCE, Ctx, check_user_auth_allowed, sync_workload_identity
 from .gateways import get as get_gateway
 from .models import (
     OauthCredentialProvider,
@@ -90,15 +90,23 @@ def inline_tools(payload: str) -> list[dict[str, Any]]:
         raise BadRequest(f"mcpToolSchema.inlinePayload: {exc}") from None
 
 
-def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
-    """The stored spec of a target body and its inline tools (None when the tools come from a sync)."""
+def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
+    """The stored spec of a target body and its inline tools (None when the tools come from a sync).
+
+    ``grantType`` and ``defaultReturnUrl`` are copied to the top of the spec for queries.
+    """
     check_name(body.name, "target")
     check_description(body.description)
     if len(body.credential_provider_configurations) != 1:
         raise BadRequest("credentialProviderConfigurations must hold exactly one configuration")
     credentials = body.credential_provider_configurations[0]
-    if isinstance(credentials, OauthCredentials):
-        _check_oauth(credentials.credential_provider.oauth_credential_provider)
+    oauth = (
+        credentials.credential_provider.oauth_credential_provider
+        if isinstance(credentials, OauthCredentials)
+        else None
+    )
+    if oauth is not None:
+        _check_oauth(gateway, oauth)
     server = body.target_configuration.mcp.mcp_server
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
@@ -106,20 +114,26 @@ def _spec(body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
         "endpoint": check_endpoint(server.endpoint),
         "inlinePayload": payload,
         "credentials": [msgspec.to_builtins(credentials)],
+        "grantType": oauth.grant_type if oauth else None,
+        "defaultReturnUrl": oauth.default_return_url if oauth else None,
     }
     return spec, tools
 
 
-def _check_oauth(oauth: OauthCredentialProvider) -> None:
+def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider) -> None:
     if oauth.grant_type == "AUTHORIZATION_CODE":
-        raise BadRequest("grantType AUTHORIZATION_CODE is not yet supported by this Gatehouse version")
+        check_user_auth_allowed(gateway)
+        url = oauth.default_return_url or ""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(url) > 2048:
+            raise BadRequest("AUTHORIZATION_CODE targets need defaultReturnUrl, an absolute http(s) URL")
     if not 1 <= len(oauth.provider_name) <= 128:
         raise BadRequest("providerName must name a credential provider of the identity service")
     if len(oauth.scopes) > 50 or any(not s or " " in s for s in oauth.scopes):
         raise BadRequest("scopes must be at most 50 non-empty scope names without spaces")
 
 
-def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None) -> Doc:
+def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None, spec: Doc) -> Doc:
     """The status an admin call leaves: READY for inline tools, else the phase the sync-worker picks up."""
     if tools is not None:
         return {
@@ -130,10 +144,11 @@ def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | N
             "observedGeneration": generation,
             "toolCount": len(tools),
         }
+    user_auth = spec["grantType"] == "AUTHORIZATION_CODE"
     return {
         "status": phase,
         "statusReasons": [],
-        "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
+        "authorizationStatus": "NEEDS_AUTHORIZATION" if user_auth else "NO_AUTHORIZATION_REQUIRED",
         "lastSynchronizedAt": None,
         "observedGeneration": generation,
         "toolCount": 0,
@@ -148,8 +163,8 @@ def _refuse_if_pending(doc: Doc, action: str) -> None:
 
 
 async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
-    await get_gateway(ctx, gateway_id)
-    spec, tools = _spec(body)
+    gateway = await get_gateway(ctx, gateway_id)
+    spec, tools = _spec(gateway, body)
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
     doc = {
@@ -159,7 +174,7 @@ async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
         "description": body.description,
         "spec": spec,
         "generation": 1,
-        "status": _initial_status("CREATING", 1, tools),
+        "status": _initial_status("CREATING", 1, tools, spec),
         "toolsJson": msgspec.json.encode(tools or []),
         "stamp": uuid.uuid4().hex,
         "createdAt": now,
@@ -168,6 +183,8 @@ async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     await ctx.store.insert_target(doc)
     event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
     try:
+        if spec["defaultReturnUrl"]:
+            await sync_workload_identity(ctx, gateway)
         await bus.publish_event(ctx.nats, event)
     except Exception:
         await ctx.store.delete_target(gateway_id, target_id)  # the create changes nothing when it fails
@@ -193,16 +210,17 @@ async def list_(
 
 
 async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
+    gateway = await get_gateway(ctx, gateway_id)
     current = await get(ctx, gateway_id, target_id)
     _refuse_if_pending(current, "update")
-    spec, tools = _spec(body)
+    spec, tools = _spec(gateway, body)
     generation = current["generation"] + 1
     fields: Doc = {
         "name": body.name,
         "description": body.description,
         "spec": spec,
         "generation": generation,
-        "status": _initial_status("UPDATING", generation, tools),
+        "status": _initial_status("UPDATING", generation, tools, spec),
         "stamp": uuid.uuid4().hex,
         "updatedAt": time.time(),
     }
@@ -211,6 +229,8 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     doc = await ctx.store.update_target(gateway_id, target_id, current["generation"], fields)
     if doc is None:
         raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
+    if spec["defaultReturnUrl"] != current["spec"].get("defaultReturnUrl"):
+        await sync_workload_identity(ctx, gateway)
     await ctx.changed(gateway_id, target_id)
     await bus.publish_event(
         ctx.nats,
@@ -225,6 +245,8 @@ async def delete(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
     current = await get(ctx, gateway_id, target_id)
     _refuse_if_pending(current, "delete")
     await ctx.store.delete_target(gateway_id, target_id)
+    if current["spec"].get("defaultReturnUrl"):
+        await sync_workload_identity(ctx, await get_gateway(ctx, gateway_id))
     await ctx.changed(gateway_id, target_id)
     await bus.publish_event(
         ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)

@@ -1,7 +1,9 @@
-"""Upstream MCP sessions, one per target generation, opened once and reused for every call.
+"""Upstream MCP sessions, opened once and reused for every call: one per target generation, and one
+per user for targets that act on a user's behalf.
 
-A target with an OAuth client (client credentials) gets its bearer header when its session opens;
-a 401 later (the token expired or was revoked) opens the session again with a fresh token, once.
+A client-credentials target gets its bearer header when its session opens; a 401 later (token
+expired or revoked) opens the session again with a fresh token, once. A user's session is opened
+with the token the caller passes; a different token (refreshed) replaces the session.
 """
 
 from __future__ import annotations
@@ -17,41 +19,55 @@ from gatehouse_contracts.mcp_client import McpSession, UpstreamSessionLost, Upst
 from .catalog import RoutedTarget
 
 Headers = Callable[[RoutedTarget], Awaitable[dict[str, str]]]
+Key = tuple[str, int, str]
 
 
 class UpstreamPool:
-    def __init__(self, http: httpx.AsyncClient, timeout: float, headers: Headers) -> None:
+    def __init__(self, http: httpx.AsyncClient, timeout: float, m2m_headers: Headers) -> None:
         self._http = http
         self._timeout = timeout
-        self._headers = headers
-        self._sessions: dict[tuple[str, int], McpSession] = {}
-        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._m2m_headers = m2m_headers
+        self._sessions: dict[Key, McpSession] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
 
-    async def _session(self, target: RoutedTarget) -> McpSession:
-        key = (target.target_id, target.generation)
-        if (session := self._sessions.get(key)) is not None:
+    async def _session(self, target: RoutedTarget, user: str, headers: dict[str, str] | None) -> McpSession:
+        key = (target.target_id, target.generation, user)
+        session = self._sessions.get(key)
+        if session is not None and (headers is None or session.extra_headers == headers):
             return session
         async with self._locks.setdefault(key, asyncio.Lock()):
-            if (session := self._sessions.get(key)) is not None:
+            session = self._sessions.get(key)
+            if session is not None and (headers is None or session.extra_headers == headers):
                 return session
-            headers = await self._headers(target) if target.oauth else {}
+            if session is not None:
+                await session.close()
+            if headers is None:
+                headers = await self._m2m_headers(target) if target.oauth else {}
             session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
             await session.initialize()
             self._sessions[key] = session
             return session
 
     async def call_tool(
-        self, target: RoutedTarget, tool: str, arguments: dict[str, Any], meta: dict[str, Any] | None
+        self,
+        target: RoutedTarget,
+        tool: str,
+        arguments: dict[str, Any],
+        meta: dict[str, Any] | None,
+        *,
+        user: str = "",
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Call through the pooled session; a session the server forgot is opened again once."""
-        session = await self._session(target)
+        """Call through the pooled session. A session the server forgot is opened again once; so is a
+        client-credentials session refused with 401. A user's 401 goes back to the caller."""
+        session = await self._session(target, user, headers)
         try:
             return await session.call_tool(tool, arguments, meta)
         except (UpstreamSessionLost, UpstreamUnauthorized) as exc:
-            if isinstance(exc, UpstreamUnauthorized) and not target.oauth:
+            self._sessions.pop((target.target_id, target.generation, user), None)
+            if isinstance(exc, UpstreamUnauthorized) and (headers is not None or not target.oauth):
                 raise
-            self._sessions.pop((target.target_id, target.generation), None)
-            session = await self._session(target)
+            session = await self._session(target, user, headers)
             return await session.call_tool(tool, arguments, meta)
 
     async def forget(self, target_id: str) -> None:

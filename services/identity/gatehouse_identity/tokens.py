@@ -186,7 +186,7 @@ async def _start_session(
             "expiresAt": now + deps.settings.identity_session_ttl_seconds,
         }
     )
-    return _pending(deps, session_uri)
+    return _pending(deps, session_uri, now + deps.settings.identity_session_ttl_seconds)
 
 
 def authorization_url(deps: Deps, session_uri: str) -> str:
@@ -194,11 +194,12 @@ def authorization_url(deps: Deps, session_uri: str) -> str:
     return f"{base}/identities/oauth2/authorize?{urlencode({'request_uri': session_uri})}"
 
 
-def _pending(deps: Deps, session_uri: str) -> rpc.ResourceOauth2Token:
+def _pending(deps: Deps, session_uri: str, expires_at: float) -> rpc.ResourceOauth2Token:
     return rpc.ResourceOauth2Token(
         authorization_url=authorization_url(deps, session_uri),
         session_uri=session_uri,
         session_status="IN_PROGRESS",
+        session_expires_at=expires_at,
     )
 
 
@@ -221,7 +222,7 @@ async def _poll(
         return rpc.ResourceOauth2Token(session_uri=session_uri, session_status="FAILED")
     if session["expiresAt"] <= time.time():
         raise Forbidden(REFUSED)
-    return _pending(deps, session_uri)
+    return _pending(deps, session_uri, session["expiresAt"])
 
 
 # --- completing a consent -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -21,65 +21,92 @@ from starlette.routing import Route
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.events import TargetCreated, TargetSyncRequested, TargetUpdated, decode_event
+from gatehouse_contracts.events import (
+    AnyEvent,
+    TargetCreated,
+    TargetSyncRequested,
+    TargetUpdated,
+    TokenIssued,
+    decode_event,
+)
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
 
-from . import sync
+from . import consent, sync
+from .deps import Deps
 from .settings import Settings
 from .store import TargetStore
 
 log = logging.getLogger("gatehouse.sync")
 
 
+Handler = Callable[[NatsMessage], Awaitable[None]]
+
+
 def build(settings: Settings) -> Starlette:
     mongo = connect(settings.mongodb_url)
     http = httpx.AsyncClient(follow_redirects=False)
     broker = bus.make_broker(settings.nats_url)
-    deps = sync.Deps(
+    deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
         http=http,
         settings=settings,
         nats=lambda: broker.connection,
     )
 
-    @broker.subscriber(
-        f"{EVENTS_PREFIX}.target.*",
-        stream=JStream(STREAM, declare=False),
-        durable=SYNC_WORKER_DURABLE,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        config=ConsumerConfig(
-            ack_wait=settings.sync_ack_wait_seconds, max_deliver=settings.sync_max_attempts + 5
-        ),
-        ack_policy=AckPolicy.MANUAL,
-        max_workers=settings.sync_concurrency,
-        title="sync-worker",
-    )
-    async def on_target_event(msg: NatsMessage) -> None:
-        """Synchronize a target's tools when it is created, updated or asked to synchronize."""
-        try:
-            event = decode_event(msg.body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.warning("dropping an undecodable event on %s", msg.raw_message.subject)
-            await msg.reject()
-            return
-        if not isinstance(event, (TargetCreated, TargetUpdated, TargetSyncRequested)):
-            await msg.ack()
-            return
-        attempt = msg.raw_message.metadata.num_delivered
+    def durable(subject: str, name: str) -> Callable[[Handler], Handler]:
+        """A durable pull consumer shared by every replica: explicit ack, bounded redelivery."""
+        return broker.subscriber(
+            subject,
+            stream=JStream(STREAM, declare=False),
+            durable=name,
+            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            config=ConsumerConfig(
+                ack_wait=settings.sync_ack_wait_seconds, max_deliver=settings.sync_max_attempts + 5
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            max_workers=settings.sync_concurrency,
+            title=name,
+        )
+
+    async def run(msg: NatsMessage, work: Callable[[int], Awaitable[float | None]]) -> None:
+        """Run ``work(attempt)`` with heartbeats; ack when done, redeliver after its delay or an outage."""
         heartbeat = asyncio.create_task(_keep_alive(msg, settings.sync_ack_wait_seconds / 3))
         try:
-            delay = await sync.handle(deps, event, attempt)
-        except GatehouseError as exc:  # MongoDB or NATS down: try the same event again later
-            log.warning("sync of target %s postponed: %s", event.target_id, exc.message)
+            delay = await work(msg.raw_message.metadata.num_delivered)
+        except GatehouseError as exc:  # MongoDB, NATS or identity down: the same event again later
+            log.warning("event on %s postponed: %s", msg.raw_message.subject, exc.message)
             await msg.nack(delay=5.0)
             return
         finally:
             heartbeat.cancel()
-        if delay is None:
+        await (msg.ack() if delay is None else msg.nack(delay=delay))
+
+    @durable(f"{EVENTS_PREFIX}.target.*", SYNC_WORKER_DURABLE)
+    async def on_target_event(msg: NatsMessage) -> None:
+        """Synchronize a target's tools when it is created, updated or asked to synchronize."""
+        event = await _decode(msg)
+        if not isinstance(event, (TargetCreated, TargetUpdated, TargetSyncRequested)):
             await msg.ack()
-        else:
-            await msg.nack(delay=delay)
+            return
+        await run(msg, lambda attempt: sync.handle(deps, event, attempt))
+
+    @durable(f"{EVENTS_PREFIX}.identity.token_issued", f"{SYNC_WORKER_DURABLE}-consent")
+    async def on_token_issued(msg: NatsMessage) -> None:
+        """Resume an implicit sync once the admin has consented."""
+        event = await _decode(msg)
+        if not isinstance(event, TokenIssued):
+            await msg.ack()
+            return
+        await run(msg, lambda attempt: sync.handle_consent(deps, event, attempt))
+
+    async def expire_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.sync_pending_sweep_seconds)
+            try:
+                await consent.expire(deps)
+            except GatehouseError as exc:
+                log.warning("sweeping expired consents failed: %s", exc.message)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -90,8 +117,10 @@ def build(settings: Settings) -> Starlette:
             max_bytes=settings.events_max_bytes,
         )
         await broker.start()
+        sweeper = asyncio.create_task(expire_forever())
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)
         yield
+        sweeper.cancel()
         await broker.stop()
         await http.aclose()
         await mongo.close()
@@ -105,6 +134,15 @@ def build(settings: Settings) -> Starlette:
         return JSONResponse({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan)
+
+
+async def _decode(msg: NatsMessage) -> AnyEvent | None:
+    try:
+        return decode_event(msg.body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        log.warning("dropping an undecodable event on %s", msg.raw_message.subject)
+        await msg.reject()
+        return None
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:

@@ -18,6 +18,13 @@ FAILED_AFTER = {
     "SYNCHRONIZING": "SYNCHRONIZE_UNSUCCESSFUL",
 }
 IN_PROGRESS = tuple(FAILED_AFTER)
+PENDING_FOR = {
+    "CREATING": "CREATE_PENDING_AUTH",
+    "UPDATING": "UPDATE_PENDING_AUTH",
+    "SYNCHRONIZING": "SYNCHRONIZE_PENDING_AUTH",
+}
+PENDING = tuple(PENDING_FOR.values())
+FAILED_AFTER.update({pending: FAILED_AFTER[phase] for phase, pending in PENDING_FOR.items()})
 
 
 class NoTargetToken(Exception):
@@ -29,7 +36,7 @@ class NoTargetToken(Exception):
 
 
 def failed_status(phase: str) -> str:
-    """The terminal status of a failed sync that ran in ``phase`` (CREATING -> FAILED, ...)."""
+    """The terminal status of a sync that failed in ``phase`` (CREATING or CREATE_PENDING_AUTH -> FAILED)."""
     return FAILED_AFTER.get(phase, "FAILED")
 
 

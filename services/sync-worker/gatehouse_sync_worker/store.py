@@ -22,19 +22,38 @@ class TargetStore:
         async with translate_errors():
             return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
 
+    async def pending_with_session(self, session_uri: str) -> Doc | None:
+        """The target whose implicit sync waits for this authorization session."""
+        async with translate_errors():
+            return await self._targets.find_one({"status.pending.sessionUri": session_uri}, {"toolsJson": 0})
+
+    async def expired_pending(self, statuses: tuple[str, ...], now: float) -> list[Doc]:
+        async with translate_errors():
+            return await self._targets.find(
+                {"status.status": {"$in": list(statuses)}, "status.pending.expiresAt": {"$lt": now}},
+                {"toolsJson": 0},
+            ).to_list()
+
     async def write_status(
-        self, target_id: str, generation: int, status: Doc, tools: list[Any] | None
+        self,
+        target_id: str,
+        generation: int,
+        status: Doc,
+        tools: list[Any] | None,
+        *,
+        expect_status: str | None = None,
     ) -> bool:
-        """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False)."""
+        """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False),
+        or (``expect_status``) the status is no longer the one this outcome answers."""
         fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": uuid.uuid4().hex}
         if tools is not None:
-            fields["toolsJson"] = msgspec.json.encode(
-                tools
-            )  # JSON Schema keys like $ref can't be field names
+            # one blob: JSON Schema keys like $ref can't be MongoDB field names
+            fields["toolsJson"] = msgspec.json.encode(tools)
+        query: Doc = {"_id": target_id, "generation": generation}
+        if expect_status is not None:
+            query["status.status"] = expect_status
         async with translate_errors():
-            result = await self._targets.update_one(
-                {"_id": target_id, "generation": generation}, {"$set": fields}
-            )
+            result = await self._targets.update_one(query, {"$set": fields})
         return result.matched_count == 1
 
     async def ping(self) -> bool:

@@ -4,44 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
-
-import httpx
-from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.events import (
-    TargetCreated,
     TargetSyncFailed,
     TargetSynchronized,
-    TargetSyncRequested,
-    TargetUpdated,
+    TokenIssued,
     new_event,
 )
-from gatehouse_contracts.mcp_client import McpClientError, McpSession
+from gatehouse_contracts.mcp_client import McpClientError
 from gatehouse_contracts.target_auth import m2m_headers, oauth_provider
-from gatehouse_contracts.tools import InvalidTool, validate_tools
+from gatehouse_contracts.tools import InvalidTool
 
-from .settings import Settings
+from . import consent
+from .deps import SOURCE, Deps, SyncEvent, list_tools_with
 from .status import IN_PROGRESS, NoTargetToken, backoff, failed_status, is_retryable, reason
-from .store import TargetStore
 
 log = logging.getLogger("gatehouse.sync")
-SOURCE = "sync-worker"
-SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
-
-
-@dataclass(frozen=True)
-class Deps:
-    store: TargetStore
-    http: httpx.AsyncClient
-    settings: Settings
-    nats: Any  # () -> NatsClient, resolved at call time so a reconnect is picked up
-
-    def bus(self) -> NatsClient:
-        return self.nats()  # type: ignore[no-any-return]
 
 
 async def _headers(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> dict[str, str]:
@@ -59,16 +40,7 @@ async def _headers(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> dict[str
 
 
 async def fetch_tools(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    headers = await _headers(deps, gateway_id, doc)
-    session = McpSession(
-        deps.http, doc["spec"]["endpoint"], timeout=deps.settings.sync_timeout_seconds, headers=headers
-    )
-    try:
-        await session.initialize()
-        tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)
-    finally:
-        await session.close()
-    return validate_tools(tools, deps.settings.sync_max_tools)
+    return await list_tools_with(deps, doc["spec"]["endpoint"], await _headers(deps, gateway_id, doc))
 
 
 async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
@@ -82,7 +54,11 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
     if phase not in IN_PROGRESS:
         return None  # this generation already reached a terminal status: a redelivery changes nothing
     endpoint = doc["spec"]["endpoint"]
+    oauth = oauth_provider(doc["spec"]["credentials"])
     try:
+        if oauth is not None and oauth.get("grantType") == "AUTHORIZATION_CODE":
+            await consent.begin(deps, event, doc, oauth)
+            return None
         tools = await fetch_tools(deps, event.gateway_id, doc)
     except (McpClientError, InvalidTool, NoTargetToken) as exc:
         why = reason(exc, endpoint)
@@ -134,4 +110,19 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
                 tool_count=len(tools),
             ),
         )
+    return None
+
+
+async def handle_consent(deps: Deps, event: TokenIssued, attempt: int) -> float | None:
+    """Resume the implicit sync that waited for this consent, if one did; a delay to retry, or None."""
+    doc = await deps.store.pending_with_session(event.session_uri) if event.session_uri else None
+    if doc is None:
+        return None  # a gateway user's consent, or a sync already resumed
+    try:
+        await consent.resume(deps, event, doc)
+    except (McpClientError, InvalidTool, NoTargetToken) as exc:
+        why = reason(exc, doc["spec"]["endpoint"])
+        if is_retryable(exc) and attempt < deps.settings.sync_max_attempts:
+            return backoff(attempt, deps.settings.sync_retry_base_seconds)
+        await consent.fail(deps, doc, why, event.event_id)
     return None

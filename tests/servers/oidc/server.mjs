@@ -14,13 +14,16 @@
 //   host, port            listen address (default host 127.0.0.1)
 //   issuer                default http://<host>:<port>  (no trailing slash)
 //   clients[]             OAuth client metadata (client_id, client_secret, redirect_uris,
-//                         grant_types, token_endpoint_auth_method, scope, skip_consent ...)
+//                         grant_types, token_endpoint_auth_method, scope, skip_consent,
+//                         default_resource ...)
 //                         defaults: grant_types [authorization_code, refresh_token,
 //                         client_credentials], response_types [code] (none without
 //                         authorization_code), token_endpoint_auth_method client_secret_basic
 //   accounts              {"U1": {"password": "...", "name"?, "email"?}, ...}
 //   resources             {"<resource URL>": {scope?, audience?, accessTokenTTL?}}
 //   allowAnyResource      true: any absolute URL is a valid resource (scope = resourceScope)
+//   defaultResource       the resource when a request names none (a client's
+//                         default_resource wins); default none: such access tokens are opaque
 //   resourceScope         scopes every resource offers (default "mcp:read mcp:write mcp:tools mcp:admin")
 //   ttl                   seconds: AccessToken, ClientCredentials, RefreshToken, IdToken,
 //                         AuthorizationCode, Interaction, Session, Grant
@@ -41,7 +44,8 @@
 //   PUT    /__test/clients/<id>     client metadata -> register / replace a client at runtime
 //   DELETE /__test/clients/<id>
 //   PATCH  /__test/settings         {ttl?, rotateRefreshToken?, alwaysConsent?, resources?,
-//                                    allowAnyResource?, resourceScope?} merged into the settings
+//                                    allowAnyResource?, resourceScope?, pkceRequired?,
+//                                    defaultResource?} merged into the settings
 //
 // Interaction pages (stable ids for Playwright): see renderLogin / renderConsent.
 // Logs: no tokens, codes, secrets, passwords, query strings or interaction ids.
@@ -103,6 +107,7 @@ const settings = {
   resources: { ...(cfg.resources || {}) },
   allowAnyResource: cfg.allowAnyResource !== false,
   resourceScope: cfg.resourceScope || 'mcp:read mcp:write mcp:tools mcp:admin',
+  defaultResource: cfg.defaultResource || undefined,
 };
 
 const accounts = new Map(Object.entries(cfg.accounts || {}));
@@ -319,10 +324,13 @@ const configuration = {
     email: ['email', 'email_verified'],
   },
   extraClientMetadata: {
-    properties: ['skip_consent'],
+    properties: ['skip_consent', 'default_resource'],
     validator(ctx, key, value) {
       if (key === 'skip_consent' && value !== undefined && typeof value !== 'boolean') {
         throw new errors.InvalidClientMetadata('skip_consent must be a boolean');
+      }
+      if (key === 'default_resource' && value !== undefined && !URL.canParse(String(value))) {
+        throw new errors.InvalidClientMetadata('default_resource must be an absolute URL');
       }
     },
   },
@@ -334,7 +342,12 @@ const configuration = {
     rpInitiatedLogout: { enabled: false },
     resourceIndicators: {
       enabled: true,
-      defaultResource: async (ctx, client, oneOf) => oneOf,
+      // No `resource` in the request: the client's default_resource (metadata), else the
+      // config's defaultResource, else none (then access tokens are opaque, userinfo only).
+      defaultResource: async (ctx, client, oneOf) => {
+        if (oneOf) return oneOf;
+        return client?.default_resource || settings.defaultResource || undefined;
+      },
       // At the token endpoint (code / refresh) without `resource`, use the one granted at the
       // authorization endpoint (the default would give an opaque userinfo token when `openid`
       // is among the scopes).
@@ -665,7 +678,7 @@ async function handleTestApi(req, res, path) {
   if (path === '/__test/settings' && req.method === 'PATCH') {
     if (body.ttl) Object.assign(settings.ttl, body.ttl);
     if (body.resources) Object.assign(settings.resources, body.resources);
-    for (const key of ['rotateRefreshToken', 'alwaysConsent', 'allowAnyResource', 'resourceScope', 'pkceRequired']) {
+    for (const key of ['rotateRefreshToken', 'alwaysConsent', 'allowAnyResource', 'resourceScope', 'pkceRequired', 'defaultResource']) {
       if (body[key] !== undefined) settings[key] = body[key];
     }
     log('test api: settings updated');

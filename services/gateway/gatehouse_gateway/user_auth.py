@@ -1,0 +1,148 @@
+"""Who calls the MCP endpoint (the inbound JWT) and the tokens we get on their behalf from identity.
+
+``Inbound`` validates a gateway's users' JWTs (JWKS cached in ``JwtValidator``; a validated token is
+remembered until it expires, so the signature is checked once per token, not per call).
+``UserTokens`` turns (user JWT, target) into that user's token for the target, or an
+``AuthorizationRequired`` carrying the URL the user must visit. The inbound token itself never
+leaves for a target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+
+from gatehouse_contracts import rpc
+from gatehouse_contracts.bus import call_identity
+from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.jwt import InvalidToken, JwtValidator
+
+from .catalog import RoutedTarget
+
+MAX_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class User:
+    """A gateway user: ``key`` is ``<iss>#<sub>``; ``token`` the inbound JWT (only ever sent to identity)."""
+
+    key: str
+    token: str
+    expires_at: float
+
+
+class Unauthenticated(Exception):
+    """No or a bad inbound token; ``invalid`` when a token was sent but refused."""
+
+    def __init__(self, message: str, *, invalid: bool) -> None:
+        super().__init__(message)
+        self.invalid = invalid
+
+
+class AuthorizationRequired(Exception):
+    """The user must consent at ``url`` before the target can be called."""
+
+    def __init__(self, url: str, session_uri: str) -> None:
+        super().__init__("authorization required")
+        self.url = url
+        self.elicitation_id = hashlib.sha256(session_uri.encode()).hexdigest()[:32]
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Inbound:
+    def __init__(self, jwt: JwtValidator) -> None:
+        self._jwt = jwt
+        self._known: dict[tuple[str, str], User] = {}
+
+    async def authenticate(self, gateway: dict[str, Any], authorization: str) -> User:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("a bearer token is required", invalid=False)
+        cache_key = (gateway["_id"], _digest(token))
+        known = self._known.get(cache_key)
+        if known is not None and known.expires_at > time.time():
+            return known
+        config = gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        try:
+            claims = await self._jwt.validate(
+                token,
+                discovery_url=config["discoveryUrl"],
+                audiences=config.get("allowedAudience", []),
+                clients=config.get("allowedClients", []),
+                scopes=config.get("allowedScopes", []),
+            )
+        except InvalidToken as exc:
+            raise Unauthenticated(str(exc), invalid=True) from None
+        user = User(f"{claims['iss']}#{claims['sub']}", token, float(claims["exp"]))
+        if len(self._known) >= MAX_REMEMBERED:
+            now = time.time()
+            self._known = {k: u for k, u in self._known.items() if u.expires_at > now}
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+        self._known[cache_key] = user
+        return user
+
+    async def issuer(self, gateway: dict[str, Any]) -> str:
+        config = gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        return str((await self._jwt.metadata(config["discoveryUrl"]))["issuer"])
+
+
+class UserTokens:
+    def __init__(self, nats: Any, timeout: float) -> None:
+        self._nats = nats  # () -> NatsClient, resolved per call
+        self._timeout = timeout
+        self._workload_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def _nc(self) -> NatsClient:
+        return self._nats()  # type: ignore[no-any-return]
+
+    async def _workload_token(self, gateway_id: str, user: User) -> str:
+        key = (gateway_id, _digest(user.token))
+        cached = self._workload_tokens.get(key)
+        if cached and cached[1] > time.time():
+            return cached[0]
+        answer = await call_identity(
+            self._nc(),
+            rpc.GetWorkloadAccessTokenForJWT(workload_name=gateway_id, user_token=user.token),
+            rpc.WorkloadAccessToken,
+            timeout=self._timeout,
+        )
+        if len(self._workload_tokens) >= MAX_REMEMBERED:
+            self._workload_tokens.clear()
+        # identity's tokens live 15 minutes; reuse one for at most 5, and never past the user's JWT
+        self._workload_tokens[key] = (answer.workload_access_token, min(time.time() + 300, user.expires_at))
+        return answer.workload_access_token
+
+    async def token_for(
+        self, target: RoutedTarget, user: User, *, return_url: str | None = None, force: bool = False
+    ) -> str:
+        """The user's access token for the target, or ``AuthorizationRequired``."""
+        oauth = target.oauth or {}
+        answer = await call_identity(
+            self._nc(),
+            rpc.GetResourceOauth2Token(
+                workload_identity_token=await self._workload_token(target.gateway_id, user),
+                resource_credential_provider_name=oauth["providerName"],
+                scopes=oauth.get("scopes", []),
+                oauth2_flow="USER_FEDERATION",
+                resource_oauth2_return_url=return_url or oauth.get("defaultReturnUrl"),
+                force_authentication=force,
+                custom_parameters=oauth.get("customParameters", {}),
+                resources=[target.endpoint],
+            ),
+            rpc.ResourceOauth2Token,
+            timeout=self._timeout,
+        )
+        if answer.access_token:
+            return answer.access_token
+        if answer.authorization_url and answer.session_uri:
+            raise AuthorizationRequired(answer.authorization_url, answer.session_uri)
+        raise GatehouseError("identity answered with neither a token nor an authorization URL")
