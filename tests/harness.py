@@ -576,6 +576,7 @@ def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **e
         "SYNC_ACK_WAIT_SECONDS": "4",
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
         "GATEWAY_CATALOG_REFRESH_SECONDS": "2",
+        "SYNC_PENDING_SWEEP_SECONDS": "1",
         # Add here any further variable a service requires (e.g. an encryption key for the
         # identity vault) once docs/ENV.md names it.
     }

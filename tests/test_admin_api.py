@@ -34,11 +34,19 @@ async def test_missing_or_wrong_admin_token_is_401(stack: Any) -> None:
         ({"name": "ok", "surprise": 1}, "surprise"),
         ({"name": "ok", "authorizerType": "SOMETHING"}, "authorizerType"),
         ({"name": "ok", "authorizerType": "CUSTOM_JWT"}, "customJWTAuthorizer"),
-    (
-        {"name": "ok", "authorizerType": "CUSTOM_JWT", "authorizerConfiguration": {"customJWTAuthorizer": {
-            "discoveryUrl": "http://127.0.0.1:9/.well-known/openid-configuration", "allowedAudience": ["x"]}}},
-        "discoveryUrl",
-    ),
+        (
+            {
+                "name": "ok",
+                "authorizerType": "CUSTOM_JWT",
+                "authorizerConfiguration": {
+                    "customJWTAuthorizer": {
+                        "discoveryUrl": "http://127.0.0.1:9/.well-known/openid-configuration",
+                        "allowedAudience": ["x"],
+                    }
+                },
+            },
+            "discoveryUrl",
+        ),
         (
             {"name": "ok", "protocolConfiguration": {"mcp": {"supportedVersions": ["1.0"]}}},
             "supportedVersions",

@@ -13,6 +13,7 @@ Tools:
   tool_0000 .. tool_NNNN (--extra-tools N) -> "tool_0007:<x>", input schema {x: integer}
 
 GET /stats answers {"initialize": <initialize requests seen>} (to check session reuse).
+POST /revoke-tokens (with --jwt-issuer): every token issued until now is refused from now on (401).
   tricky.schema (--tricky-schema) -> its arguments as JSON text. Its name has a dot and its input
                          schema has "$schema", "$defs", "$ref" keys and a property named "a.b",
                          all legal in MCP/JSON Schema but not as MongoDB/FerretDB field names.
@@ -171,6 +172,12 @@ class JwtVerifier:
         self._keys: dict[str | None, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self.not_before = 0  # tokens issued (iat) before this are refused: POST /revoke-tokens
+
+    def revoke_all(self) -> None:
+        import time
+
+        self.not_before = int(time.time()) + 1
 
     @staticmethod
     def _get_json(url: str) -> Any:
@@ -215,7 +222,7 @@ class JwtVerifier:
             if key is None:
                 print("sdk_server: jwt refused: unknown signing key", file=sys.stderr, flush=True)
                 return None
-            return dict(
+            claims = dict(
                 jwt.decode(
                     token,
                     key,
@@ -225,6 +232,10 @@ class JwtVerifier:
                     options={"require": ["exp", "iss", "aud"]},
                 )
             )
+            if int(claims.get("iat", 0)) < self.not_before:
+                print("sdk_server: jwt refused: revoked", file=sys.stderr, flush=True)
+                return None
+            return claims
         except jwt.InvalidTokenError as e:
             print(f"sdk_server: jwt refused: {type(e).__name__}", file=sys.stderr, flush=True)
             return None
@@ -352,11 +363,17 @@ class BearerGate:
 class InitializeCounter:
     """ASGI middleware: counts initialize requests; GET /stats answers {"initialize": n}."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, on_revoke: Any = None) -> None:
         self.app = app
         self.initialize = 0
+        self.on_revoke = on_revoke
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/revoke-tokens" and self.on_revoke:
+            self.on_revoke()
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["type"] == "http" and scope["path"] == "/stats":
             body = json.dumps({"initialize": self.initialize}).encode()
             await send(
@@ -424,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         stateless_http=args.stateless,
         host=args.host,
     )
-    app = InitializeCounter(app)
+    app = InitializeCounter(app, verifier.revoke_all if verifier else None)
     if tokens:
         app = BearerGate(app, tokens, args.port)
 

@@ -51,6 +51,7 @@ class GatewayCatalog:
     keys: list[tuple[str, int]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
+    return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
     _pages: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     def rebuild(self) -> None:
@@ -74,6 +75,9 @@ class GatewayCatalog:
                 tools.append({**tool, "name": name})
                 routes[name] = (target, tool["name"])
         self.keys, self.tools, self.routes, self._pages = keys, tools, routes, {}
+        self.return_urls = frozenset(
+            url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
+        )
 
     def page(self, cursor: str | None, size: int) -> tuple[bytes, str | None]:
         """The encoded ``tools`` array of one page and the next cursor; ValueError for a bad cursor."""

@@ -249,6 +249,10 @@ class McpEndpoint:
         if not isinstance(arguments, dict):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
         meta, override = _split_meta(meta)
+        if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
+            raise JsonRpcError(
+                jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
+            )
         route = cat.routes.get(name)
         if route is None:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")

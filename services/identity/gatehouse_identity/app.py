@@ -66,6 +66,20 @@ def _is_admin(request: Request, admin_token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), admin_token.encode())
 
 
+# msgspec's union tag (``"type": "<Struct name>"``) tells RPC replies from ``RpcError`` on the bus;
+# the HTTP API has status codes for that and answers plain AgentCore-shaped bodies (``{}``, not
+# ``{"type": "Completed"}``).
+_TAGS = {cls.__name__ for pair in rpc.OPERATIONS.values() for cls in pair}
+
+
+def _untagged(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _untagged(v) for k, v in value.items() if not (k == "type" and v in _TAGS)}
+    if isinstance(value, list):
+        return [_untagged(v) for v in value]
+    return value
+
+
 def _http_handler(settings: Settings, deps: Deps, op: Operation) -> Any:
     async def serve(request: Request) -> Response:
         privileged = _is_admin(request, settings.gatehouse_admin_token)
@@ -73,7 +87,8 @@ def _http_handler(settings: Settings, deps: Deps, op: Operation) -> Any:
             raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
         req = decode_body(await read_body(request, settings.max_body_bytes), op.request)
         answer = await op.handler(deps, req, Caller(privileged=privileged))
-        return json_response(answer, 201 if op.created else 200, headers={"Cache-Control": "no-store"})
+        body = _untagged(msgspec.to_builtins(answer))
+        return json_response(body, 201 if op.created else 200, headers={"Cache-Control": "no-store"})
 
     return serve
 

@@ -1,0 +1,696 @@
+"""The identity service end to end (issue 3), against the running stack and a real authorization
+server (oidc-provider): credential providers and discovery, client credentials, the authorization
+code flow with PKCE in headless Chromium, refresh, revocation, forced re-consent, the binding of a
+session to the user who started it, every refusal with its `identity.authorization_failed` reason,
+the sealed token vault and its key rotation - and no secret anywhere it must not be.
+
+Every secret a test sees goes into SEEN and every identity response body into RESPONSES;
+the last test scans them, every event on the stream and every log file of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import browser
+import bson
+import harness
+import httpx
+import nats
+import pymongo
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from gatehouse_contracts.events import decode_event, event_type
+from gatehouse_contracts.subjects import STREAM
+
+needs_chromium = pytest.mark.skipif(
+    not browser.chromium_available(), reason="chromium missing: run scripts/install-browser.sh"
+)
+
+RESOURCE = "http://127.0.0.1:1/identity-test/mcp"  # RFC 8707 resource: the AS issues JWTs for it
+SHORT = "http://127.0.0.1:1/identity-test/short-lived"  # same, access tokens live 2 seconds
+SHORT_TTL = 2
+USERS_AUDIENCE = "http://127.0.0.1:1/identity-test/users"  # audience of the users' own JWTs
+SCOPES = ["mcp:read"]
+REFUSED = {"error": {"code": "Forbidden", "message": "Invalid or expired session"}}
+
+SEEN: set[str] = set()  # every secret the tests saw: client secrets, tokens, codes, verifiers
+RESPONSES: list[str] = []  # identity's answers, minus the one field that must carry a token
+
+
+def saw(*values: str | None) -> None:
+    SEEN.update(v for v in values if v)
+
+
+# --- the identity API --------------------------------------------------------------------------
+
+
+class Identity:
+    """Identity's HTTP API at `url`; records every answer (without its token field) in RESPONSES."""
+
+    def __init__(self, url: str, admin_headers: dict[str, str], return_url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, trust_env=False, timeout=30)
+        self.admin_headers = admin_headers
+        self.return_url = return_url  # the default resourceOauth2ReturnUrl
+
+    def at(self, url: str) -> Identity:
+        """The same client for another identity process."""
+        return Identity(url, self.admin_headers, self.return_url)
+
+    def post(self, path: str, body: dict[str, Any], *, admin: bool = True) -> httpx.Response:
+        r = self.http.post(path, json=body, headers=self.admin_headers if admin else {})
+        record(r)
+        return r
+
+    def ok(self, path: str, body: dict[str, Any], status: int = 200, **kw: Any) -> dict[str, Any]:
+        r = self.post(path, body, **kw)
+        assert r.status_code == status, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def get(self, url: str) -> httpx.Response:
+        r = self.http.get(url)
+        record(r)
+        return r
+
+    def workload_token(self, workload: str, user_jwt: str) -> str:
+        body = {"workloadName": workload, "userToken": user_jwt}
+        token = self.ok("/identities/GetWorkloadAccessTokenForJWT", body)["workloadAccessToken"]
+        saw(token)
+        return str(token)
+
+    def resource_token(self, wat: str, provider: str, **fields: Any) -> dict[str, Any]:
+        """GetResourceOauth2Token (no admin credentials: the workload token is the credential)."""
+        body = {
+            "workloadIdentityToken": wat,
+            "resourceCredentialProviderName": provider,
+            "scopes": SCOPES,
+            "oauth2Flow": "USER_FEDERATION",
+            "resources": [RESOURCE],
+            "resourceOauth2ReturnUrl": self.return_url,
+            **fields,
+        }
+        answer = self.ok("/identities/oauth2/token", body, admin=False)
+        saw(answer.get("accessToken"))
+        return answer
+
+    def complete(
+        self, session_uri: str, *, user_jwt: str = "", user_id: str = "", admin: bool = False
+    ) -> Any:
+        who = {"userToken": user_jwt} if user_jwt else {"userId": user_id}
+        body = {"userIdentifier": who, "sessionUri": session_uri}
+        return self.post("/identities/CompleteResourceTokenAuth", body, admin=admin)
+
+
+def record(r: httpx.Response) -> None:
+    text = r.text
+    if r.headers.get("content-type", "").startswith("application/json"):
+        body = r.json()
+        if isinstance(body, dict):
+            text = json.dumps(
+                {k: v for k, v in body.items() if k not in ("accessToken", "workloadAccessToken")}
+            )
+    RESPONSES.append(text + " " + r.headers.get("location", ""))
+
+
+@dataclass
+class Provider:
+    name: str
+    client_id: str
+    client_secret: str
+    callback_url: str
+
+
+def new_provider(identity: Identity, oidc: harness.Proc) -> Provider:
+    """A provider at identity for a fresh client at the AS whose redirect_uri is its callbackUrl."""
+    client_id, secret = f"ident-{secrets.token_hex(4)}", f"gh-test-ident-secret-{secrets.token_hex(16)}"
+    saw(secret)
+    name = f"prov-{secrets.token_hex(4)}"
+    config = {
+        "oauthDiscovery": {"discoveryUrl": f"{oidc.url}/.well-known/openid-configuration"},
+        "clientId": client_id,
+        "clientSecret": secret,
+    }
+    body = {
+        "name": name,
+        "credentialProviderVendor": "CustomOauth2",
+        "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": config},
+    }
+    created = identity.ok("/identities/CreateOauth2CredentialProvider", body, 201)
+    harness.register_oidc_client(
+        oidc,
+        client_id,
+        client_secret=secret,
+        redirect_uris=[created["callbackUrl"]],
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    return Provider(name, client_id, secret, created["callbackUrl"])
+
+
+def query_of(url: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def consent_http(
+    authorization_url: str, user: str, *, stop_at: str | None = None, approve: bool = True
+) -> str:
+    """Log in and consent at the AS without a browser; the URL the flow ended on."""
+    final = harness.login_http(
+        authorization_url, user, harness.OIDC_USERS[user], stop_at=stop_at, approve=approve
+    )
+    saw(query_of(final).get("code"))
+    return final
+
+
+def claims(token: str) -> dict[str, Any]:
+    return harness.jwt_claims(token)
+
+
+# --- MongoDB: the vault as stored --------------------------------------------------------------
+
+
+def mongo_db(stack: harness.Stack, db: str | None = None) -> Any:
+    client: Any = pymongo.MongoClient(stack.mongo_url, serverSelectionTimeoutMS=5000)
+    return client[db or stack.identity_db]
+
+
+def unseal(record: dict[str, Any], aad: str, keys: dict[str, str] | None = None) -> str:
+    """Open an AES-GCM record {kid, nonce, data} with the test key ring (the test knows the keys)."""
+    key = (keys or {"test1": harness.VAULT_KEY})[record["kid"]]
+    plain = AESGCM(base64.b64decode(key)).decrypt(bytes(record["nonce"]), bytes(record["data"]), aad.encode())
+    return plain.decode()
+
+
+def stored_refresh_token(db: Any, provider: Provider) -> str:
+    doc = db.token_vault.find_one({"providerName": provider.name})
+    token = unseal(doc["refresh"], f"vault:{doc['_id']}:refresh")
+    saw(token)
+    return token
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+async def event_mark(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        return int((await nc.jetstream().stream_info(STREAM)).state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def raw_events(nats_url: str, after: int = 0, subject: str = "gatehouse.events.>") -> list[bytes]:
+    """Every stored event on `subject` with a sequence number above `after`, oldest first."""
+    nc = await nats.connect(nats_url)
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+    found: list[bytes] = []
+    try:
+        sub = await nc.jetstream().subscribe(subject, ordered_consumer=True, config=config)
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=1)
+            except nats.errors.TimeoutError:
+                return found
+            found.append(msg.data)
+            if msg.metadata.num_pending == 0:
+                return found
+    finally:
+        await nc.close()
+
+
+async def identity_events(nats_url: str, after: int) -> list[Any]:
+    return [decode_event(d) for d in await raw_events(nats_url, after, "gatehouse.events.identity.>")]
+
+
+def reasons(events: list[Any]) -> list[str]:
+    return [e.reason for e in events if event_type(e) == "identity.authorization_failed"]
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [event_type(e) for e in events]
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    stack: harness.Stack
+    oidc: harness.Proc
+    api: Identity
+    catcher: harness.ReturnCatcher
+    workload: str
+    jwt: dict[str, str]  # user -> the user's own JWT (from the AS, aud USERS_AUDIENCE)
+    wat: dict[str, str]  # user -> workload access token bound to that user
+
+
+def workload_body(name: str, oidc: harness.Proc, catcher: harness.ReturnCatcher) -> dict[str, Any]:
+    """A workload that trusts the users' JWTs from the AS and lets browsers return to the catcher."""
+    return {
+        "name": name,
+        "allowedResourceOauth2ReturnUrls": [catcher.callback_url, f"{catcher.url}/other"],
+        "jwtAuthorizer": {
+            "discoveryUrl": f"{oidc.url}/.well-known/openid-configuration",
+            "allowedAudience": [USERS_AUDIENCE],
+            "allowedClients": ["gatehouse-users"],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def world(stack: harness.Stack, oidc_provider: harness.Proc) -> Iterator[World]:
+    harness.update_oidc_settings(oidc_provider, resources={SHORT: {"accessTokenTTL": SHORT_TTL}})
+    catcher = harness.start_return_catcher()
+    api = Identity(stack.identity_url, stack.admin_headers, catcher.callback_url)
+    workload = f"wl-{secrets.token_hex(4)}"
+    api.ok("/identities/CreateWorkloadIdentity", workload_body(workload, oidc_provider, catcher), 201)
+    jwts = {}
+    for user in ("U1", "U2", "U3"):
+        tokens = harness.user_tokens(oidc_provider, user, resource=USERS_AUDIENCE, scope="openid mcp:read")
+        saw(tokens["access_token"], tokens.get("refresh_token"), tokens.get("id_token"))
+        jwts[user] = tokens["access_token"]
+    wats = {user: api.workload_token(workload, token) for user, token in jwts.items()}
+    try:
+        yield World(stack, oidc_provider, api, catcher, workload, jwts, wats)
+    finally:
+        api.http.close()
+        catcher.stop()
+
+
+@pytest.fixture
+def provider(world: World) -> Provider:
+    return new_provider(world.api, world.oidc)
+
+
+def consented_session(world: World, provider: Provider, user: str = "U1", **fields: Any) -> str:
+    """Start a session for `user`, consent as `user` at the AS (no browser); its sessionUri."""
+    pending = world.api.resource_token(world.wat[user], provider.name, **fields)
+    landed = consent_http(pending["authorizationUrl"], user)
+    assert query_of(landed) == {"session_id": pending["sessionUri"]}
+    return str(pending["sessionUri"])
+
+
+def stored_token(world: World, provider: Provider, user: str = "U1", **fields: Any) -> str:
+    """Run the whole consent for `user` and return the access token identity now hands out."""
+    session_uri = consented_session(world, provider, user, **fields)
+    assert world.api.complete(session_uri, user_jwt=world.jwt[user]).json() == {}
+    return str(world.api.resource_token(world.wat[user], provider.name, **fields)["accessToken"])
+
+
+# --- credential providers ----------------------------------------------------------------------
+
+
+def test_provider_discovery_and_admin(world: World) -> None:
+    api, oidc = world.api, world.oidc
+    provider = new_provider(api, oidc)
+    got = api.ok("/identities/GetOauth2CredentialProvider", {"name": provider.name})
+    assert got["callbackUrl"] == provider.callback_url
+    assert provider.callback_url.startswith(f"{world.stack.identity_url}/identities/oauth2/callback/")
+    meta = got["authorizationServerMetadata"]
+    assert (meta["issuer"], meta["authorizationEndpoint"], meta["tokenEndpoint"]) == (
+        oidc.metadata["issuer"],  # type: ignore[attr-defined]
+        oidc.metadata["authorization_endpoint"],  # type: ignore[attr-defined]
+        oidc.metadata["token_endpoint"],  # type: ignore[attr-defined]
+    )
+    listed = api.ok("/identities/ListOauth2CredentialProviders", {"maxResults": 1000})["items"]
+    assert provider.name in {p["name"] for p in listed}
+
+    update = {
+        "name": provider.name,
+        "credentialProviderVendor": "GithubOauth2",
+        "oauth2ProviderConfigInput": {
+            "githubOauth2ProviderConfig": {"clientId": "gh", "clientSecret": "gh-s3"}
+        },
+    }
+    saw("gh-s3-not-a-real-secret")
+    github = api.ok("/identities/UpdateOauth2CredentialProvider", update)
+    assert (
+        github["authorizationServerMetadata"]["tokenEndpoint"]
+        == "https://github.com/login/oauth/access_token"
+    )
+    assert github["callbackUrl"] == provider.callback_url  # the same provider id
+    assert api.ok("/identities/DeleteOauth2CredentialProvider", {"name": provider.name}) == {
+        "name": provider.name
+    }
+    assert api.post("/identities/GetOauth2CredentialProvider", {"name": provider.name}).status_code == 404
+
+    def create(discovery_url: str) -> httpx.Response:
+        config = {"oauthDiscovery": {"discoveryUrl": discovery_url}, "clientId": "c", "clientSecret": "s"}
+        return api.post(
+            "/identities/CreateOauth2CredentialProvider",
+            {
+                "name": f"bad-{secrets.token_hex(4)}",
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": config},
+            },
+        )
+
+    unreachable = create("http://127.0.0.1:9/.well-known/openid-configuration")
+    not_metadata = create(oidc.metadata["jwks_uri"])  # type: ignore[attr-defined]
+    assert (unreachable.status_code, not_metadata.status_code) == (400, 400)
+    assert "unreachable" in unreachable.json()["error"]["message"]
+    assert "not OAuth 2.0 authorization server metadata" in not_metadata.json()["error"]["message"]
+    no_admin = api.post("/identities/ListOauth2CredentialProviders", {}, admin=False)
+    assert no_admin.status_code == 401
+    for text in RESPONSES:
+        assert provider.client_secret not in text and "clientSecret" not in text
+
+
+# --- client credentials ------------------------------------------------------------------------
+
+
+def test_client_credentials_token_is_cached(world: World, provider: Provider) -> None:
+    wat = world.api.ok("/identities/GetWorkloadAccessToken", {"workloadName": world.workload})
+    saw(wat["workloadAccessToken"])
+    first = world.api.resource_token(wat["workloadAccessToken"], provider.name, oauth2Flow="M2M")
+    second = world.api.resource_token(world.wat["U1"], provider.name, oauth2Flow="M2M")
+    assert first["accessToken"] == second["accessToken"]
+    token = harness.verify_jwt(world.oidc, first["accessToken"], audience=RESOURCE)
+    assert (token["sub"], token["client_id"], token["scope"]) == (provider.client_id,) * 2 + ("mcp:read",)
+
+
+# --- the authorization code flow ---------------------------------------------------------------
+
+
+@needs_chromium
+async def test_authorization_code_with_pkce_in_a_browser(world: World, provider: Provider) -> None:
+    api, mark = world.api, await event_mark(world.stack.nats_url)
+    pending = api.resource_token(world.wat["U1"], provider.name)
+    uri = pending["sessionUri"]
+    assert uri.startswith("urn:ietf:params:oauth:request_uri:") and pending["sessionStatus"] == "IN_PROGRESS"
+    assert 590 < pending["sessionExpiresAt"] - time.time() <= 600
+    assert pending["authorizationUrl"] == (
+        f"{world.stack.identity_url}/identities/oauth2/authorize?"
+        + urllib.parse.urlencode({"request_uri": uri})
+    )
+    # the link sends the browser to the AS with PKCE S256 and a random state
+    session = mongo_db(world.stack).authorization_sessions.find_one({"_id": uri})
+    verifier = unseal(session["verifier"], f"session:{uri}:verifier")
+    saw(verifier)
+    to_as = api.get(pending["authorizationUrl"])
+    assert to_as.status_code == 302
+    asked = query_of(to_as.headers["location"])
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert asked["code_challenge"] == challenge and asked["code_challenge_method"] == "S256"
+    assert asked["redirect_uri"] == provider.callback_url and asked["client_id"] == provider.client_id
+    assert len(asked["state"]) >= 32 and asked["resource"] == RESOURCE and asked["scope"] == "mcp:read"
+    assert (
+        api.resource_token(world.wat["U1"], provider.name, sessionUri=uri)["sessionStatus"] == "IN_PROGRESS"
+    )
+
+    landed = await browser.consent(pending["authorizationUrl"], "U1", harness.OIDC_USERS["U1"])
+    assert landed == f"{world.catcher.callback_url}?" + urllib.parse.urlencode({"session_id": uri})
+    assert world.catcher.wait(timeout=5)["query"] == {"session_id": uri}
+    assert api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}
+
+    token = api.resource_token(world.wat["U1"], provider.name)["accessToken"]
+    assert api.resource_token(world.wat["U1"], provider.name, sessionUri=uri)["accessToken"] == token
+    granted = harness.verify_jwt(world.oidc, token, audience=RESOURCE)
+    assert (granted["sub"], granted["client_id"], granted["scope"]) == ("U1", provider.client_id, "mcp:read")
+    assert kinds(await identity_events(world.stack.nats_url, mark)) == ["identity.token_issued"]
+
+
+async def test_expired_access_token_is_refreshed(world: World, provider: Provider) -> None:
+    first = stored_token(world, provider, resources=[SHORT])
+    assert world.api.resource_token(world.wat["U1"], provider.name, resources=[SHORT])["accessToken"] == first
+    mark = await event_mark(world.stack.nats_url)
+    await asyncio.sleep(claims(first)["exp"] - time.time() + 0.5)
+    second = world.api.resource_token(world.wat["U1"], provider.name, resources=[SHORT])["accessToken"]
+    assert second != first
+    assert harness.verify_jwt(world.oidc, second, audience=SHORT)["sub"] == "U1"
+    events = await identity_events(world.stack.nats_url, mark)
+    assert kinds(events) == ["identity.token_refreshed"]
+    assert (events[0].provider_name, events[0].user_id) == (provider.name, f"jwt:{world.oidc.url}#U1")
+    stored_refresh_token(mongo_db(world.stack), provider)  # for the leak scan: the rotated one
+
+
+async def test_revoked_refresh_token_starts_a_new_session(world: World, provider: Provider) -> None:
+    first = stored_token(world, provider, resources=[SHORT])
+    refresh = stored_refresh_token(mongo_db(world.stack), provider)
+    assert harness.revoke_token(world.oidc, provider.client_id, provider.client_secret, refresh) == 200
+    mark = await event_mark(world.stack.nats_url)
+    await asyncio.sleep(claims(first)["exp"] - time.time() + 0.5)
+    again = world.api.resource_token(world.wat["U1"], provider.name, resources=[SHORT])
+    assert again["sessionStatus"] == "IN_PROGRESS" and "accessToken" not in again
+    events = await identity_events(world.stack.nats_url, mark)
+    assert kinds(events) == ["identity.token_revoked"]
+    assert events[0].reason == "refresh refused: invalid_grant"
+    assert mongo_db(world.stack).token_vault.count_documents({"providerName": provider.name}) == 0
+
+
+async def test_force_authentication_drops_the_token(world: World, provider: Provider) -> None:
+    stored_token(world, provider)
+    mark = await event_mark(world.stack.nats_url)
+    forced = world.api.resource_token(world.wat["U1"], provider.name, forceAuthentication=True)
+    assert forced["sessionStatus"] == "IN_PROGRESS" and "accessToken" not in forced
+    events = await identity_events(world.stack.nats_url, mark)
+    assert kinds(events) == ["identity.token_revoked"] and events[0].reason == "authentication forced"
+    later = world.api.resource_token(world.wat["U1"], provider.name)  # the old token is gone for good
+    assert later["sessionStatus"] == "IN_PROGRESS" and later["sessionUri"] != forced["sessionUri"]
+    assert world.api.complete(consented_session_uri(world, forced), user_jwt=world.jwt["U1"]).json() == {}
+    assert "accessToken" in world.api.resource_token(world.wat["U1"], provider.name)
+
+
+def consented_session_uri(world: World, pending: dict[str, Any], user: str = "U1") -> str:
+    landed = consent_http(pending["authorizationUrl"], user)
+    assert query_of(landed)["session_id"] == pending["sessionUri"]
+    return str(pending["sessionUri"])
+
+
+async def test_provider_error_fails_the_session(world: World, provider: Provider) -> None:
+    pending = world.api.resource_token(world.wat["U1"], provider.name)
+    mark = await event_mark(world.stack.nats_url)
+    landed = consent_http(pending["authorizationUrl"], "U1", approve=False)
+    assert query_of(landed) == {"error": "access_denied", "session_id": pending["sessionUri"]}
+    polled = world.api.resource_token(world.wat["U1"], provider.name, sessionUri=pending["sessionUri"])
+    assert polled["sessionStatus"] == "FAILED"
+    assert world.api.complete(pending["sessionUri"], user_jwt=world.jwt["U1"]).json() == REFUSED
+    assert reasons(await identity_events(world.stack.nats_url, mark)) == ["provider_error", "provider_error"]
+
+
+# --- binding and refusals ----------------------------------------------------------------------
+
+
+async def test_only_the_user_who_started_the_session_completes_it(world: World, provider: Provider) -> None:
+    api, mark = world.api, await event_mark(world.stack.nats_url)
+    early = api.resource_token(world.wat["U1"], provider.name)
+    assert api.complete(early["sessionUri"], user_jwt=world.jwt["U1"]).json() == REFUSED  # no consent yet
+    uri = consented_session(world, provider, "U1")
+    wrong_aud = harness.mint_jwt(
+        world.oidc, sub="U1", aud="http://127.0.0.1:1/elsewhere", client_id="gatehouse-users"
+    )
+    saw(wrong_aud)
+    refusals = [
+        api.complete(uri, user_jwt=world.jwt["U2"]),  # another user
+        api.complete(uri, user_jwt=wrong_aud),  # U1's sub, but not a token this workload trusts
+        api.complete(uri, user_id="U1"),  # a userId without admin credentials
+        api.complete(uri, user_id="U1", admin=True),  # id:U1 is not jwt:<iss>#U1
+    ]
+    assert [(r.status_code, r.json()) for r in refusals] == [(403, REFUSED)] * 4
+    assert api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}  # nothing above spoiled it
+    token = api.resource_token(world.wat["U1"], provider.name)["accessToken"]
+    assert claims(token)["sub"] == "U1"
+    assert "accessToken" not in api.resource_token(world.wat["U2"], provider.name)  # U2 got nothing
+    events = await identity_events(world.stack.nats_url, mark)
+    assert reasons(events) == [
+        "incomplete",
+        "user_mismatch",
+        "invalid_user_token",
+        "not_permitted",
+        "user_mismatch",
+    ]
+    assert kinds(events)[-1] == "identity.token_issued"
+
+
+async def test_a_session_completes_once(world: World, provider: Provider) -> None:
+    uri = consented_session(world, provider)
+    assert world.api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}
+    mark = await event_mark(world.stack.nats_url)
+    again = world.api.complete(uri, user_jwt=world.jwt["U1"])
+    assert (again.status_code, again.json()) == (403, REFUSED)
+    unknown = world.api.complete("urn:ietf:params:oauth:request_uri:nope", user_jwt=world.jwt["U1"])
+    assert (unknown.status_code, unknown.json()) == (403, REFUSED)
+    assert reasons(await identity_events(world.stack.nats_url, mark)) == ["replayed", "unknown_session"]
+
+
+async def test_tampered_or_replayed_state_is_refused(world: World, provider: Provider) -> None:
+    pending = world.api.resource_token(world.wat["U1"], provider.name)
+    callback = consent_http(pending["authorizationUrl"], "U1", stop_at=provider.callback_url)
+    answer = query_of(callback)
+    assert answer["code"] and answer["state"]
+    mark = await event_mark(world.stack.nats_url)
+    tampered = callback.replace(f"state={answer['state']}", f"state={answer['state'][:-4]}AAAA")
+    refused = world.api.get(tampered)
+    assert refused.status_code == 400 and "location" not in refused.headers
+    genuine = world.api.get(callback)
+    assert genuine.status_code == 302
+    assert query_of(genuine.headers["location"]) == {"session_id": pending["sessionUri"]}
+    replayed = world.api.get(callback)
+    assert replayed.status_code == 400 and "location" not in replayed.headers
+    assert reasons(await identity_events(world.stack.nats_url, mark)) == ["unknown_session", "replayed"]
+    assert world.api.complete(pending["sessionUri"], user_jwt=world.jwt["U1"]).json() == {}
+
+
+async def test_expired_session_is_refused(world: World, provider: Provider) -> None:
+    env = {**world.stack.env, "IDENTITY_SESSION_TTL_SECONDS": "3"}
+    short = harness.start_service("identity", env, public_url=world.stack.identity_url, label="identity-ttl3")
+    try:
+        api = world.api.at(short.url or "")
+        late_completion = api.resource_token(world.wat["U1"], provider.name)
+        consent_http(late_completion["authorizationUrl"], "U1")  # through the main identity
+        late_callback = api.resource_token(world.wat["U1"], provider.name)
+        callback = consent_http(late_callback["authorizationUrl"], "U1", stop_at=provider.callback_url)
+    finally:
+        api.http.close()
+        short.stop()
+    assert late_completion["sessionExpiresAt"] - time.time() < 3
+    await asyncio.sleep(late_completion["sessionExpiresAt"] - time.time() + 0.2)
+    mark = await event_mark(world.stack.nats_url)
+    uri = late_completion["sessionUri"]
+    assert world.api.complete(uri, user_jwt=world.jwt["U1"]).json() == REFUSED
+    assert world.api.get(callback).status_code == 400
+    assert world.api.get(late_callback["authorizationUrl"]).status_code == 400
+    poll = world.api.post(
+        "/identities/oauth2/token",
+        {
+            "workloadIdentityToken": world.wat["U1"],
+            "resourceCredentialProviderName": provider.name,
+            "scopes": SCOPES,
+            "resources": [RESOURCE],
+            "sessionUri": uri,
+        },
+        admin=False,
+    )
+    assert (poll.status_code, poll.json()) == (403, REFUSED)
+    assert reasons(await identity_events(world.stack.nats_url, mark)) == ["expired", "expired"]
+
+
+async def test_return_url_must_be_on_the_allow_list(world: World, provider: Provider) -> None:
+    sessions = mongo_db(world.stack).authorization_sessions
+    before = sessions.count_documents({})
+    for url in (
+        f"{world.catcher.url}/elsewhere",
+        f"{world.catcher.callback_url}?x=1",
+        "https://evil.example/cb",
+    ):
+        r = world.api.post(
+            "/identities/oauth2/token",
+            {
+                "workloadIdentityToken": world.wat["U1"],
+                "resourceCredentialProviderName": provider.name,
+                "scopes": SCOPES,
+                "resourceOauth2ReturnUrl": url,
+            },
+            admin=False,
+        )
+        assert r.status_code == 400 and "allow-list" in r.json()["error"]["message"]
+    assert sessions.count_documents({}) == before  # nothing started
+    other = world.api.resource_token(
+        world.wat["U1"], provider.name, resourceOauth2ReturnUrl=f"{world.catcher.url}/other"
+    )
+    landed = consent_http(other["authorizationUrl"], "U1")
+    assert landed.startswith(f"{world.catcher.url}/other?session_id=")
+
+
+# --- the vault at rest -------------------------------------------------------------------------
+
+
+def test_vault_holds_no_plaintext_token(world: World) -> None:
+    docs = list(mongo_db(world.stack).token_vault.find({}))
+    assert docs
+    for doc in docs:
+        raw = bson.encode(doc)
+        assert doc["access"]["kid"] == "test1"
+        for secret in SEEN:
+            assert secret.encode() not in raw
+    secrets_at_rest = bson.encode({"p": list(mongo_db(world.stack).credential_providers.find({}))})
+    assert not any(s.encode() in secrets_at_rest for s in SEEN)
+
+
+def test_rotate_vault_reseals_and_tokens_come_back(world: World) -> None:
+    """A second identity on its own database (rotation touches every record of a database)."""
+    db_name, port = f"{world.stack.identity_db}_rotation", harness.free_port()
+    new_key = base64.b64encode(secrets.token_bytes(32)).decode()
+
+    def identity(vault_keys: str) -> tuple[harness.Proc, dict[str, str]]:
+        env = {**world.stack.env, "IDENTITY_DB": db_name, "IDENTITY_VAULT_KEYS": vault_keys}
+        return harness.start_service("identity", env, port=port, label="identity-rotation"), env
+
+    proc, _ = identity(harness.VAULT_KEYS)
+    there = dataclasses.replace(world, api=world.api.at(proc.url or ""))
+    there.api.ok(
+        "/identities/CreateWorkloadIdentity", workload_body(world.workload, world.oidc, world.catcher), 201
+    )
+    provider = new_provider(there.api, world.oidc)
+    token = stored_token(there, provider)  # sealed under test1
+    proc.stop()
+
+    proc, env = identity(
+        f"{harness.VAULT_KEYS},test2:{new_key}"
+    )  # test2 seals new records, test1 still opens old ones
+    try:
+        assert there.api.resource_token(world.wat["U1"], provider.name)["accessToken"] == token
+        rotated = subprocess.run(
+            [sys.executable, "-m", "gatehouse_identity", "rotate-vault"],
+            env={**env, "PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rotated.returncode == 0, rotated.stderr
+        assert "token_vault: 1 records sealed again" in rotated.stdout
+    finally:
+        proc.stop()
+    db = mongo_db(world.stack, db_name)
+    vault_doc = db.token_vault.find_one({})
+    assert {vault_doc["access"]["kid"], vault_doc["refresh"]["kid"]} == {"test2"}
+    assert {d["clientSecret"]["kid"] for d in db.credential_providers.find({})} == {"test2"}
+    keys = {"test2": new_key}
+    assert unseal(vault_doc["access"], f"vault:{vault_doc['_id']}:access", keys) == token
+
+    proc, _ = identity(f"test2:{new_key}")  # the old key is gone: everything must be under the new one
+    try:
+        assert there.api.resource_token(world.wat["U1"], provider.name)["accessToken"] == token
+        m2m = there.api.resource_token(
+            world.wat["U1"], provider.name, oauth2Flow="M2M"
+        )  # opens the client secret
+        assert claims(m2m["accessToken"])["client_id"] == provider.client_id
+    finally:
+        proc.stop()
+        there.api.http.close()
+        db.client.drop_database(db_name)
+
+
+# --- no secret where it must not be ------------------------------------------------------------
+
+
+async def test_no_secret_in_responses_events_or_logs(world: World) -> None:
+    """Runs last: everything this module saw against everything the run wrote."""
+    assert len(SEEN) > 20 and len(RESPONSES) > 50
+    for text in RESPONSES:
+        leaked = [s[:8] for s in SEEN if s in text]
+        assert not leaked, f"a secret ({leaked}...) in an identity response: {text[:200]}"
+    events = await raw_events(world.stack.nats_url)
+    assert events
+    for data in events:
+        assert not [s for s in SEEN if s.encode() in data], f"a secret in an event: {data[:200]!r}"
+    for path in harness.log_files():
+        text = path.read_text("utf-8", "replace") if path.exists() else ""
+        leaked = [s[:8] for s in SEEN if s in text]
+        assert not leaked, f"a secret ({leaked}...) in the log {path}"

@@ -1,0 +1,415 @@
+"""Authorization-code targets end to end: inbound JWTs, implicit sync with an admin's consent, URL
+elicitation (-32042) on tools/call, a user's consent in a real browser, completion, retry.
+
+oidc-provider is both the users' IdP (their JWTs for the gateway) and the upstream authorization
+server; the upstream is an `mcp` SDK server that validates that server's JWTs and answers `whoami`
+with the token's subject.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import browser
+import harness
+import httpx
+import pytest
+from admin import Admin, unique
+from harness import mcp_client
+from mcp import MCPError, UrlElicitationRequiredError
+from rawmcp import post
+
+pytestmark = pytest.mark.skipif(
+    not browser.chromium_available(), reason="chromium missing: run scripts/install-browser.sh"
+)
+
+
+@dataclass
+class World:
+    stack: Any
+    oidc: Any
+    upstream: Any
+    catcher: harness.ReturnCatcher
+    provider: str
+    gateway: dict[str, Any]
+    audience: str
+
+    def user_jwt(self, user: str) -> str:
+        return harness.user_tokens(self.oidc, user, resource=self.audience)["access_token"]  # type: ignore[no-any-return]
+
+    def target_body(
+        self, name: str, *, inline: bool = False, return_url: str | None = None
+    ) -> dict[str, Any]:
+        server: dict[str, Any] = {"endpoint": self.upstream.url}
+        if inline:
+            tools = [{"name": "whoami", "description": "who", "inputSchema": {"type": "object"}}]
+            server["mcpToolSchema"] = {"inlinePayload": json.dumps({"tools": tools})}
+        oauth = {
+            "providerName": self.provider,
+            "scopes": ["mcp:tools"],
+            "grantType": "AUTHORIZATION_CODE",
+            "defaultReturnUrl": return_url or self.catcher.callback_url,
+        }
+        return {
+            "name": name,
+            "targetConfiguration": {"mcp": {"mcpServer": server}},
+            "credentialProviderConfigurations": [
+                {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+            ],
+        }
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Any, oidc_provider: Any) -> AsyncIterator[World]:
+    catcher = harness.start_return_catcher()
+    upstream = harness.start_sdk_server(jwt_issuer=oidc_provider.url)
+    client_id, secret = f"gh-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
+    async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
+        r = await identity.post(
+            "/identities/CreateOauth2CredentialProvider",
+            json={
+                "name": unique("as"),
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {
+                    "customOauth2ProviderConfig": {
+                        "oauthDiscovery": {
+                            "discoveryUrl": f"{oidc_provider.url}/.well-known/openid-configuration"
+                        },
+                        "clientId": client_id,
+                        "clientSecret": secret,
+                    }
+                },
+            },
+        )
+        assert r.status_code == 201, r.text
+        provider = r.json()
+    harness.register_oidc_client(
+        oidc_provider, client_id, client_secret=secret, redirect_uris=[provider["callbackUrl"]]
+    )
+    audience = f"https://gatehouse.test/{uuid.uuid4().hex[:8]}"
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway(
+            authorizerType="CUSTOM_JWT",
+            authorizerConfiguration={
+                "customJWTAuthorizer": {
+                    "discoveryUrl": f"{oidc_provider.url}/.well-known/openid-configuration",
+                    "allowedAudience": [audience],
+                }
+            },
+        )
+    yield World(stack, oidc_provider, upstream, catcher, provider["name"], gateway, audience)
+    catcher.stop()
+    upstream.stop()
+
+
+async def _consent(url: str, user: str, oidc: Any) -> str:
+    """Log in and consent as ``user`` in Chromium; the session id the return URL received."""
+    landed = await browser.consent(url, user, oidc.users[user])
+    query = parse_qs(urlsplit(landed).query)
+    assert "session_id" in query, landed
+    return query["session_id"][0]
+
+
+async def _complete(
+    w: World, session_uri: str, *, user_id: str | None = None, user_token: str | None = None
+) -> httpx.Response:
+    who = {"userId": user_id} if user_id else {"userToken": user_token}
+    headers = w.stack.admin_headers if user_id else {}
+    async with httpx.AsyncClient(base_url=w.stack.identity_url, headers=headers) as identity:
+        return await identity.post(
+            "/identities/CompleteResourceTokenAuth", json={"userIdentifier": who, "sessionUri": session_uri}
+        )
+
+
+async def _admin_consents(w: World, admin: Admin, target_id: str, pending: str) -> dict[str, Any]:
+    gid = w.gateway["gatewayId"]
+    waiting = await admin.wait_status(gid, target_id)
+    assert waiting["status"] == pending, waiting
+    assert waiting["authorizationStatus"] == "NEEDS_AUTHORIZATION"
+    oauth2 = waiting["authorizationData"]["oauth2"]
+    assert oauth2["userId"].startswith(f"{gid}{target_id}")
+    session_uri = await _consent(oauth2["authorizationUrl"], "admin", w.oidc)
+    assert (await _complete(w, session_uri, user_id=oauth2["userId"])).status_code == 200
+    ready = await admin.wait_status(
+        gid, target_id, statuses={"READY", "FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL"}
+    )
+    assert ready["status"] == "READY" and ready["authorizationStatus"] == "AUTHORIZED", ready
+    assert "authorizationData" not in ready
+    return waiting
+
+
+def _elicitation(exc: MCPError) -> Any:
+    assert exc.error.code == -32042, exc.error
+    return UrlElicitationRequiredError.from_error(exc.error).elicitations[0]
+
+
+async def _call_until_consented(w: World, tool: str, user: str) -> Any:
+    """tools/call as ``user``: -32042, consent in the browser, completion with the user's JWT, retry."""
+    jwt = w.user_jwt(user)
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        with pytest.raises(MCPError) as first:
+            await client.call_tool(tool, {})
+        elicitation = _elicitation(first.value)
+        assert elicitation.mode == "url" and elicitation.elicitation_id
+        session_uri = await _consent(elicitation.url, user, w.oidc)
+        assert (await _complete(w, session_uri, user_token=jwt)).status_code == 200
+        return await client.call_tool(tool, {})
+
+
+async def test_inbound_jwt_is_required_and_checked(world: World) -> None:
+    w = world
+    url = w.gateway["gatewayUrl"]
+    async with httpx.AsyncClient() as http:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        missing = await post(http, url, init)
+        assert missing.status_code == 401
+        challenge = missing.headers["www-authenticate"]
+        metadata_url = challenge.split('resource_metadata="')[1].rstrip('"')
+        metadata = (await http.get(metadata_url)).json()
+        assert metadata["resource"] == url and metadata["authorization_servers"] == [w.oidc.url]
+        expired = harness.mint_jwt(w.oidc, sub="U1", aud=w.audience, ttl=-300)
+        wrong_aud = harness.mint_jwt(w.oidc, sub="U1", aud="https://elsewhere.example")
+        for token in (expired, wrong_aud, "not-a-jwt"):
+            r = await post(http, url, init, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+        u1 = {"Authorization": f"Bearer {w.user_jwt('U1')}"}
+        ok = await post(http, url, init, headers=u1)
+        assert ok.status_code == 200
+        session = ok.headers["mcp-session-id"]
+        u2 = {"Authorization": f"Bearer {w.user_jwt('U2')}"}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        assert (await post(http, url, ping, session=session, headers=u1)).status_code == 200
+        assert (await post(http, url, ping, session=session, headers=u2)).status_code == 403
+
+
+async def test_implicit_sync_admin_consents_then_synchronize_asks_again(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("implicit"))
+        assert created["status"] == "CREATING"
+        first = await _admin_consents(w, admin, created["targetId"], "CREATE_PENDING_AUTH")
+        target = await admin.target(gid, created["targetId"])
+        assert target["toolCount"] >= 5
+        r = await admin.http.put(
+            f"/gateways/{gid}/synchronizeTargets", json={"targetIdList": [created["targetId"]]}
+        )
+        assert r.status_code == 202
+        second = await _admin_consents(w, admin, created["targetId"], "SYNCHRONIZE_PENDING_AUTH")
+        # a synchronize never reuses the earlier consent
+        assert (
+            second["authorizationData"]["oauth2"]["userId"] != first["authorizationData"]["oauth2"]["userId"]
+        )
+        assert (
+            second["authorizationData"]["oauth2"]["authorizationUrl"]
+            != first["authorizationData"]["oauth2"]["authorizationUrl"]
+        )
+
+
+async def test_pending_target_refuses_changes_with_409(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("waiting"))
+        pending = await admin.wait_status(gid, created["targetId"])
+        assert pending["status"] == "CREATE_PENDING_AUTH"
+        tid = created["targetId"]
+        assert (
+            await admin.http.put(f"/gateways/{gid}/targets/{tid}", json=w.target_body("waiting"))
+        ).status_code == 409
+        assert (await admin.http.delete(f"/gateways/{gid}/targets/{tid}")).status_code == 409
+        r = await admin.http.put(f"/gateways/{gid}/synchronizeTargets", json={"targetIdList": [tid]})
+        assert r.status_code == 409
+
+
+async def test_schema_upfront_and_switching_methods(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("upfront", inline=True))
+        assert created["status"] == "READY" and created["authorizationStatus"] == "NO_AUTHORIZATION_REQUIRED"
+        tid = created["targetId"]
+        r = await admin.http.put(f"/gateways/{gid}/synchronizeTargets", json={"targetIdList": [tid]})
+        assert r.status_code == 400
+        # to Method 1 (implicit sync) ...
+        r = await admin.http.put(f"/gateways/{gid}/targets/{tid}", json=w.target_body("upfront"))
+        assert r.status_code == 202 and r.json()["status"] == "UPDATING"
+        await _admin_consents(w, admin, tid, "UPDATE_PENDING_AUTH")
+        assert (await admin.target(gid, tid))["toolCount"] >= 5
+        # ... and back to Method 2
+        r = await admin.http.put(f"/gateways/{gid}/targets/{tid}", json=w.target_body("upfront", inline=True))
+        assert r.status_code == 202 and r.json()["status"] == "READY" and r.json()["toolCount"] == 1
+
+
+async def test_users_consent_on_tools_call_and_get_their_own_tokens(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        await admin.create_target(gid, w.target_body("mine", inline=True))
+    u1 = w.user_jwt("U1")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
+        names = [t.name for t in (await client.list_tools()).tools]  # never prompts
+        assert "mine___whoami" in names
+    result = await _call_until_consented(w, "mine___whoami", "U1")
+    assert json.loads(result.content[0].text)["sub"] == "U1"
+    result = await _call_until_consented(w, "mine___whoami", "U2")
+    assert json.loads(result.content[0].text)["sub"] == "U2"
+    # each keeps their own token: no prompt now, and still their own subject
+    for user in ("U1", "U2"):
+        async with mcp_client(
+            w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {w.user_jwt(user)}"}
+        ) as c:
+            assert json.loads((await c.call_tool("mine___whoami", {})).content[0].text)["sub"] == user
+
+
+async def test_another_user_cannot_complete_my_session(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        await admin.create_target(gid, w.target_body("shared", inline=True))
+    u1 = w.user_jwt("U3")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
+        with pytest.raises(MCPError) as err:
+            await client.call_tool("shared___whoami", {})
+        session_uri = await _consent(_elicitation(err.value).url, "U3", w.oidc)
+        # the link was shared by accident: U4 tries to finish it
+        stolen = await _complete(w, session_uri, user_token=w.user_jwt("U4"))
+        assert stolen.status_code == 403 and stolen.json()["error"]["message"] == "Invalid or expired session"
+        assert (await _complete(w, session_uri, user_token=u1)).status_code == 200
+        assert (await _complete(w, session_uri, user_token=u1)).status_code == 403  # single use
+        result = await client.call_tool("shared___whoami", {})
+        assert json.loads(result.content[0].text)["sub"] == "U3"
+
+
+async def test_overrides_force_and_upstream_401(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        await admin.create_target(gid, w.target_body("force", inline=True))
+    result = await _call_until_consented(w, "force___whoami", "U4")
+    assert json.loads(result.content[0].text)["sub"] == "U4"
+    jwt = w.user_jwt("U4")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        with pytest.raises(MCPError) as bad:
+            await client.call_tool(
+                "force___whoami", {}, meta={"gatehouse/oauth": {"returnUrl": "https://evil.example/"}}
+            )
+        assert bad.value.error.code == -32602 and "allow-list" in bad.value.error.message
+        with pytest.raises(MCPError) as forced:
+            await client.call_tool(
+                "force___whoami", {}, meta={"gatehouse/oauth": {"forceAuthentication": True}}
+            )
+        _elicitation(forced.value)
+        # consent again, then the upstream revokes every token it has seen: the call asks again
+        session_uri = await _consent(_elicitation(forced.value).url, "U4", w.oidc)
+        assert (await _complete(w, session_uri, user_token=jwt)).status_code == 200
+        assert json.loads((await client.call_tool("force___whoami", {})).content[0].text)["sub"] == "U4"
+        async with httpx.AsyncClient() as http:
+            await http.post(w.upstream.url.replace("/mcp", "/revoke-tokens"))
+        with pytest.raises(MCPError) as revoked:
+            await client.call_tool("force___whoami", {})
+        _elicitation(revoked.value)
+
+
+async def test_old_protocol_client_gets_an_error_result_with_the_url(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        await admin.create_target(gid, w.target_body("legacy", inline=True))
+    url = w.gateway["gatewayUrl"]
+    auth = {"Authorization": f"Bearer {w.user_jwt('U1')}"}
+    async with httpx.AsyncClient() as http:
+        r = await post(
+            http,
+            url,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "old", "version": "1"},
+                },
+            },
+            headers=auth,
+        )
+        session = r.headers["mcp-session-id"]
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "legacy___whoami", "arguments": {}},
+        }
+        r = await post(
+            http, url, call, session=session, headers={**auth, "MCP-Protocol-Version": "2025-06-18"}
+        )
+    result = r.json()["result"]
+    assert result["isError"] is True
+    assert f"{w.stack.identity_url}/identities/oauth2/authorize?request_uri=" in result["content"][0]["text"]
+
+
+async def test_user_auth_targets_need_a_jwt_gateway_and_the_new_protocol(world: World) -> None:
+    w = world
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        plain = await admin.create_gateway()
+        r = await admin.http.post(f"/gateways/{plain['gatewayId']}/targets", json=w.target_body("nope"))
+        assert r.status_code == 400 and "CUSTOM_JWT" in r.json()["error"]["message"]
+        old = await admin.create_gateway(
+            authorizerType="CUSTOM_JWT",
+            authorizerConfiguration=w.gateway["authorizerConfiguration"],
+            protocolConfiguration={"mcp": {"supportedVersions": ["2025-06-18"]}},
+        )
+        r = await admin.http.post(f"/gateways/{old['gatewayId']}/targets", json=w.target_body("nope"))
+        assert r.status_code == 400 and "2025-11-25" in r.json()["error"]["message"]
+
+
+async def test_a_consent_never_given_fails_the_target_with_a_reason(world: World) -> None:
+    from pymongo import AsyncMongoClient
+
+    w = world
+    gid = w.gateway["gatewayId"]
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("abandoned"))
+        assert (await admin.wait_status(gid, created["targetId"]))["status"] == "CREATE_PENDING_AUTH"
+        mongo: Any = AsyncMongoClient(w.stack.mongo_url)
+        try:  # ten minutes pass
+            await mongo[w.stack.gatehouse_db]["targets"].update_one(
+                {"_id": created["targetId"]}, {"$set": {"status.pending.expiresAt": 0}}
+            )
+        finally:
+            await mongo.close()
+        failed = await admin.wait_status(gid, created["targetId"], statuses={"FAILED"})
+    assert "not completed in time" in failed["statusReasons"][0]
+
+
+async def test_return_urls_of_targets_are_on_the_workload_allow_list(world: World) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    extra = f"{w.catcher.url}/other-app"
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("elsewhere", inline=True, return_url=extra))
+        async with httpx.AsyncClient(
+            base_url=w.stack.identity_url, headers=w.stack.admin_headers
+        ) as identity:
+            workload = (await identity.post("/identities/GetWorkloadIdentity", json={"name": gid})).json()
+            assert {w.catcher.callback_url, extra} <= set(workload["allowedResourceOauth2ReturnUrls"])
+            assert workload["jwtAuthorizer"]["allowedAudience"] == [w.audience]
+            await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
+            workload = (await identity.post("/identities/GetWorkloadIdentity", json={"name": gid})).json()
+            assert extra not in workload["allowedResourceOauth2ReturnUrls"]
