@@ -413,3 +413,50 @@ async def test_return_urls_of_targets_are_on_the_workload_allow_list(world: Worl
             await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
             workload = (await identity.post("/identities/GetWorkloadIdentity", json={"name": gid})).json()
             assert extra not in workload["allowedResourceOauth2ReturnUrls"]
+
+
+async def test_gatehouse_authorize_cli_completes_admin_and_user_consents(world: World) -> None:
+    import asyncio
+    import os
+    import shutil
+    import sys
+
+    w = world
+    gid = w.gateway["gatewayId"]
+    return_url = f"http://127.0.0.1:{harness.free_port()}/callback"
+    cli = shutil.which("gatehouse", path=os.path.dirname(sys.executable)) or "gatehouse"
+    env = {**os.environ, "GATEHOUSE_ADMIN_TOKEN": w.stack.admin_token}
+    common = ["--return-url", return_url, "--identity-url", w.stack.identity_url]
+
+    async def authorize(args: list[str], user: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            cli, "authorize", *args, *common, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        try:
+            url = ""
+            while not url.startswith("http"):
+                line = await proc.stdout.readline()
+                assert line, "gatehouse authorize ended before printing the URL"
+                url = line.decode().strip()
+            landed = await browser.consent(url, user, w.oidc.users[user])
+            assert landed.startswith(return_url)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, w.target_body("viacli", return_url=return_url))
+        assert (await admin.wait_status(gid, created["targetId"]))["status"] == "CREATE_PENDING_AUTH"
+        await authorize(["--target", gid, created["targetId"], "--gateway-url", w.stack.gateway_url], "admin")
+        ready = await admin.wait_status(gid, created["targetId"], statuses={"READY", "FAILED"})
+        assert ready["status"] == "READY" and ready["authorizationStatus"] == "AUTHORIZED"
+
+    jwt = w.user_jwt("U2")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        with pytest.raises(MCPError) as err:
+            await client.call_tool("viacli___whoami", {})
+        await authorize(["--url", _elicitation(err.value).url, "--user-token", jwt], "U2")
+        assert json.loads((await client.call_tool("viacli___whoami", {})).content[0].text)["sub"] == "U2"
