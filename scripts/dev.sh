@@ -19,6 +19,7 @@ IDENTITY_PORT=${IDENTITY_PORT:-8081}
 SYNC_WORKER_PORT=${SYNC_WORKER_HEALTH_PORT:-8082}
 START_TIMEOUT=30  # seconds to wait for a port
 
+OWN_NATS=false
 NAMES=()  # process name, in start order
 PIDS=()   # its pid, which is also its process group id (started with setsid)
 STOPPING=false
@@ -118,9 +119,10 @@ start_nats() {
   ensure_port_free "$NATS_PORT" "set NATS_URL to use that server"
   mkdir -p "$DATA/nats"
   say "starting nats-server (JetStream, data in .data/nats) on 127.0.0.1:$NATS_PORT"
-  start nats "$VENV/bin/nats-server" -js -sd "$DATA/nats" -a 127.0.0.1 -p "$NATS_PORT"
+  start nats "$VENV/bin/nats-server" -c "$ROOT/config/nats.conf" -js -sd "$DATA/nats" -a 127.0.0.1 -p "$NATS_PORT"
   wait_port nats 127.0.0.1 "$NATS_PORT"
   NATS_URL=nats://127.0.0.1:$NATS_PORT
+  OWN_NATS=true  # ours: every service connects as its own user of config/nats.conf
 }
 
 start_mongodb() {
@@ -151,7 +153,13 @@ start_service() {
   [[ -x $bin ]] || die "$bin is missing; is services/$name installed? (scripts/bootstrap.sh)"
   ensure_port_free "$port" "set $3 to another port"
   say "starting gatehouse-$name on 127.0.0.1:$port"
-  start "$name" "$bin"
+  if $OWN_NATS; then
+    local password_var
+    password_var=GATEHOUSE_NATS_$(echo "$name" | tr 'a-z-' 'A-Z_')_PASSWORD
+    NATS_USER=$name NATS_PASSWORD=${!password_var} start "$name" "$bin"
+  else
+    start "$name" "$bin"
+  fi
 }
 
 set_dev_defaults() {
@@ -166,6 +174,12 @@ set_dev_defaults() {
   IDENTITY_VAULT_KEYS=${IDENTITY_VAULT_KEYS:-dev1:ZGV2LW9ubHktdmF1bHQta2V5LW5vdC1mb3ItcHJvZCE=}
   IDENTITY_TOKEN_KEYS=${IDENTITY_TOKEN_KEYS:-dev1:gatehouse-dev-token-signing-key-not-for-production}
   export GATEHOUSE_ADMIN_TOKEN GATEHOUSE_SESSION_SECRET IDENTITY_VAULT_KEYS IDENTITY_TOKEN_KEYS PYTHONUNBUFFERED=1
+  # dev-only passwords of the NATS users in config/nats.conf
+  local user var
+  for user in GATEWAY IDENTITY SYNC_WORKER AUDIT ADMIN; do
+    var=GATEHOUSE_NATS_${user}_PASSWORD
+    export "$var=${!var:-dev-nats-${user,,}-password}"
+  done
 }
 
 print_banner() {

@@ -46,6 +46,29 @@ SERVERS = TESTS / "servers"
 # Fixed test credentials (never real secrets). Tests scanning logs for secrets should include them.
 ADMIN_TOKEN = "gh-test-admin-token-6a1f0c3e9b7d4e25"
 SESSION_SECRET = "gh-test-session-secret-2f8d1c7a5e3b4f90a6c2d8e1"
+# NATS users of config/nats.conf (one per service, plus admin for the tests' own connections).
+NATS_PASSWORDS = {
+    "gateway": "gh-test-nats-gateway-4c1d",
+    "identity": "gh-test-nats-identity-8e2a",
+    "sync-worker": "gh-test-nats-sync-worker-1b7f",
+    "audit": "gh-test-nats-audit-5d3c",
+    "admin": "gh-test-nats-admin-9a6e",
+}
+NATS_CONFIG = Path(__file__).resolve().parent.parent / "config" / "nats.conf"
+
+
+def nats_env() -> dict[str, str]:
+    """The environment config/nats.conf reads the users' passwords from."""
+    return {
+        f"GATEHOUSE_NATS_{user.upper().replace('-', '_')}_PASSWORD": pw for user, pw in NATS_PASSWORDS.items()
+    }
+
+
+def nats_admin_url(url: str) -> str:
+    """``url`` with the admin user's credentials, for the tests' own NATS connections."""
+    return url.replace("nats://", f"nats://admin:{NATS_PASSWORDS['admin']}@", 1)
+
+
 # Identity's vault key ring (kid:base64 of 32 bytes) and workload-token signing keys (kid:secret).
 VAULT_KEY = "dGVzdC12YXVsdC1rZXktMzItYnl0ZXMtbG9uZy0wMDE="
 VAULT_KEYS = f"test1:{VAULT_KEY}"
@@ -424,6 +447,8 @@ def start_nats(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEO
         "nats",
         [
             nats_server_binary(),
+            "-c",
+            str(NATS_CONFIG),
             "-js",
             "-sd",
             str(store),
@@ -434,6 +459,7 @@ def start_nats(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEO
             "-m",
             str(http_port),
         ],
+        nats_env(),
         port=port,
         role="infra",
         url=f"nats://{LOCALHOST}:{port}",
@@ -606,6 +632,8 @@ def start_service(
     port = port or free_port()
     own_url = f"http://{LOCALHOST}:{port}"
     penv = dict(env)
+    penv.setdefault("NATS_USER", name)
+    penv.setdefault("NATS_PASSWORD", NATS_PASSWORDS.get(name, ""))
     penv[spec.host_var] = LOCALHOST
     penv[spec.port_var] = str(port)
     if spec.public_url_var:

@@ -33,6 +33,10 @@ SECRETS = {
     "GATEHOUSE_SESSION_SECRET": SESSION_SECRET,
     "IDENTITY_VAULT_KEYS": VAULT_KEYS,
     "IDENTITY_TOKEN_KEYS": TOKEN_KEYS,
+    **{
+        f"GATEHOUSE_NATS_{u}_PASSWORD": f"compose-test-nats-{u.lower()}"
+        for u in ("GATEWAY", "IDENTITY", "SYNC_WORKER", "AUDIT", "ADMIN")
+    },
 }
 
 # Anything in the caller's environment that compose.yaml interpolates or that changes how compose

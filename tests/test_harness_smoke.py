@@ -28,7 +28,7 @@ CORE_TOOLS = {"echo", "add", "slow", "fail", "whoami"}
 async def test_nats_jetstream(nats_url: str) -> None:
     import nats
 
-    nc = await nats.connect(nats_url, connect_timeout=5)
+    nc = await nats.connect(harness.nats_admin_url(nats_url), connect_timeout=5)
     try:
         js = nc.jetstream()
         info = await js.account_info()

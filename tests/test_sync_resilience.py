@@ -6,12 +6,14 @@ import asyncio
 import time
 from typing import Any
 
+import harness
 import msgspec
 import nats
 from admin import Admin, target_body
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from gatehouse_contracts import bus, rpc
+from gatehouse_contracts import rpc
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.events import TargetCreated, decode_event
 from gatehouse_contracts.subjects import STREAM, SYNC_WORKER_DURABLE
 
@@ -51,7 +53,7 @@ async def test_same_event_delivered_twice_changes_nothing(stack: Any, sdk_server
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gateway = await admin.create_gateway()
         target = await admin.ready_target(gateway["gatewayId"], "twice", sdk_server.url)
-        nc = await nats.connect(stack.nats_url)
+        nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
         js = nc.jetstream()
         try:
             events = await _events_for(js, target["targetId"])
@@ -86,23 +88,22 @@ async def test_killed_sync_worker_loses_no_sync(stack: Any, upstreams: Any) -> N
 
 
 async def test_workload_identity_over_nats_rpc(stack: Any) -> None:
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
+    identity = IdentityClient(lambda: nc, "admin")
     try:
-        made = await bus.call_identity(nc, rpc.CreateWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+        made = await identity.call(rpc.CreateWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
         assert made.name == "rpc-made"
-        got = await bus.call_identity(nc, rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+        got = await identity.call(rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
         assert got == made
-        listed = await bus.call_identity(
-            nc, rpc.ListWorkloadIdentities(max_results=1000), rpc.WorkloadIdentityList
-        )
+        listed = await identity.call(rpc.ListWorkloadIdentities(max_results=1000), rpc.WorkloadIdentityList)
         assert "rpc-made" in [w.name for w in listed.items]
-        await bus.call_identity(nc, rpc.DeleteWorkloadIdentity(name="rpc-made"), rpc.Deleted)
+        await identity.call(rpc.DeleteWorkloadIdentity(name="rpc-made"), rpc.Deleted)
         try:
-            await bus.call_identity(nc, rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
+            await identity.call(rpc.GetWorkloadIdentity(name="rpc-made"), rpc.WorkloadIdentity)
             raise AssertionError("expected NotFound")
         except Exception as exc:  # noqa: BLE001
             assert type(exc).__name__ == "NotFound"
-        bad = await nc.request("gatehouse.rpc.identity.GetWorkloadIdentity", b"{nope", timeout=5)
+        bad = await nc.request("gatehouse.rpc.identity.GetWorkloadIdentity.admin", b"{nope", timeout=5)
         assert msgspec.json.decode(bad.data)["code"] == "ValidationException"
     finally:
         await nc.close()

@@ -1,13 +1,16 @@
-"""Bus plumbing every service uses the same way: the event stream, publishing events, identity RPC."""
+"""Bus plumbing every service uses the same way: the broker, the event stream, publishing events,
+identity RPC."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
 import nats.errors
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
@@ -20,10 +23,17 @@ from .subjects import EVENTS_ALL, STREAM, event_subject, rpc_subject
 R = TypeVar("R", bound=msgspec.Struct)
 
 
-def make_broker(url: str, **options: Any) -> NatsBroker:
-    """A broker that reconnects forever and logs each message only at DEBUG."""
+def make_broker(url: str, user: str = "", password: str = "", **options: Any) -> NatsBroker:
+    """A broker that connects as the service's own NATS user (when one is configured), reconnects
+    forever and logs each message only at DEBUG."""
+    security = NatsUserPassword(username=user, password=password) if user else None
     return NatsBroker(
-        url, max_reconnect_attempts=-1, reconnect_time_wait=1, log_level=logging.DEBUG, **options
+        url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        log_level=logging.DEBUG,
+        security=security,
+        **options,
     )
 
 
@@ -61,21 +71,29 @@ async def publish_event(nc: NatsClient, event: Event, *, timeout: float = 5.0) -
         raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
 
 
-async def call_identity(
-    nc: NatsClient, request: msgspec.Struct, reply_type: type[R], *, timeout: float = 5.0
-) -> R:
-    """Request/reply with identity; its refusals come back as our ``GatehouseError`` subclasses."""
-    subject = rpc_subject(type(request).__name__)
-    try:
-        msg = await nc.request(subject, rpc.encode(request), timeout=timeout)
-    except nats.errors.NoRespondersError:
-        raise Unavailable("the identity service is not running") from None
-    except (nats.errors.Error, TimeoutError) as exc:
-        raise Unavailable(f"the identity service did not answer ({type(exc).__name__})") from None
-    try:
-        answer = msgspec.json.decode(msg.data, type=reply_type | rpc.RpcError)
-    except msgspec.DecodeError as exc:
-        raise GatehouseError(f"identity sent an unreadable reply: {exc}") from None
-    if isinstance(answer, rpc.RpcError):
-        raise from_code(answer.code, answer.message)
-    return answer  # type: ignore[no-any-return]
+class IdentityClient:
+    """Identity's RPC as one service calls it. The subject names the caller
+    (``gatehouse.rpc.identity.<Operation>.<caller>``) and NATS permissions let only that service
+    publish it, so identity knows who asks."""
+
+    def __init__(self, nats: Callable[[], NatsClient], caller: str, timeout: float = 5.0) -> None:
+        self._nats = nats  # resolved per call, so a reconnect is picked up
+        self.caller = caller
+        self.timeout = timeout
+
+    async def call(self, request: msgspec.Struct, reply_type: type[R]) -> R:
+        """Request/reply; identity's refusals come back as our ``GatehouseError`` subclasses."""
+        subject = rpc_subject(type(request).__name__, self.caller)
+        try:
+            msg = await self._nats().request(subject, rpc.encode(request), timeout=self.timeout)
+        except nats.errors.NoRespondersError:
+            raise Unavailable("the identity service is not running") from None
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"the identity service did not answer ({type(exc).__name__})") from None
+        try:
+            answer = msgspec.json.decode(msg.data, type=reply_type | rpc.RpcError)
+        except msgspec.DecodeError as exc:
+            raise GatehouseError(f"identity sent an unreadable reply: {exc}") from None
+        if isinstance(answer, rpc.RpcError):
+            raise from_code(answer.code, answer.message)
+        return answer  # type: ignore[no-any-return]

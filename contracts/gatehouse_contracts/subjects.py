@@ -35,6 +35,11 @@ def event_subject(event: Event | type[Event]) -> str:
     return f"{EVENTS_PREFIX}.{event_type(event)}"
 
 
-def rpc_subject(operation: str) -> str:
-    """``gatehouse.rpc.identity.<Operation>``."""
-    return f"{RPC_PREFIX}.{operation}"
+def rpc_subject(operation: str, caller: str) -> str:
+    """``gatehouse.rpc.identity.<Operation>.<caller>`` (config/nats.conf says who may publish which)."""
+    return f"{RPC_PREFIX}.{operation}.{caller}"
+
+
+def rpc_caller(subject: str) -> str:
+    """The caller an RPC subject names (the last token)."""
+    return subject.rsplit(".", 1)[-1]

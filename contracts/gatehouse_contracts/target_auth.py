@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nats.aio.client import Client as NatsClient
-
 from . import rpc
-from .bus import call_identity
+from .bus import IdentityClient
 
 
 def oauth_provider(credentials: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -24,13 +22,12 @@ def oauth_provider(credentials: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 async def m2m_headers(
-    nc: NatsClient, workload: str, provider: dict[str, Any], endpoint: str, timeout: float
+    identity: IdentityClient, workload: str, provider: dict[str, Any], endpoint: str
 ) -> dict[str, str]:
-    workload_token = await call_identity(
-        nc, rpc.GetWorkloadAccessToken(workload_name=workload), rpc.WorkloadAccessToken, timeout=timeout
+    workload_token = await identity.call(
+        rpc.GetWorkloadAccessToken(workload_name=workload), rpc.WorkloadAccessToken
     )
-    answer = await call_identity(
-        nc,
+    answer = await identity.call(
         rpc.GetResourceOauth2Token(
             workload_identity_token=workload_token.workload_access_token,
             resource_credential_provider_name=provider["providerName"],
@@ -39,6 +36,5 @@ async def m2m_headers(
             resources=[endpoint],
         ),
         rpc.ResourceOauth2Token,
-        timeout=timeout,
     )
     return {"Authorization": f"Bearer {answer.access_token}"}

@@ -17,6 +17,7 @@ from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
 
 from gatehouse_contracts import bus
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.errors import GatehouseError, NotFound, Unavailable
 from gatehouse_contracts.events import (
     Event,
@@ -55,13 +56,7 @@ def build(settings: Settings) -> FastAPI:
     async def target_headers(target: RoutedTarget) -> dict[str, str]:
         if target.oauth is None:
             return {}
-        return await m2m_headers(
-            broker.connection,
-            target.gateway_id,
-            target.oauth,
-            target.endpoint,
-            settings.identity_rpc_timeout_seconds,
-        )
+        return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
     upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds, target_headers)
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
@@ -70,7 +65,10 @@ def build(settings: Settings) -> FastAPI:
     async def reconnected() -> None:
         _spawn(background, catalog.reload_all())
 
-    broker = bus.make_broker(settings.nats_url, reconnected_cb=reconnected)
+    broker = bus.make_broker(
+        settings.nats_url, settings.nats_user, settings.nats_password, reconnected_cb=reconnected
+    )
+    identity = IdentityClient(lambda: broker.connection, "gateway", settings.identity_rpc_timeout_seconds)
 
     async def apply_change(event: Event) -> None:
         """Bring this replica's catalog up to date with one catalog-change event."""
@@ -130,7 +128,7 @@ def build(settings: Settings) -> FastAPI:
         store=store,
         broker=broker,
         public_url=settings.gateway_public_url,
-        rpc_timeout=settings.identity_rpc_timeout_seconds,
+        identity=identity,
         jwt=jwt,
         changed=changed,
     )
@@ -139,7 +137,7 @@ def build(settings: Settings) -> FastAPI:
         upstream,
         ended,
         inbound,
-        UserTokens(lambda: broker.connection, settings.identity_rpc_timeout_seconds),
+        UserTokens(identity),
         secret=settings.gatehouse_session_secret.encode(),
         public_url=settings.gateway_public_url,
         allowed_origins=settings.allowed_origins,

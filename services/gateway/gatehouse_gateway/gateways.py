@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus, rpc
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUpdated, new_event
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
@@ -33,7 +34,7 @@ class Ctx:
     store: Store
     broker: NatsBroker
     public_url: str
-    rpc_timeout: float
+    identity: IdentityClient
     jwt: JwtValidator
     changed: Callable[[str, str | None], Awaitable[None]]
     """Apply a change to this replica's catalog at once: (gateway id, target id or None)."""
@@ -131,15 +132,13 @@ def jwt_authorizer(gateway: Doc) -> rpc.JwtAuthorizer | None:
 
 async def sync_workload_identity(ctx: Ctx, gateway: Doc) -> None:
     """Tell identity what the gateway's workload trusts: its authorizer and its targets' return URLs."""
-    await bus.call_identity(
-        ctx.nats,
+    await ctx.identity.call(
         rpc.UpdateWorkloadIdentity(
             name=gateway["_id"],
             allowed_resource_oauth2_return_urls=await ctx.store.return_urls(gateway["_id"]),
             jwt_authorizer=jwt_authorizer(gateway),
         ),
         rpc.WorkloadIdentity,
-        timeout=ctx.rpc_timeout,
     )
 
 
@@ -157,11 +156,9 @@ async def create(ctx: Ctx, body: GatewayBody) -> Doc:
     }
     await ctx.store.insert_gateway(doc)
     try:
-        await bus.call_identity(
-            ctx.nats,
+        await ctx.identity.call(
             rpc.CreateWorkloadIdentity(name=gateway_id, jwt_authorizer=jwt_authorizer(doc)),
             rpc.WorkloadIdentity,
-            timeout=ctx.rpc_timeout,
         )
         await bus.publish_event(
             ctx.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name)
@@ -210,9 +207,7 @@ async def delete(ctx: Ctx, gateway_id: str) -> Doc:
     await ctx.changed(gateway_id, None)
     await bus.publish_event(ctx.nats, new_event(GatewayDeleted, source=SOURCE, gateway_id=gateway_id))
     try:
-        await bus.call_identity(
-            ctx.nats, rpc.DeleteWorkloadIdentity(name=gateway_id), rpc.Deleted, timeout=ctx.rpc_timeout
-        )
+        await ctx.identity.call(rpc.DeleteWorkloadIdentity(name=gateway_id), rpc.Deleted)
     except NotFound:
         pass
     return {**doc, "status": "DELETING"}

@@ -11,6 +11,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gatehouse_admin_token: str
     gatehouse_session_secret: str
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str = ""
+    nats_password: str = ""
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     gatehouse_db: str = "gatehouse"
     gateway_host: str = "127.0.0.1"

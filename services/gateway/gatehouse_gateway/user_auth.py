@@ -14,10 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nats.aio.client import Client as NatsClient
-
 from gatehouse_contracts import rpc
-from gatehouse_contracts.bus import call_identity
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.jwt import InvalidToken, JwtValidator
 
@@ -96,24 +94,18 @@ class Inbound:
 
 
 class UserTokens:
-    def __init__(self, nats: Any, timeout: float) -> None:
-        self._nats = nats  # () -> NatsClient, resolved per call
-        self._timeout = timeout
+    def __init__(self, identity: IdentityClient) -> None:
+        self._identity = identity
         self._workload_tokens: dict[tuple[str, str], tuple[str, float]] = {}
-
-    def _nc(self) -> NatsClient:
-        return self._nats()  # type: ignore[no-any-return]
 
     async def _workload_token(self, gateway_id: str, user: User) -> str:
         key = (gateway_id, _digest(user.token))
         cached = self._workload_tokens.get(key)
         if cached and cached[1] > time.time():
             return cached[0]
-        answer = await call_identity(
-            self._nc(),
+        answer = await self._identity.call(
             rpc.GetWorkloadAccessTokenForJWT(workload_name=gateway_id, user_token=user.token),
             rpc.WorkloadAccessToken,
-            timeout=self._timeout,
         )
         if len(self._workload_tokens) >= MAX_REMEMBERED:
             self._workload_tokens.clear()
@@ -126,8 +118,7 @@ class UserTokens:
     ) -> str:
         """The user's access token for the target, or ``AuthorizationRequired``."""
         oauth = target.oauth or {}
-        answer = await call_identity(
-            self._nc(),
+        answer = await self._identity.call(
             rpc.GetResourceOauth2Token(
                 workload_identity_token=await self._workload_token(target.gateway_id, user),
                 resource_credential_provider_name=oauth["providerName"],
@@ -139,7 +130,6 @@ class UserTokens:
                 resources=[target.endpoint],
             ),
             rpc.ResourceOauth2Token,
-            timeout=self._timeout,
         )
         if answer.access_token:
             return answer.access_token

@@ -29,7 +29,7 @@ from gatehouse_contracts.http import (
 )
 from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect, ping
-from gatehouse_contracts.subjects import RPC_QUEUE, rpc_subject
+from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
 from . import browser
 from .crypto import TokenSigner, Vault
@@ -41,14 +41,22 @@ from .settings import Settings
 from .store import ProviderStore, SessionStore, TokenStore, WorkloadStore
 
 log = logging.getLogger("gatehouse.identity")
-SERVICE = Caller(privileged=True)
+SERVICES = ("gateway", "sync-worker")  # RPC callers with a narrower role than the admin
+
+
+def rpc_caller_of(subject: str) -> Caller:
+    """The caller an RPC subject names (NATS permissions make that name true)."""
+    name = rpc_caller(subject)
+    if name in SERVICES:
+        return Caller(privileged=True, service=name)
+    return Caller(privileged=name == "admin", service=None if name == "admin" else name)
 
 
 def _rpc_handler(deps: Deps, op: Operation) -> Any:
     async def serve(msg: NatsMessage) -> bytes:
         try:
             req = msgspec.json.decode(msg.body, type=op.request)
-            return rpc.encode(await op.handler(deps, req, SERVICE))
+            return rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
         except msgspec.DecodeError:
@@ -97,7 +105,7 @@ def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
     db = settings.identity_db
     http = httpx.AsyncClient(follow_redirects=False)
-    broker = bus.make_broker(settings.nats_url)
+    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     vault = Vault(settings.identity_vault_keys)
     provider_store = ProviderStore(mongo, db)
 
@@ -124,7 +132,7 @@ def build(settings: Settings) -> FastAPI:
     )
     for name, op in OPERATIONS.items():
         if op.rpc:
-            broker.subscriber(rpc_subject(name), queue=RPC_QUEUE, title=name, description=op.summary)(
+            broker.subscriber(rpc_subject(name, "*"), queue=RPC_QUEUE, title=name, description=op.summary)(
                 _rpc_handler(deps, op)
             )
 

@@ -20,9 +20,11 @@ from .store import SessionStore, TokenStore, WorkloadStore
 
 @dataclass(frozen=True)
 class Caller:
-    """``privileged``: admin credentials over HTTP, or a service over the bus."""
+    """Who asks. ``privileged``: admin credentials over HTTP, or a service over the bus;
+    ``service``: which service (from the RPC subject NATS lets only that service publish)."""
 
     privileged: bool
+    service: str | None = None
 
 
 @dataclass

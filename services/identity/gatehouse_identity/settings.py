@@ -14,6 +14,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     identity_token_keys: str
     """``kid:secret`` comma-separated; the last one signs workload access tokens, all verify."""
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str = ""
+    nats_password: str = ""
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     identity_db: str = "gatehouse_identity"
     identity_host: str = "127.0.0.1"

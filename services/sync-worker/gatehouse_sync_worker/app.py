@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gatehouse_contracts import bus
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.events import (
     AnyEvent,
@@ -46,12 +47,13 @@ Handler = Callable[[NatsMessage], Awaitable[None]]
 def build(settings: Settings) -> Starlette:
     mongo = connect(settings.mongodb_url)
     http = httpx.AsyncClient(follow_redirects=False)
-    broker = bus.make_broker(settings.nats_url)
+    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
         http=http,
         settings=settings,
         nats=lambda: broker.connection,
+        identity=IdentityClient(lambda: broker.connection, "sync-worker", settings.sync_timeout_seconds),
     )
 
     def durable(subject: str, name: str) -> Callable[[Handler], Handler]:

@@ -32,11 +32,9 @@ log = logging.getLogger("gatehouse.sync.consent")
 
 
 async def _user_token(deps: Deps, gateway_id: str, user_id: str) -> str:
-    answer = await bus.call_identity(
-        deps.bus(),
+    answer = await deps.identity.call(
         rpc.GetWorkloadAccessTokenForUserId(workload_name=gateway_id, user_id=user_id),
         rpc.WorkloadAccessToken,
-        timeout=deps.settings.sync_timeout_seconds,
     )
     return answer.workload_access_token
 
@@ -45,8 +43,7 @@ async def _resource_token(
     deps: Deps, gateway_id: str, user_id: str, oauth: dict[str, Any], endpoint: str, **options: Any
 ) -> rpc.ResourceOauth2Token:
     try:
-        return await bus.call_identity(
-            deps.bus(),
+        return await deps.identity.call(
             rpc.GetResourceOauth2Token(
                 workload_identity_token=await _user_token(deps, gateway_id, user_id),
                 resource_credential_provider_name=oauth["providerName"],
@@ -57,7 +54,6 @@ async def _resource_token(
                 **options,
             ),
             rpc.ResourceOauth2Token,
-            timeout=deps.settings.sync_timeout_seconds,
         )
     except Unavailable as exc:
         raise NoTargetToken(exc.message, retryable=True) from None

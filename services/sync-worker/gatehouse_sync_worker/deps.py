@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NatsClient
 
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.events import TargetCreated, TargetSyncRequested, TargetUpdated
 from gatehouse_contracts.mcp_client import McpSession
 from gatehouse_contracts.tools import validate_tools
@@ -25,6 +26,7 @@ class Deps:
     http: httpx.AsyncClient
     settings: Settings
     nats: Any  # () -> NatsClient, resolved at call time so a reconnect is picked up
+    identity: IdentityClient
 
     def bus(self) -> NatsClient:
         return self.nats()  # type: ignore[no-any-return]

@@ -9,6 +9,8 @@ from gatehouse_contracts.config import load_settings
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str = ""
+    nats_password: str = ""
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     gatehouse_db: str = "gatehouse"
     sync_worker_host: str = "127.0.0.1"

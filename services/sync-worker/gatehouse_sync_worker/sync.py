@@ -30,9 +30,7 @@ async def _headers(deps: Deps, gateway_id: str, doc: dict[str, Any]) -> dict[str
     if provider is None:
         return {}
     try:
-        return await m2m_headers(
-            deps.bus(), gateway_id, provider, doc["spec"]["endpoint"], deps.settings.sync_timeout_seconds
-        )
+        return await m2m_headers(deps.identity, gateway_id, provider, doc["spec"]["endpoint"])
     except Unavailable as exc:
         raise NoTargetToken(exc.message, retryable=True) from None
     except GatehouseError as exc:
