@@ -3,6 +3,7 @@ identity RPC."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -97,3 +98,24 @@ class IdentityClient:
         if isinstance(answer, rpc.RpcError):
             raise from_code(answer.code, answer.message)
         return answer  # type: ignore[no-any-return]
+
+
+async def start_broker(
+    broker: NatsBroker,
+    log: logging.Logger,
+    *,
+    max_age_seconds: float,
+    max_bytes: int,
+    retry_seconds: float = 2.0,
+) -> None:
+    """Connect (waiting for NATS if it is not up yet), make sure the event stream exists, start the
+    subscribers. A service may start before NATS; after that, the client reconnects by itself."""
+    while True:
+        try:
+            await broker.connect()
+            await ensure_stream(broker.connection, max_age_seconds=max_age_seconds, max_bytes=max_bytes)
+            await broker.start()
+            return
+        except (OSError, nats.errors.Error, TimeoutError) as exc:
+            log.warning("NATS is not reachable yet (%s); retrying in %gs", type(exc).__name__, retry_seconds)
+            await asyncio.sleep(retry_seconds)

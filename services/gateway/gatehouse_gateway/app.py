@@ -158,11 +158,8 @@ def build(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await broker.start()
-        await bus.ensure_stream(
-            broker.connection,
-            max_age_seconds=settings.events_max_age_seconds,
-            max_bytes=settings.events_max_bytes,
+        await bus.start_broker(
+            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
         )
         await store.create_indexes()
         await catalog.reload_all()

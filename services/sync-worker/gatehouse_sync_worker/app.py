@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -56,6 +57,8 @@ def build(settings: Settings) -> Starlette:
         identity=IdentityClient(lambda: broker.connection, "sync-worker", settings.sync_timeout_seconds),
     )
 
+    max_deliver = settings.sync_max_attempts + 5
+
     def durable(subject: str, name: str) -> Callable[[Handler], Handler]:
         """A durable pull consumer shared by every replica: explicit ack, bounded redelivery."""
         return broker.subscriber(
@@ -63,9 +66,7 @@ def build(settings: Settings) -> Starlette:
             stream=JStream(STREAM, declare=False),
             durable=name,
             pull_sub=PullSub(batch_size=1, timeout=5.0),
-            config=ConsumerConfig(
-                ack_wait=settings.sync_ack_wait_seconds, max_deliver=settings.sync_max_attempts + 5
-            ),
+            config=ConsumerConfig(ack_wait=settings.sync_ack_wait_seconds, max_deliver=max_deliver),
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.sync_concurrency,
             title=name,
@@ -74,10 +75,17 @@ def build(settings: Settings) -> Starlette:
     async def run(msg: NatsMessage, work: Callable[[int], Awaitable[float | None]]) -> None:
         """Run ``work(attempt)`` with heartbeats; ack when done, redeliver after its delay or an outage."""
         heartbeat = asyncio.create_task(_keep_alive(msg, settings.sync_ack_wait_seconds / 3))
+        attempt = msg.raw_message.metadata.num_delivered
         try:
-            delay = await work(msg.raw_message.metadata.num_delivered)
+            delay = await work(attempt)
         except GatehouseError as exc:  # MongoDB, NATS or identity down: the same event again later
-            log.warning("event on %s postponed: %s", msg.raw_message.subject, exc.message)
+            if attempt >= max_deliver:
+                await _dead_letter(deps.store, msg, attempt, exc.message)
+                await msg.reject()
+                return
+            log.warning(
+                "event on %s postponed (attempt %d): %s", msg.raw_message.subject, attempt, exc.message
+            )
             await msg.nack(delay=5.0)
             return
         finally:
@@ -112,13 +120,9 @@ def build(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await broker.connect()
-        await bus.ensure_stream(
-            broker.connection,
-            max_age_seconds=settings.events_max_age_seconds,
-            max_bytes=settings.events_max_bytes,
+        await bus.start_broker(
+            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
         )
-        await broker.start()
         sweeper = asyncio.create_task(expire_forever())
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)
         yield
@@ -136,6 +140,26 @@ def build(settings: Settings) -> Starlette:
         return JSONResponse({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan)
+
+
+async def _dead_letter(store: TargetStore, msg: NatsMessage, attempts: int, reason: str) -> None:
+    """Keep an event that failed every delivery where an operator can find it (and say so in the log)."""
+    meta = msg.raw_message.metadata
+    record = {
+        "_id": f"{meta.stream}:{meta.sequence.stream}",
+        "subject": msg.raw_message.subject,
+        "data": msg.body.decode(errors="replace"),
+        "reason": reason,
+        "attempts": attempts,
+        "at": time.time(),
+    }
+    log.error(
+        "event %s on %s given up after %d deliveries: %s", record["_id"], record["subject"], attempts, reason
+    )
+    try:
+        await store.dead_letter(record)
+    except GatehouseError as exc:
+        log.error("could not store the dead letter %s: %s", record["_id"], exc.message)
 
 
 async def _decode(msg: NatsMessage) -> AnyEvent | None:

@@ -17,6 +17,7 @@ class TargetStore:
     def __init__(self, client: AsyncMongoClient[Doc], db: str) -> None:
         self.client = client
         self._targets = client[db]["targets"]
+        self._dead = client[db]["dead_letters"]
 
     async def get(self, target_id: str) -> Doc | None:
         async with translate_errors():
@@ -55,6 +56,11 @@ class TargetStore:
         async with translate_errors():
             result = await self._targets.update_one(query, {"$set": fields})
         return result.matched_count == 1
+
+    async def dead_letter(self, record: Doc) -> None:
+        """An event that failed every delivery (collection ``dead_letters``)."""
+        async with translate_errors():
+            await self._dead.replace_one({"_id": record["_id"]}, record, upsert=True)
 
     async def ping(self) -> bool:
         return await ping(self.client)
