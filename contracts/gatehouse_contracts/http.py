@@ -61,6 +61,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise BadRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError:
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("the body nests JSON too deeply") from None
 
 
 def check_admin(request: Request, admin_token: str) -> None:
@@ -105,3 +107,93 @@ class TrailingSlash:
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": None}
         await self.app(scope, receive, send)
+
+
+class HeaderLimit:
+    """ASGI middleware: a request whose headers exceed ``limit`` bytes in all gets 431, unread."""
+
+    def __init__(self, app: Any, limit: int = 16 * 1024) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope["headers"]) > self.limit:
+            body = _encoder.encode(
+                {
+                    "error": {
+                        "code": "RequestHeaderFieldsTooLarge",
+                        "message": f"the request headers exceed {self.limit} bytes",
+                    }
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for status, text in (
+        (400, "Bad input: the message names the field"),
+        (401, "Missing or wrong credentials"),
+        (403, "Not allowed"),
+        (404, "No such resource"),
+        (409, "The resource's state forbids it now"),
+        (413, "The body is too large"),
+        (431, "The headers are too large"),
+        (503, "A dependency (NATS, MongoDB, identity, a provider) is unavailable; retry"),
+    )
+}
+
+
+async def validation_error_handler(_: Request, exc: Exception) -> Response:
+    """FastAPI's own parameter validation answers like every other bad input: 400, our error shape."""
+    errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
+    where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in errors[:3]) or "the request"
+    return error_response(BadRequest(f"invalid request: check {where}"))
+
+
+def document_bodies(app: Any, bodies: dict[tuple[str, str], type[Any]]) -> None:
+    """Put the msgspec-decoded request bodies of (path, method) into the app's OpenAPI document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema  # type: ignore[no-any-return]
+        doc: dict[str, Any] = original()
+        types = list(dict.fromkeys(bodies.values()))
+        schemas, components = msgspec.json.schema_components(
+            types, ref_template="#/components/schemas/{name}"
+        )
+        doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        for (path, method), type_ in bodies.items():
+            operation = doc["paths"][path][method]
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schemas[types.index(type_)]}},
+            }
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi

@@ -53,12 +53,37 @@ _raw = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
+MAX_DEPTH = 64
+
+
+def depth_exceeds(doc: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def parse_message(body: bytes) -> Message:
-    """One JSON-RPC message, or ``JsonRpcError`` (-32700 malformed JSON, -32600 not a message)."""
+    """One JSON-RPC message, or ``JsonRpcError`` (-32700 malformed or too deeply nested JSON,
+    -32600 not a message)."""
     try:
         doc = _raw.decode(body)
     except msgspec.DecodeError:
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
+    except RecursionError:
+        raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels") from None
+    if depth_exceeds(doc, MAX_DEPTH):
+        raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(doc, list):
         raise JsonRpcError(INVALID_REQUEST, "Invalid Request: batches are not supported")
     if not isinstance(doc, dict):

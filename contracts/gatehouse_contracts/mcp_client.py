@@ -6,6 +6,7 @@ Errors, all ``McpClientError``:
     NotAnMcpServer        the answer is not MCP (HTML, wrong status, not JSON-RPC)
     UpstreamUnauthorized  HTTP 401/403 from the target
     UpstreamSessionLost   HTTP 404 for our session id: initialize again
+    EndpointNotAllowed    the endpoint resolves to a denied network
     UpstreamRpcError      a JSON-RPC error answer (code, message, data kept)
 """
 
@@ -19,6 +20,7 @@ import httpx
 import msgspec
 
 from . import jsonrpc
+from .netguard import EndpointDenied, EndpointGuard
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -49,6 +51,10 @@ class UpstreamSessionLost(McpClientError):
     pass
 
 
+class EndpointNotAllowed(McpClientError):
+    """The endpoint is on a denied network (see ``netguard``)."""
+
+
 class UpstreamRpcError(McpClientError):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"error {code}: {message}")
@@ -69,7 +75,7 @@ def _sse_messages(text: str) -> list[Any]:
             if data:
                 try:
                     out.append(_decode("\n".join(data)))
-                except msgspec.DecodeError:
+                except (msgspec.DecodeError, RecursionError):
                     pass
                 data = []
         elif line.startswith("data:"):
@@ -87,11 +93,13 @@ class McpSession:
         *,
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
+        guard: EndpointGuard | None = None,
     ) -> None:
         self._http = http
         self.endpoint = endpoint
         self.timeout = timeout
         self.extra_headers = dict(headers or {})
+        self._guard = guard
         self._headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
         self._headers.update(self.extra_headers)
         self._ids = itertools.count(1)
@@ -100,6 +108,11 @@ class McpSession:
         self.server_info: dict[str, Any] = {}
 
     async def initialize(self) -> None:
+        if self._guard is not None:
+            try:
+                await self._guard.check_resolved(self.endpoint)
+            except EndpointDenied as exc:
+                raise EndpointNotAllowed(str(exc)) from None
         result = await self._request(
             "initialize",
             {
@@ -204,8 +217,8 @@ class McpSession:
         elif ctype == "application/json":
             try:
                 candidates = [_decode(text)]
-            except msgspec.DecodeError:
-                raise NotAnMcpServer("the server sent invalid JSON") from None
+            except (msgspec.DecodeError, RecursionError):
+                raise NotAnMcpServer("the server sent invalid (or too deeply nested) JSON") from None
         else:
             raise NotAnMcpServer(
                 f"the server answered HTTP {response.status_code} with {ctype or 'no content type'}, not MCP"

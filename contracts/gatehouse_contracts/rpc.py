@@ -1,4 +1,4 @@
-"""Identity's RPC messages (NATS request/reply on ``gatehouse.rpc.identity.<Operation>``).
+"""Identity's RPC messages (NATS request/reply on ``gatehouse.rpc.identity.<Operation>.<caller>``).
 
 Requests are named in the imperative; the operation name is the class name. A reply is either
 the operation's reply Struct or ``RpcError``; both are tagged so one decoder tells them apart.
@@ -19,8 +19,12 @@ class RpcError(msgspec.Struct, frozen=True, tag=True, rename="camel"):
     message: str
 
 
-class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag=True, rename="camel", forbid_unknown_fields=True):
-    pass
+class _Request(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """A request: decoded as the one type its subject (or route) names, so it carries no tag."""
+
+
+class _Reply(msgspec.Struct, frozen=True, kw_only=True, tag=True, rename="camel"):
+    """A reply: tagged, so one decoder tells it from ``RpcError``."""
 
 
 # --- workload identities --------------------------------------------------------------------
@@ -35,7 +39,7 @@ class JwtAuthorizer(msgspec.Struct, frozen=True, kw_only=True, rename="camel", f
     allowed_scopes: list[str] = []
 
 
-class WorkloadIdentity(_Msg, frozen=True):
+class WorkloadIdentity(_Reply, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
     jwt_authorizer: JwtAuthorizer | None = None
@@ -44,37 +48,37 @@ class WorkloadIdentity(_Msg, frozen=True):
     updated_at: float = 0.0
 
 
-class CreateWorkloadIdentity(_Msg, frozen=True):
+class CreateWorkloadIdentity(_Request, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
     jwt_authorizer: JwtAuthorizer | None = None
 
 
-class GetWorkloadIdentity(_Msg, frozen=True):
+class GetWorkloadIdentity(_Request, frozen=True):
     name: str
 
 
-class UpdateWorkloadIdentity(_Msg, frozen=True):
+class UpdateWorkloadIdentity(_Request, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
     jwt_authorizer: JwtAuthorizer | None = None
 
 
-class DeleteWorkloadIdentity(_Msg, frozen=True):
+class DeleteWorkloadIdentity(_Request, frozen=True):
     name: str
 
 
-class ListWorkloadIdentities(_Msg, frozen=True):
+class ListWorkloadIdentities(_Request, frozen=True):
     max_results: int = 100
     next_token: str | None = None
 
 
-class WorkloadIdentityList(_Msg, frozen=True):
+class WorkloadIdentityList(_Reply, frozen=True):
     items: list[WorkloadIdentity]
     next_token: str | None = None
 
 
-class Deleted(_Msg, frozen=True):
+class Deleted(_Reply, frozen=True):
     name: str
 
 
@@ -120,32 +124,32 @@ class Oauth2ProviderConfigInput(
     github_oauth2_provider_config: GithubOauth2ProviderConfig | None = None
 
 
-class CreateOauth2CredentialProvider(_Msg, frozen=True):
+class CreateOauth2CredentialProvider(_Request, frozen=True):
     name: str
     credential_provider_vendor: Literal["CustomOauth2", "GithubOauth2"]
     oauth2_provider_config_input: Oauth2ProviderConfigInput
 
 
-class UpdateOauth2CredentialProvider(_Msg, frozen=True):
+class UpdateOauth2CredentialProvider(_Request, frozen=True):
     name: str
     credential_provider_vendor: Literal["CustomOauth2", "GithubOauth2"]
     oauth2_provider_config_input: Oauth2ProviderConfigInput
 
 
-class GetOauth2CredentialProvider(_Msg, frozen=True):
+class GetOauth2CredentialProvider(_Request, frozen=True):
     name: str
 
 
-class DeleteOauth2CredentialProvider(_Msg, frozen=True):
+class DeleteOauth2CredentialProvider(_Request, frozen=True):
     name: str
 
 
-class ListOauth2CredentialProviders(_Msg, frozen=True):
+class ListOauth2CredentialProviders(_Request, frozen=True):
     max_results: int = 100
     next_token: str | None = None
 
 
-class Oauth2CredentialProvider(_Msg, frozen=True):
+class Oauth2CredentialProvider(_Reply, frozen=True):
     """A provider as the API shows it: never the client secret."""
 
     name: str
@@ -158,7 +162,7 @@ class Oauth2CredentialProvider(_Msg, frozen=True):
     updated_at: float = 0.0
 
 
-class Oauth2CredentialProviderList(_Msg, frozen=True):
+class Oauth2CredentialProviderList(_Reply, frozen=True):
     items: list[Oauth2CredentialProvider]
     next_token: str | None = None
 
@@ -166,28 +170,28 @@ class Oauth2CredentialProviderList(_Msg, frozen=True):
 # --- workload access tokens -----------------------------------------------------------------
 
 
-class GetWorkloadAccessToken(_Msg, frozen=True):
+class GetWorkloadAccessToken(_Request, frozen=True):
     workload_name: str
 
 
-class GetWorkloadAccessTokenForJWT(_Msg, frozen=True):
+class GetWorkloadAccessTokenForJWT(_Request, frozen=True):
     workload_name: str
     user_token: str
 
 
-class GetWorkloadAccessTokenForUserId(_Msg, frozen=True):
+class GetWorkloadAccessTokenForUserId(_Request, frozen=True):
     workload_name: str
     user_id: str
 
 
-class WorkloadAccessToken(_Msg, frozen=True):
+class WorkloadAccessToken(_Reply, frozen=True):
     workload_access_token: str
 
 
 # --- resource tokens ------------------------------------------------------------------------
 
 
-class GetResourceOauth2Token(_Msg, frozen=True):
+class GetResourceOauth2Token(_Request, frozen=True):
     workload_identity_token: str
     resource_credential_provider_name: str
     scopes: list[str] = []
@@ -199,7 +203,7 @@ class GetResourceOauth2Token(_Msg, frozen=True):
     resources: list[str] = []
 
 
-class ResourceOauth2Token(_Msg, frozen=True):
+class ResourceOauth2Token(_Reply, frozen=True):
     """Either ``access_token`` or a pending authorization (``authorization_url`` + ``session_uri``)."""
 
     access_token: str | None = None
@@ -214,17 +218,17 @@ class UserIdentifier(msgspec.Struct, frozen=True, rename="camel", forbid_unknown
     user_id: str | None = None
 
 
-class CompleteResourceTokenAuth(_Msg, frozen=True):
+class CompleteResourceTokenAuth(_Request, frozen=True):
     user_identifier: UserIdentifier
     session_uri: str
 
 
-class Completed(_Msg, frozen=True):
+class Completed(_Reply, frozen=True):
     pass
 
 
 # Operation name -> (request, reply); the RPC subject is rpc_subject(name).
-OPERATIONS: dict[str, tuple[type[_Msg], type[_Msg]]] = {
+OPERATIONS: dict[str, tuple[type[_Request], type[_Reply]]] = {
     cls.__name__: (cls, reply)
     for cls, reply in (
         (CreateWorkloadIdentity, WorkloadIdentity),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .jsonrpc import MAX_DEPTH, depth_exceeds
+
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
@@ -22,6 +24,8 @@ def validate_tool(tool: Any, index: int) -> dict[str, Any]:
             f"tool #{index} has an invalid name {str(name)[:60]!r}: "
             "it must be 1-128 characters of A-Z, a-z, 0-9, '_', '-' or '.'"
         )
+    if depth_exceeds(tool, MAX_DEPTH):
+        raise InvalidTool(f"tool {name!r} nests deeper than {MAX_DEPTH} levels")
     schema = tool.get("inputSchema")
     if not isinstance(schema, dict):
         raise InvalidTool(f"tool {name!r} has no inputSchema object")

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import msgspec
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
@@ -27,9 +28,18 @@ from gatehouse_contracts.events import (
     TargetDeleted,
     decode_event,
 )
-from gatehouse_contracts.http import TrailingSlash, gatehouse_error_handler, json_response
+from gatehouse_contracts.http import (
+    ERROR_RESPONSES,
+    HeaderLimit,
+    TrailingSlash,
+    document_bodies,
+    gatehouse_error_handler,
+    json_response,
+    validation_error_handler,
+)
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mongo import connect
+from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
 from gatehouse_contracts.target_auth import m2m_headers
 
@@ -37,7 +47,7 @@ from . import gateways
 from .catalog import Catalog, RoutedTarget
 from .gateways import Ctx
 from .mcp_endpoint import McpEndpoint
-from .routes import router
+from .routes import BODIES, router
 from .sessions import EndedSessions, SessionClaims
 from .settings import Settings
 from .store import Store
@@ -50,6 +60,7 @@ log = logging.getLogger("gatehouse.gateway")
 def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
     store = Store(mongo, settings.gatehouse_db)
+    guard = EndpointGuard(settings.target_denied_networks)
     catalog = Catalog(store)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
 
@@ -58,7 +69,7 @@ def build(settings: Settings) -> FastAPI:
             return {}
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
-    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds, target_headers)
+    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds, target_headers, guard)
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
     background: set[asyncio.Task[None]] = set()
 
@@ -87,7 +98,7 @@ def build(settings: Settings) -> FastAPI:
         """Refresh this replica's catalog."""
         try:
             event = decode_event(msg.body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
         try:
             await apply_change(event)
@@ -104,7 +115,7 @@ def build(settings: Settings) -> FastAPI:
         """Forget a session another replica ended."""
         try:
             claims = msgspec.json.decode(msg.body, type=SessionClaims)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
         ended.end(claims.nonce, claims.issued_at)
 
@@ -129,6 +140,7 @@ def build(settings: Settings) -> FastAPI:
         broker=broker,
         public_url=settings.gateway_public_url,
         identity=identity,
+        guard=guard,
         jwt=jwt,
         changed=changed,
     )
@@ -175,7 +187,10 @@ def build(settings: Settings) -> FastAPI:
     app = FastAPI(title="Gatehouse gateway", lifespan=lifespan)
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
     app.add_middleware(TrailingSlash)
+    app.add_middleware(HeaderLimit)
     app.include_router(router(ctx, settings.gatehouse_admin_token, settings.max_body_bytes))
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    document_bodies(app, BODIES)
     app.router.add_route(
         "/gateways/{gateway_id}/mcp",
         endpoint.handle,
@@ -183,7 +198,7 @@ def build(settings: Settings) -> FastAPI:
         include_in_schema=False,
     )
 
-    @app.get("/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp")
+    @app.get("/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp", responses=ERROR_RESPONSES)
     async def protected_resource_metadata(gateway_id: str) -> Response:
         """RFC 9728 metadata of a CUSTOM_JWT gateway's MCP endpoint: where its users get tokens."""
         cat = catalog.gateways.get(gateway_id)

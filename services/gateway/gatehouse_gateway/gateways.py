@@ -19,6 +19,7 @@ from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUp
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
+from gatehouse_contracts.netguard import EndpointGuard
 
 from .errors import BadRequest, Conflict, NotFound
 from .models import GatewayBody, check_description, check_name
@@ -35,6 +36,7 @@ class Ctx:
     broker: NatsBroker
     public_url: str
     identity: IdentityClient
+    guard: EndpointGuard
     jwt: JwtValidator
     changed: Callable[[str, str | None], Awaitable[None]]
     """Apply a change to this replica's catalog at once: (gateway id, target id or None)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -13,6 +13,13 @@ from .errors import BadRequest
 
 NAME = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,99}")
 NAME_RULE = "1-100 letters and digits, single hyphens between them (no '_')"
+# Constraints msgspec checks and the OpenAPI document shows; the functions below give the friendlier
+# messages for the rules a schema cannot say.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$")]
+Description = Annotated[str, msgspec.Meta(max_length=200)]
+Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#@]+")]
+ProtocolVersion = Literal["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
+Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S+$")]
 
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
@@ -20,7 +27,7 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_un
 
 
 class CustomJWTAuthorizer(_Body, frozen=True):
-    discovery_url: str
+    discovery_url: Url
     allowed_audience: list[str] = []
     allowed_clients: list[str] = []
     allowed_scopes: list[str] = []
@@ -33,7 +40,9 @@ class AuthorizerConfiguration(_Body, frozen=True):
 
 
 class McpProtocol(_Body, frozen=True):
-    supported_versions: list[str] = msgspec.field(default_factory=lambda: list(SUPPORTED_PROTOCOL_VERSIONS))
+    supported_versions: Annotated[list[ProtocolVersion], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: list(SUPPORTED_PROTOCOL_VERSIONS)  # type: ignore[arg-type]
+    )
     instructions: str | None = None
 
 
@@ -44,8 +53,8 @@ class ProtocolConfiguration(_Body, frozen=True):
 class GatewayBody(_Body, frozen=True):
     """The body of create and update (an update replaces the gateway's configuration)."""
 
-    name: str
-    description: str = ""
+    name: Name
+    description: Description = ""
     protocol_type: Literal["MCP"] = "MCP"
     authorizer_type: Literal["NONE", "CUSTOM_JWT"] = "NONE"
     authorizer_configuration: AuthorizerConfiguration | None = None
@@ -57,7 +66,7 @@ class ToolSchema(_Body, frozen=True):
 
 
 class McpServer(_Body, frozen=True):
-    endpoint: str
+    endpoint: Url
     mcp_tool_schema: ToolSchema | None = None
 
 
@@ -70,11 +79,11 @@ class TargetConfiguration(_Body, frozen=True):
 
 
 class OauthCredentialProvider(_Body, frozen=True):
-    provider_name: str
-    scopes: list[str] = []
+    provider_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    scopes: Annotated[list[Scope], msgspec.Meta(max_length=50)] = []
     custom_parameters: dict[str, str] = {}
     grant_type: Literal["AUTHORIZATION_CODE", "CLIENT_CREDENTIALS"] = "CLIENT_CREDENTIALS"
-    default_return_url: str | None = None
+    default_return_url: Url | None = None
 
 
 class CredentialProvider(_Body, frozen=True):
@@ -95,16 +104,18 @@ CredentialConfiguration = NoCredentials | OauthCredentials
 class TargetBody(_Body, frozen=True):
     """The body of create and update (an update replaces the target's configuration)."""
 
-    name: str
+    name: Name
     target_configuration: TargetConfiguration
-    description: str = ""
-    credential_provider_configurations: list[CredentialConfiguration] = msgspec.field(
-        default_factory=lambda: [NoCredentials()]
-    )
+    description: Description = ""
+    credential_provider_configurations: Annotated[
+        list[CredentialConfiguration], msgspec.Meta(min_length=1, max_length=1)
+    ] = msgspec.field(default_factory=lambda: [NoCredentials()])
 
 
 class SynchronizeBody(_Body, frozen=True):
-    target_id_list: list[str]
+    target_id_list: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(min_length=1, max_length=100)
+    ]
 
 
 def check_name(name: str, what: str) -> str:

@@ -1,25 +1,25 @@
 """The admin API: gateways and targets (DESIGN.md §4); every route needs the admin token."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from gatehouse_contracts.http import check_admin, decode_body, json_response, read_body
+from gatehouse_contracts.http import ERROR_RESPONSES, check_admin, decode_body, json_response, read_body
 
 from . import gateways, targets
 from .gateways import Ctx
 from .models import GatewayBody, SynchronizeBody, TargetBody
 
-MaxResults = Annotated[int | None, Query(alias="maxResults")]
-NextToken = Annotated[str | None, Query(alias="nextToken")]
+MaxResults = Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)]
+NextToken = Annotated[str | None, Query(alias="nextToken", max_length=512)]
 
 
 def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
     def admin(request: Request) -> None:
         check_admin(request, admin_token)
 
-    api = APIRouter(dependencies=[Depends(admin)])
+    api = APIRouter(dependencies=[Depends(admin)], responses=ERROR_RESPONSES)
 
     async def body(request: Request) -> bytes:
         return await read_body(request, max_body_bytes)
@@ -91,3 +91,13 @@ def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
         return json_response({"targets": [targets.render(d) for d in docs]}, 202)
 
     return api
+
+
+# the bodies the routes decode themselves, for the OpenAPI document
+BODIES: dict[tuple[str, str], type[Any]] = {
+    ("/gateways", "post"): GatewayBody,
+    ("/gateways/{gateway_id}", "put"): GatewayBody,
+    ("/gateways/{gateway_id}/targets", "post"): TargetBody,
+    ("/gateways/{gateway_id}/targets/{target_id}", "put"): TargetBody,
+    ("/gateways/{gateway_id}/synchronizeTargets", "put"): SynchronizeBody,
+}

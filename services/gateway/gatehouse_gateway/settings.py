@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from gatehouse_contracts.config import csv, load_settings
+from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_age_seconds: float = 30 * 24 * 3600
     events_max_bytes: int = 1024**3
     max_body_bytes: int = 1024 * 1024
+    target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     log_level: str = "INFO"
 
     @property

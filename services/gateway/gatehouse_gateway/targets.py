@@ -20,6 +20,7 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.netguard import EndpointDenied
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .errors import BadRequest, Conflict, NotFound
@@ -80,8 +81,8 @@ def inline_tools(payload: str) -> list[dict[str, Any]]:
     """The tools of an ``mcpToolSchema.inlinePayload`` (a JSON string ``{"tools": [...]}``)."""
     try:
         doc = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
-        raise BadRequest("mcpToolSchema.inlinePayload is not valid JSON") from None
+    except (msgspec.DecodeError, RecursionError):
+        raise BadRequest("mcpToolSchema.inlinePayload is not valid JSON (or nests too deeply)") from None
     if not isinstance(doc, dict) or "tools" not in doc:
         raise BadRequest('mcpToolSchema.inlinePayload must be a JSON object {"tools": [...]}')
     try:
@@ -118,6 +119,14 @@ def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | N
         "defaultReturnUrl": oauth.default_return_url if oauth else None,
     }
     return spec, tools
+
+
+async def _check_reachable(ctx: Ctx, endpoint: str) -> None:
+    """Refuse an endpoint on a denied network (``TARGET_DENIED_NETWORKS``), also by what it resolves to."""
+    try:
+        await ctx.guard.check_resolved(endpoint)
+    except EndpointDenied as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider) -> None:
@@ -165,6 +174,7 @@ def _refuse_if_pending(doc: Doc, action: str) -> None:
 async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     gateway = await get_gateway(ctx, gateway_id)
     spec, tools = _spec(gateway, body)
+    await _check_reachable(ctx, spec["endpoint"])
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
     doc = {
@@ -214,6 +224,7 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     current = await get(ctx, gateway_id, target_id)
     _refuse_if_pending(current, "update")
     spec, tools = _spec(gateway, body)
+    await _check_reachable(ctx, spec["endpoint"])
     generation = current["generation"] + 1
     fields: Doc = {
         "name": body.name,

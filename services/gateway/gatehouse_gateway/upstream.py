@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from gatehouse_contracts.mcp_client import McpSession, UpstreamSessionLost, UpstreamUnauthorized
+from gatehouse_contracts.netguard import EndpointGuard
 
 from .catalog import RoutedTarget
 
@@ -23,8 +24,11 @@ Key = tuple[str, int, str]
 
 
 class UpstreamPool:
-    def __init__(self, http: httpx.AsyncClient, timeout: float, m2m_headers: Headers) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, timeout: float, m2m_headers: Headers, guard: EndpointGuard
+    ) -> None:
         self._http = http
+        self._guard = guard
         self._timeout = timeout
         self._m2m_headers = m2m_headers
         self._sessions: dict[Key, McpSession] = {}
@@ -43,7 +47,9 @@ class UpstreamPool:
                 await session.close()
             if headers is None:
                 headers = await self._m2m_headers(target) if target.oauth else {}
-            session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
+            session = McpSession(
+                self._http, target.endpoint, timeout=self._timeout, headers=headers, guard=self._guard
+            )
             await session.initialize()
             self._sessions[key] = session
             return session

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import msgspec
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
 
@@ -21,11 +22,15 @@ from gatehouse_contracts import bus, rpc
 from gatehouse_contracts.errors import GatehouseError, Unauthorized
 from gatehouse_contracts.events import Event
 from gatehouse_contracts.http import (
+    ERROR_RESPONSES,
+    HeaderLimit,
     TrailingSlash,
     decode_body,
+    document_bodies,
     gatehouse_error_handler,
     json_response,
     read_body,
+    validation_error_handler,
 )
 from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect, ping
@@ -44,6 +49,15 @@ log = logging.getLogger("gatehouse.identity")
 SERVICES = ("gateway", "sync-worker")  # RPC callers with a narrower role than the admin
 
 
+BROWSER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    302: {"description": "On to the provider, or back to the return URL"},
+    400: {
+        "description": "An invalid, used or expired link (a small HTML page)",
+        "content": {"text/html": {}},
+    },
+}
+
+
 def rpc_caller_of(subject: str) -> Caller:
     """The caller an RPC subject names (NATS permissions make that name true)."""
     name = rpc_caller(subject)
@@ -59,7 +73,7 @@ def _rpc_handler(deps: Deps, op: Operation) -> Any:
             return rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return rpc.encode(
                 rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
             )
@@ -160,6 +174,7 @@ def build(settings: Settings) -> FastAPI:
     app = FastAPI(title="Gatehouse identity", lifespan=lifespan)
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
     app.add_middleware(TrailingSlash)
+    app.add_middleware(HeaderLimit)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -173,18 +188,26 @@ def build(settings: Settings) -> FastAPI:
         mongo_ok = await ping(mongo)
         return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
-    @app.get("/identities/oauth2/authorize")
+    @app.get("/identities/oauth2/authorize", responses=BROWSER_RESPONSES)
     async def authorize(request: Request) -> Response:
         """The browser starts a consent here: a 302 to the provider (PKCE S256, state)."""
         return await browser.authorize(deps, request)
 
-    @app.get("/identities/oauth2/callback/{provider_id}")
+    @app.get("/identities/oauth2/callback/{provider_id}", responses=BROWSER_RESPONSES)
     async def callback(request: Request, provider_id: str) -> Response:
         """The provider sends the browser back here: a 302 to the return URL with session_id."""
         return await browser.callback(deps, request, provider_id)
 
     for name, op in OPERATIONS.items():
         app.add_api_route(
-            op.path, _http_handler(settings, deps, op), methods=["POST"], name=name, summary=op.summary
+            op.path,
+            _http_handler(settings, deps, op),
+            methods=["POST"],
+            name=name,
+            summary=op.summary,
+            status_code=201 if op.created else 200,
+            responses=ERROR_RESPONSES,
         )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    document_bodies(app, {(op.path, "post"): op.request for op in OPERATIONS.values()})
     return app

@@ -23,6 +23,12 @@ from .providers import callback_url
 
 SOURCE = "identity"
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _page(status: int, title: str, text: str) -> HTMLResponse:
@@ -30,7 +36,7 @@ def _page(status: int, title: str, text: str) -> HTMLResponse:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
     )
-    return HTMLResponse(body, status, headers=NO_STORE)
+    return HTMLResponse(body, status, headers=PAGE_HEADERS)
 
 
 def code_aad(state: str) -> str:

@@ -34,12 +34,20 @@ class ProviderUnavailable(Unavailable):
     pass
 
 
+EARLY_RENEWAL_SECONDS = 30
+NO_EXPIRY_RENEWAL_SECONDS = 240  # a token without expires_in is trusted this long (M2M cache)
+
+
 @dataclass(frozen=True)
 class Token:
     access_token: str
     refresh_token: str | None
     expires_at: float | None
     scope: str | None = None
+    renew_at: float | None = None
+    """When to stop handing the token out: a tenth of its lifetime (at most 30 s) before it expires,
+    so it is still valid when used. A fixed margin would make a short-lived token (under 30 s)
+    stale the moment it arrives and refresh it on every request."""
 
 
 def new_verifier() -> str:
@@ -100,13 +108,17 @@ class TokenEndpoint:
             raise ProviderUnavailable(
                 f"the authorization server of {provider['name']!r} sent no access token"
             )
-        expires_in = body.get("expires_in")
+        lifetime = _seconds(body.get("expires_in"))
         refresh = body.get("refresh_token")
+        now = time.time()
         return Token(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-            expires_at=time.time() + float(expires_in) if isinstance(expires_in, (int, float)) else None,
+            expires_at=now + lifetime if lifetime is not None else None,
             scope=body.get("scope") if isinstance(body.get("scope"), str) else None,
+            renew_at=now + lifetime - min(EARLY_RENEWAL_SECONDS, lifetime / 10)
+            if lifetime is not None
+            else None,
         )
 
     async def client_credentials(
@@ -137,6 +149,15 @@ class TokenEndpoint:
     ) -> Token:
         params = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
         return await self.request(provider, secret, params + _scope_and_resources([], resources))
+
+
+def _seconds(expires_in: Any) -> float | None:
+    """``expires_in`` as a positive number of seconds; some servers send it as a string."""
+    try:
+        value = float(expires_in) if isinstance(expires_in, (int, float, str)) else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < float("inf") else None
 
 
 def _basic(client_id: str, client_secret: str) -> str:

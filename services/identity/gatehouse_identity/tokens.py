@@ -19,10 +19,10 @@ from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
 
 from .browser import code_aad
 from .deps import Caller, Deps
-from .errors import BadRequest, Forbidden, Unauthorized, Unavailable
-from .oauth import ProviderRefused, Token, new_state, new_verifier
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
-from .vault_tokens import drop, store_token, usable_token
+from .vault_tokens import drop_user_token, store_token, usable_token
 
 log = logging.getLogger("gatehouse.identity.tokens")
 SOURCE = "identity"
@@ -122,23 +122,30 @@ async def resource_token(
     if req.session_uri:
         return await _poll(deps, req.session_uri, workload_name, user, key, provider)
     if req.force_authentication:
-        await drop(deps, key, "authentication forced")
+        await drop_user_token(deps, key, "authentication forced")  # under the lock a refresh takes
     elif (access := await usable_token(deps, key, provider)) is not None:
         return rpc.ResourceOauth2Token(access_token=access)
     return await _start_session(deps, req, workload_name, user, provider, scopes, key)
 
 
 async def _m2m(deps: Deps, provider: dict[str, Any], scopes: list[str], resources: list[str]) -> str:
-    """A client-credentials token, cached until a minute before it expires."""
-    cache_key = (provider["_id"], " ".join(scopes), " ".join(sorted(resources)))
+    """A client-credentials token, cached until shortly before it expires (see ``Token.renew_at``).
+
+    The key holds the provider's ``updatedAt``: after an update (another client, another secret)
+    the next call fetches a token from the new registration instead of serving the old one.
+    """
+    cache_key = (provider["_id"], str(provider["updatedAt"]), " ".join(scopes), " ".join(sorted(resources)))
     async with deps.lock("m2m:" + "|".join(cache_key)):
         cached = deps.m2m_cache.get(cache_key)
-        if cached and cached[1] > time.time() + 60:
+        if cached and cached[1] > time.time():
             return cached[0]
         token = await deps.token_endpoint.client_credentials(
             provider, deps.providers.client_secret(provider), scopes, resources
         )
-        deps.m2m_cache[cache_key] = (token.access_token, token.expires_at or time.time() + 300)
+        now = time.time()
+        for stale in [k for k, (_, renew_at) in deps.m2m_cache.items() if renew_at <= now]:
+            del deps.m2m_cache[stale]
+        deps.m2m_cache[cache_key] = (token.access_token, token.renew_at or now + NO_EXPIRY_RENEWAL_SECONDS)
         return token.access_token
 
 
@@ -266,7 +273,9 @@ async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Calle
     if who.user_token is not None:
         try:
             user = await user_from_jwt(deps, await deps.workloads.get(session["workload"]), who.user_token)
-        except InvalidToken:
+        except (InvalidToken, BadRequest, NotFound):
+            # also a workload that trusts no issuer (its sessions are for user ids) or is gone:
+            # the caller learns no more than from any other refusal
             raise await _refuse(deps, "invalid_user_token", session, uri) from None
     else:
         if not caller.privileged:

@@ -9,11 +9,10 @@ from typing import Any
 from gatehouse_contracts.events import TokenRefreshed, TokenRevoked, new_event
 
 from .deps import Deps
-from .oauth import ProviderRefused, Token
+from .oauth import EARLY_RENEWAL_SECONDS, ProviderRefused, Token
 
 log = logging.getLogger("gatehouse.identity.vault")
 SOURCE = "identity"
-EARLY_REFRESH_SECONDS = 30
 
 
 def _aad(key: str, kind: str) -> str:
@@ -36,6 +35,7 @@ async def store_token(deps: Deps, session: dict[str, Any], provider: dict[str, A
             if token.refresh_token
             else None,
             "expiresAt": token.expires_at,
+            "renewAt": token.renew_at,
             "updatedAt": time.time(),
         }
     )
@@ -64,7 +64,8 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | 
         if doc is None:
             return None
         expires_at = doc.get("expiresAt")
-        if expires_at is None or expires_at > time.time() + EARLY_REFRESH_SECONDS:
+        renew_at = doc.get("renewAt") or (expires_at - EARLY_RENEWAL_SECONDS if expires_at else None)
+        if renew_at is None or renew_at > time.time():
             return deps.vault.open(doc["access"], _aad(key, "access"))
         if not doc.get("refresh"):
             await drop(deps, key, "expired without a refresh token")
@@ -82,6 +83,7 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | 
         if token.refresh_token:
             doc["refresh"] = deps.vault.seal(token.refresh_token, _aad(key, "refresh"))
         doc["expiresAt"] = token.expires_at
+        doc["renewAt"] = token.renew_at
         doc["updatedAt"] = time.time()
         await deps.tokens.put(doc)
         await deps.publish(

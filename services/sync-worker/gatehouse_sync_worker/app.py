@@ -32,6 +32,7 @@ from gatehouse_contracts.events import (
     decode_event,
 )
 from gatehouse_contracts.mongo import connect
+from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
 
 from . import consent, sync
@@ -54,6 +55,7 @@ def build(settings: Settings) -> Starlette:
         http=http,
         settings=settings,
         nats=lambda: broker.connection,
+        guard=EndpointGuard(settings.target_denied_networks),
         identity=IdentityClient(lambda: broker.connection, "sync-worker", settings.sync_timeout_seconds),
     )
 
@@ -165,7 +167,7 @@ async def _dead_letter(store: TargetStore, msg: NatsMessage, attempts: int, reas
 async def _decode(msg: NatsMessage) -> AnyEvent | None:
     try:
         return decode_event(msg.body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         log.warning("dropping an undecodable event on %s", msg.raw_message.subject)
         await msg.reject()
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from gatehouse_contracts.config import load_settings
+from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +25,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_pending_sweep_seconds: float = 15.0
     events_max_age_seconds: float = 30 * 24 * 3600
     events_max_bytes: int = 1024**3
+    target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     log_level: str = "INFO"
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gatehouse_contracts.mcp_client import (
+    EndpointNotAllowed,
     McpClientError,
     NotAnMcpServer,
     UpstreamRpcError,
@@ -57,6 +58,8 @@ def reason(exc: Exception, endpoint: str) -> str:
         return f"Target timed out: {endpoint} gave {exc}"
     if isinstance(exc, UpstreamUnauthorized):
         return f"Target refused the credentials: {exc}"
+    if isinstance(exc, EndpointNotAllowed):
+        return f"Endpoint not allowed: {exc}"
     if isinstance(exc, NotAnMcpServer):
         return f"Not an MCP server: {endpoint}: {exc}"
     if isinstance(exc, UpstreamRpcError):
