@@ -13,7 +13,7 @@ import pytest
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.bus import IdentityClient
-from gatehouse_contracts.errors import Unavailable
+from gatehouse_contracts.errors import Forbidden, Unavailable
 from gatehouse_contracts.events import TokenIssued, encode_event, new_event
 from gatehouse_contracts.subjects import STREAM
 
@@ -88,13 +88,56 @@ async def test_sync_worker_credentials_cannot_ask_for_a_users_jwt_token(stack: A
         await nc.close()
 
 
-async def test_unknown_users_are_refused(stack: Any) -> None:
-    with pytest.raises((nats.errors.Error, OSError)):
-        await nats.connect(
-            stack.nats_url,
-            user="gateway",
-            password="wrong",
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            connect_timeout=2,
+async def test_wrong_passwords_are_refused(stack: Any) -> None:
+    """Speaks the NATS protocol by hand: a failed nats-py connect leaks a socket, which this suite
+    would report as an error."""
+    host, port = stack.nats_url.removeprefix("nats://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        assert (await reader.readline()).startswith(b"INFO ")
+        writer.write(b'CONNECT {"user": "gateway", "pass": "wrong", "verbose": false}\r\nPING\r\n')
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 5)
+        assert answer.startswith(b"-ERR") and b"Authorization Violation" in answer, answer
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_identity_scopes_each_service_to_gateways_workloads(stack: Any) -> None:
+    """Even on subjects it may use, a service acts only for gateways' workload identities, and the
+    gateway never for a user named by id."""
+    admin_nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
+    gateway_nc, _ = await _connect_as(stack, "gateway")
+    sync_nc, _ = await _connect_as(stack, "sync-worker")
+    try:
+        admin = IdentityClient(lambda: admin_nc, "admin")
+        gateway = IdentityClient(lambda: gateway_nc, "gateway")
+        sync = IdentityClient(lambda: sync_nc, "sync-worker")
+        own = f"gw-{uuid.uuid4().hex[:8]}"
+        others = f"agent-{uuid.uuid4().hex[:8]}"
+        assert (
+            await gateway.call(rpc.CreateWorkloadIdentity(name=own), rpc.WorkloadIdentity)
+        ).owner == "gateway"
+        assert (
+            await admin.call(rpc.CreateWorkloadIdentity(name=others), rpc.WorkloadIdentity)
+        ).owner == "admin"
+        for client in (gateway, sync):
+            await client.call(rpc.GetWorkloadAccessToken(workload_name=own), rpc.WorkloadAccessToken)
+            with pytest.raises(Forbidden):
+                await client.call(rpc.GetWorkloadAccessToken(workload_name=others), rpc.WorkloadAccessToken)
+        with pytest.raises(Forbidden):
+            await gateway.call(rpc.DeleteWorkloadIdentity(name=others), rpc.Deleted)
+        await sync.call(
+            rpc.GetWorkloadAccessTokenForUserId(workload_name=own, user_id="u"), rpc.WorkloadAccessToken
         )
+        # the gateway may not (and NATS does not even let it publish that request)
+        with pytest.raises((Forbidden, Unavailable)):
+            await IdentityClient(lambda: gateway_nc, "gateway", timeout=1).call(
+                rpc.GetWorkloadAccessTokenForUserId(workload_name=own, user_id="u"), rpc.WorkloadAccessToken
+            )
+        await admin.call(rpc.DeleteWorkloadIdentity(name=others), rpc.Deleted)
+        await gateway.call(rpc.DeleteWorkloadIdentity(name=own), rpc.Deleted)
+    finally:
+        for nc in (admin_nc, gateway_nc, sync_nc):
+            await nc.close()

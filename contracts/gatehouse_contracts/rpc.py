@@ -43,6 +43,7 @@ class WorkloadIdentity(_Reply, frozen=True):
     name: str
     allowed_resource_oauth2_return_urls: list[str] = []
     jwt_authorizer: JwtAuthorizer | None = None
+    owner: str = "admin"  # "gateway" for a gateway's own workload identity
     workload_identity_arn: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0

@@ -10,8 +10,10 @@ import httpx
 
 from gatehouse_contracts.events import Event
 from gatehouse_contracts.jwt import JwtValidator
+from gatehouse_contracts.rpc import WorkloadIdentity
 
 from .crypto import TokenSigner, Vault
+from .errors import Forbidden
 from .oauth import TokenEndpoint
 from .providers import Providers
 from .settings import Settings
@@ -25,6 +27,11 @@ class Caller:
 
     privileged: bool
     service: str | None = None
+
+    def check_workload(self, workload: WorkloadIdentity) -> None:
+        """A service may act only for the workload identities of gateways (not for an admin's own)."""
+        if self.service is not None and workload.owner != "gateway":
+            raise Forbidden(f"the {self.service} may not act for workload identity {workload.name!r}")
 
 
 @dataclass

@@ -20,6 +20,7 @@ def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
         name=doc["_id"],
         allowed_resource_oauth2_return_urls=doc.get("allowedReturnUrls", []),
         jwt_authorizer=msgspec.convert(authorizer, JwtAuthorizer) if authorizer else None,
+        owner=doc.get("owner", "admin"),
         workload_identity_arn=f"gatehouse:workload-identity/{doc['_id']}",
         created_at=doc["createdAt"],
         updated_at=doc["updatedAt"],
@@ -35,11 +36,12 @@ class WorkloadStore:
         self._col = client[db]["workload_identities"]
 
     async def create(
-        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None
+        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None, owner: str
     ) -> WorkloadIdentity:
         now = time.time()
         doc = {
             "_id": name,
+            "owner": owner,
             "allowedReturnUrls": return_urls,
             "jwtAuthorizer": _builtins(authorizer),
             "createdAt": now,

@@ -72,14 +72,17 @@ def _user_id(user_id: str) -> str:
 async def workload_token(
     deps: Deps, req: rpc.GetWorkloadAccessToken, caller: Caller
 ) -> rpc.WorkloadAccessToken:
-    await deps.workloads.get(req.workload_name)
+    caller.check_workload(await deps.workloads.get(req.workload_name))
     return rpc.WorkloadAccessToken(workload_access_token=deps.signer.issue(req.workload_name, None))
 
 
 async def workload_token_for_jwt(
     deps: Deps, req: rpc.GetWorkloadAccessTokenForJWT, caller: Caller
 ) -> rpc.WorkloadAccessToken:
+    if caller.service == "sync-worker":
+        raise Forbidden("the sync-worker acts for admins, not for users proven by a JWT")
     workload = await deps.workloads.get(req.workload_name)
+    caller.check_workload(workload)
     try:
         user = await user_from_jwt(deps, workload, req.user_token)
     except InvalidToken as exc:
@@ -90,9 +93,9 @@ async def workload_token_for_jwt(
 async def workload_token_for_user_id(
     deps: Deps, req: rpc.GetWorkloadAccessTokenForUserId, caller: Caller
 ) -> rpc.WorkloadAccessToken:
-    if not caller.privileged:
-        raise Forbidden("GetWorkloadAccessTokenForUserId needs admin or service credentials")
-    await deps.workloads.get(req.workload_name)
+    if not caller.privileged or caller.service == "gateway":
+        raise Forbidden("GetWorkloadAccessTokenForUserId is for admins and the sync-worker only")
+    caller.check_workload(await deps.workloads.get(req.workload_name))
     user = _user_id(req.user_id)
     return rpc.WorkloadAccessToken(workload_access_token=deps.signer.issue(req.workload_name, user))
 

@@ -9,6 +9,7 @@ from gatehouse_contracts import rpc
 from gatehouse_contracts.errors import BadRequest
 from gatehouse_contracts.http import page_token, parse_page
 
+from .deps import Caller
 from .store import WorkloadStore
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
@@ -32,28 +33,44 @@ def _check_return_urls(urls: list[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-async def create(store: WorkloadStore, req: rpc.CreateWorkloadIdentity) -> rpc.WorkloadIdentity:
+async def create(
+    store: WorkloadStore, req: rpc.CreateWorkloadIdentity, caller: Caller
+) -> rpc.WorkloadIdentity:
+    owner = "gateway" if caller.service == "gateway" else "admin"
     return await store.create(
-        _check_name(req.name), _check_return_urls(req.allowed_resource_oauth2_return_urls), req.jwt_authorizer
+        _check_name(req.name),
+        _check_return_urls(req.allowed_resource_oauth2_return_urls),
+        req.jwt_authorizer,
+        owner,
     )
 
 
-async def get(store: WorkloadStore, req: rpc.GetWorkloadIdentity) -> rpc.WorkloadIdentity:
-    return await store.get(req.name)
+async def get(store: WorkloadStore, req: rpc.GetWorkloadIdentity, caller: Caller) -> rpc.WorkloadIdentity:
+    workload = await store.get(req.name)
+    caller.check_workload(workload)
+    return workload
 
 
-async def update(store: WorkloadStore, req: rpc.UpdateWorkloadIdentity) -> rpc.WorkloadIdentity:
+async def update(
+    store: WorkloadStore, req: rpc.UpdateWorkloadIdentity, caller: Caller
+) -> rpc.WorkloadIdentity:
+    caller.check_workload(await store.get(req.name))
     return await store.update(
         req.name, _check_return_urls(req.allowed_resource_oauth2_return_urls), req.jwt_authorizer
     )
 
 
-async def delete(store: WorkloadStore, req: rpc.DeleteWorkloadIdentity) -> rpc.Deleted:
+async def delete(store: WorkloadStore, req: rpc.DeleteWorkloadIdentity, caller: Caller) -> rpc.Deleted:
+    caller.check_workload(await store.get(req.name))
     await store.delete(req.name)
     return rpc.Deleted(name=req.name)
 
 
-async def list_(store: WorkloadStore, req: rpc.ListWorkloadIdentities) -> rpc.WorkloadIdentityList:
+async def list_(
+    store: WorkloadStore, req: rpc.ListWorkloadIdentities, caller: Caller
+) -> rpc.WorkloadIdentityList:
     size, after = parse_page(req.max_results, req.next_token)
     items, last = await store.list(size, after)
+    if caller.service is not None:
+        items = [w for w in items if w.owner == "gateway"]
     return rpc.WorkloadIdentityList(items=items, next_token=page_token(last))
