@@ -193,3 +193,52 @@ async def test_identity_workload_identities_over_http(stack: Any) -> None:
             "/identities/GetWorkloadIdentity", json={"name": name}, headers={"Authorization": "Bearer nope"}
         )
         assert r.status_code == 401
+
+
+async def test_admin_jwts_from_the_configured_issuer(stack: Any, oidc_provider: Any) -> None:
+    import harness
+
+    admin_jwt = {
+        "ADMIN_JWT_DISCOVERY_URL": f"{oidc_provider.url}/.well-known/openid-configuration",
+        "ADMIN_JWT_AUDIENCE": "gatehouse-admin",
+        "ADMIN_JWT_CLAIM": "roles",
+        "ADMIN_JWT_VALUE": "gatehouse-admin",
+    }
+    gateway = stack.start_gateway_replica(**admin_jwt)
+    identity = harness.start_service("identity", {**stack.env, **admin_jwt}, label="identity-admin-jwt")
+    try:
+        good = harness.mint_jwt(oidc_provider, sub="ops", aud="gatehouse-admin", roles=["gatehouse-admin"])
+        no_role = harness.mint_jwt(oidc_provider, sub="ops", aud="gatehouse-admin", roles=["viewer"])
+        other_aud = harness.mint_jwt(oidc_provider, sub="ops", aud="elsewhere", roles=["gatehouse-admin"])
+        expired = harness.mint_jwt(
+            oidc_provider, sub="ops", aud="gatehouse-admin", roles=["gatehouse-admin"], ttl=-300
+        )
+        async with httpx.AsyncClient() as http:
+            for token, status in (
+                (good, 202),
+                (no_role, 401),
+                (other_aud, 401),
+                (expired, 401),
+                ("x.y.z", 401),
+            ):
+                r = await http.post(
+                    f"{gateway.url}/gateways",
+                    json={"name": unique("jwt")},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == status, (r.status_code, r.text)
+            r = await http.post(
+                f"{stack.gateway_url}/gateways",
+                json={"name": unique("jwt")},
+                headers={"Authorization": f"Bearer {good}"},
+            )
+            assert r.status_code == 401  # a gateway without ADMIN_JWT_* settings takes only the static token
+            for token, status in ((good, 200), (no_role, 401)):
+                r = await http.post(
+                    f"{identity.url}/identities/ListWorkloadIdentities",
+                    json={},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == status, r.text
+    finally:
+        identity.stop()

@@ -67,3 +67,13 @@ def run_http(
         log_config=None,
         access_log=False,
     )
+
+
+class AdminSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The admin credentials every admin API (gateway, identity) accepts."""
+
+    gatehouse_admin_token: str
+    admin_jwt_discovery_url: str = ""
+    admin_jwt_audience: str = ""
+    admin_jwt_claim: str = "scope"
+    admin_jwt_value: str = "gatehouse:admin"

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import BadRequest, GatehouseError, PayloadTooLarge, Unauthorized
+from .jwt import InvalidToken, IssuerUnavailable, JwtValidator
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -65,12 +66,63 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise BadRequest("the body nests JSON too deeply") from None
 
 
-def check_admin(request: Request, admin_token: str) -> None:
-    """Admin calls carry ``Authorization: Bearer <GATEHOUSE_ADMIN_TOKEN>`` (compared in constant time)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin_token.encode()):
-        raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
+class AdminAuth:
+    """Who may call the admin APIs: the static token (``GATEHOUSE_ADMIN_TOKEN``, constant-time compare),
+    or, when configured, a JWT of the admin issuer whose ``claim`` holds ``value`` (a scope or a role)."""
+
+    def __init__(
+        self,
+        token: str,
+        jwt: JwtValidator | None = None,
+        *,
+        discovery_url: str = "",
+        audience: str = "",
+        claim: str = "scope",
+        value: str = "gatehouse:admin",
+    ) -> None:
+        self._token = token.encode()
+        self._jwt = jwt if discovery_url else None
+        self._discovery_url = discovery_url
+        self._audience = audience
+        self._claim = claim
+        self._value = value
+
+    async def is_admin(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        if hmac.compare_digest(token.encode(), self._token):
+            return True
+        if self._jwt is None or token.count(".") != 2:
+            return False
+        try:
+            claims = await self._jwt.validate(
+                token, discovery_url=self._discovery_url, audiences=[self._audience] if self._audience else []
+            )
+        except (InvalidToken, IssuerUnavailable):
+            return False
+        held = claims.get(self._claim)
+        values = held.split() if isinstance(held, str) else held if isinstance(held, list) else []
+        return self._value in values
+
+    @classmethod
+    def from_settings(cls, settings: Any, jwt: JwtValidator) -> AdminAuth:
+        """From a service's ``AdminSettings`` fields."""
+        return cls(
+            settings.gatehouse_admin_token,
+            jwt,
+            discovery_url=settings.admin_jwt_discovery_url,
+            audience=settings.admin_jwt_audience,
+            claim=settings.admin_jwt_claim,
+            value=settings.admin_jwt_value,
+        )
+
+    async def check(self, request: Request) -> None:
+        if not await self.is_admin(request):
+            raise Unauthorized(
+                "admin credentials required: send Authorization: Bearer <admin token or admin JWT>"
+            )
 
 
 def page_token(last_id: str | None) -> str | None:

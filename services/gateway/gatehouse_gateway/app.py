@@ -30,6 +30,7 @@ from gatehouse_contracts.events import (
 )
 from gatehouse_contracts.http import (
     ERROR_RESPONSES,
+    AdminAuth,
     HeaderLimit,
     TrailingSlash,
     document_bodies,
@@ -188,7 +189,7 @@ def build(settings: Settings) -> FastAPI:
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
     app.add_middleware(TrailingSlash)
     app.add_middleware(HeaderLimit)
-    app.include_router(router(ctx, settings.gatehouse_admin_token, settings.max_body_bytes))
+    app.include_router(router(ctx, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     document_bodies(app, BODIES)
     app.router.add_route(

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from gatehouse_contracts.http import ERROR_RESPONSES, check_admin, decode_body, json_response, read_body
+from gatehouse_contracts.http import ERROR_RESPONSES, AdminAuth, decode_body, json_response, read_body
 
 from . import gateways, targets
 from .gateways import Ctx
@@ -15,9 +15,9 @@ MaxResults = Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=512)]
 
 
-def router(ctx: Ctx, admin_token: str, max_body_bytes: int) -> APIRouter:
-    def admin(request: Request) -> None:
-        check_admin(request, admin_token)
+def router(ctx: Ctx, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
+    async def admin(request: Request) -> None:
+        await auth.check(request)
 
     api = APIRouter(dependencies=[Depends(admin)], responses=ERROR_RESPONSES)
 

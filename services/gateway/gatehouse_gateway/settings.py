@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from gatehouse_contracts.config import csv, load_settings
+from gatehouse_contracts.config import AdminSettings, csv, load_settings
 from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    gatehouse_admin_token: str
+class Settings(AdminSettings, frozen=True, kw_only=True):
     gatehouse_session_secret: str
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str = ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from gatehouse_contracts.errors import GatehouseError, Unauthorized
 from gatehouse_contracts.events import Event
 from gatehouse_contracts.http import (
     ERROR_RESPONSES,
+    AdminAuth,
     HeaderLimit,
     TrailingSlash,
     decode_body,
@@ -83,11 +83,6 @@ def _rpc_handler(deps: Deps, op: Operation) -> Any:
     return serve
 
 
-def _is_admin(request: Request, admin_token: str) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), admin_token.encode())
-
-
 # msgspec's union tag (``"type": "<Struct name>"``) tells RPC replies from ``RpcError`` on the bus;
 # the HTTP API has status codes for that and answers plain AgentCore-shaped bodies (``{}``, not
 # ``{"type": "Completed"}``).
@@ -102,9 +97,9 @@ def _untagged(value: Any) -> Any:
     return value
 
 
-def _http_handler(settings: Settings, deps: Deps, op: Operation) -> Any:
+def _http_handler(settings: Settings, deps: Deps, auth: AdminAuth, op: Operation) -> Any:
     async def serve(request: Request) -> Response:
-        privileged = _is_admin(request, settings.gatehouse_admin_token)
+        privileged = await auth.is_admin(request)
         if op.admin and not privileged:
             raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
         req = decode_body(await read_body(request, settings.max_body_bytes), op.request)
@@ -144,6 +139,7 @@ def build(settings: Settings) -> FastAPI:
         jwt=JwtValidator(http, timeout=settings.identity_http_timeout_seconds),
         publish=publish,
     )
+    admin_auth = AdminAuth.from_settings(settings, deps.jwt)
     for name, op in OPERATIONS.items():
         if op.rpc:
             broker.subscriber(rpc_subject(name, "*"), queue=RPC_QUEUE, title=name, description=op.summary)(
@@ -201,7 +197,7 @@ def build(settings: Settings) -> FastAPI:
     for name, op in OPERATIONS.items():
         app.add_api_route(
             op.path,
-            _http_handler(settings, deps, op),
+            _http_handler(settings, deps, admin_auth, op),
             methods=["POST"],
             name=name,
             summary=op.summary,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from gatehouse_contracts.config import load_settings
+from gatehouse_contracts.config import AdminSettings, load_settings
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    gatehouse_admin_token: str
+class Settings(AdminSettings, frozen=True, kw_only=True):
     identity_vault_keys: str
     """``kid:base64-32-bytes`` comma-separated; the last one encrypts, all decrypt (rotation)."""
     identity_token_keys: str
