@@ -1610,3 +1610,44 @@ class ReturnCatcher:
 
 def start_return_catcher() -> ReturnCatcher:
     return ReturnCatcher()
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets the tests have seen, for the last test of the run to look for in every log and event
+# --------------------------------------------------------------------------------------------
+
+SEEN_SECRETS: set[str] = set()
+
+
+def remember_secret(*values: Any) -> None:
+    """Note values that must never show up in a log line or an event (tokens, codes, secrets)."""
+    for value in values:
+        if isinstance(value, str) and len(value) >= 8:
+            SEEN_SECRETS.add(value)
+
+
+def _remembering(fn: Any) -> Any:
+    """Wrap a token helper so every token, code or secret it hands a test is remembered."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, dict):
+            remember_secret(
+                *(v for k, v in result.items() if any(w in k for w in ("token", "code", "secret")))
+            )
+        elif isinstance(result, str):
+            remember_secret(result)
+        return result
+
+    return wrapper
+
+
+for _name in ("user_tokens", "mint_jwt", "client_credentials_token", "exchange_code", "refresh_tokens"):
+    globals()[_name] = _remembering(globals()[_name])
+
+
+def static_secrets() -> list[str]:
+    """The suite's own configured secrets."""
+    return [ADMIN_TOKEN, SESSION_SECRET, VAULT_KEY, TOKEN_SECRET, *NATS_PASSWORDS.values()]
