@@ -19,22 +19,28 @@ from gatehouse_contracts.subjects import STREAM, SYNC_WORKER_DURABLE
 
 
 async def _events_for(js: Any, target_id: str) -> list[Any]:
-    """Every stored event about one target, oldest first."""
+    return (await _events_by_target(js)).get(target_id, [])
+
+
+async def _events_by_target(js: Any) -> dict[str, list[Any]]:
+    """Every stored target event, by target, oldest first (reads the whole stream once)."""
+    total = (await js.stream_info(STREAM)).state.messages
     sub = await js.subscribe(
-        "gatehouse.events.target.>",
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        "gatehouse.events.>", ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     )
-    found = []
+    found: dict[str, list[Any]] = {}
+    seen = 0
     try:
-        while True:
+        while seen < total:
             try:
-                msg = await sub.next_msg(timeout=0.5)
+                msg = await sub.next_msg(timeout=5)
             except nats.errors.TimeoutError:
-                return found
+                break
+            seen += 1
             event = decode_event(msg.data)
-            if getattr(event, "target_id", None) == target_id:
-                found.append(event)
+            if target_id := getattr(event, "target_id", None):
+                found.setdefault(target_id, []).append(event)
+        return found
     finally:
         await sub.unsubscribe()
 
@@ -86,8 +92,9 @@ async def test_killed_sync_worker_loses_no_sync_of_50_targets(stack: Any, upstre
     assert {t["toolCount"] for t in finals} == {105}
     nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
     try:
+        events = await _events_by_target(nc.jetstream())
         for target in created:  # no event lost, none doubled: one created, one synchronized each
-            kinds = [type(e).__name__ for e in await _events_for(nc.jetstream(), target["targetId"])]
+            kinds = [type(e).__name__ for e in events[target["targetId"]]]
             assert kinds.count("TargetCreated") == 1 and kinds.count("TargetSynchronized") == 1, kinds
     finally:
         await nc.close()

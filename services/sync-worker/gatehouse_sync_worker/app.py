@@ -36,7 +36,7 @@ from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
 
 from . import consent, sync
-from .deps import Deps
+from .deps import Deps, flush_outbox
 from .settings import Settings
 from .store import TargetStore
 
@@ -112,20 +112,23 @@ def build(settings: Settings) -> Starlette:
             return
         await run(msg, lambda attempt: sync.handle_consent(deps, event, attempt))
 
-    async def expire_forever() -> None:
+    async def sweep_forever() -> None:
+        """Fail consents never given; publish outcome events a killed worker left in an outbox."""
         while True:
             await asyncio.sleep(settings.sync_pending_sweep_seconds)
             try:
                 await consent.expire(deps)
+                for doc in await deps.store.with_outbox():
+                    await flush_outbox(deps, doc)
             except GatehouseError as exc:
-                log.warning("sweeping expired consents failed: %s", exc.message)
+                log.warning("sweeping failed (retrying next round): %s", exc.message)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await bus.start_broker(
             broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
         )
-        sweeper = asyncio.create_task(expire_forever())
+        sweeper = asyncio.create_task(sweep_forever())
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)
         yield
         sweeper.cancel()

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from gatehouse_contracts import bus, rpc
+from gatehouse_contracts import rpc
 from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.events import (
     TargetAuthorizationRequired,
@@ -25,7 +25,7 @@ from gatehouse_contracts.events import (
     new_event,
 )
 
-from .deps import SOURCE, Deps, SyncEvent, list_tools_with
+from .deps import SOURCE, Deps, SyncEvent, list_tools_with, record
 from .status import PENDING, PENDING_FOR, NoTargetToken, failed_status
 
 log = logging.getLogger("gatehouse.sync.consent")
@@ -88,19 +88,23 @@ async def begin(deps: Deps, event: SyncEvent, doc: dict[str, Any], oauth: dict[s
             "expiresAt": answer.session_expires_at or time.time() + 600,
         },
     }
-    if await deps.store.write_status(event.target_id, event.generation, status, None, expect_status=phase):
-        await bus.publish_event(
-            deps.bus(),
-            new_event(
-                TargetAuthorizationRequired,
-                source=SOURCE,
-                correlation_id=event.event_id,
-                gateway_id=event.gateway_id,
-                target_id=event.target_id,
-                generation=event.generation,
-                user_id=user_id,
-            ),
-        )
+    await record(
+        deps,
+        event.target_id,
+        event.generation,
+        status,
+        None,
+        new_event(
+            TargetAuthorizationRequired,
+            source=SOURCE,
+            correlation_id=event.event_id,
+            gateway_id=event.gateway_id,
+            target_id=event.target_id,
+            generation=event.generation,
+            user_id=user_id,
+        ),
+        expect_status=phase,
+    )
 
 
 async def resume(deps: Deps, event: TokenIssued, doc: dict[str, Any]) -> None:
@@ -122,22 +126,24 @@ async def resume(deps: Deps, event: TokenIssued, doc: dict[str, Any]) -> None:
         "lastSynchronizedAt": time.time(),
         "toolCount": len(tools),
     }
-    if await deps.store.write_status(
-        doc["_id"], doc["generation"], status, tools, expect_status=pending_status
+    if await record(
+        deps,
+        doc["_id"],
+        doc["generation"],
+        status,
+        tools,
+        new_event(
+            TargetSynchronized,
+            source=SOURCE,
+            correlation_id=event.event_id,
+            gateway_id=doc["gatewayId"],
+            target_id=doc["_id"],
+            generation=doc["generation"],
+            tool_count=len(tools),
+        ),
+        expect_status=pending_status,
     ):
         log.info("target %s synchronized after consent: %d tools", doc["_id"], len(tools))
-        await bus.publish_event(
-            deps.bus(),
-            new_event(
-                TargetSynchronized,
-                source=SOURCE,
-                correlation_id=event.event_id,
-                gateway_id=doc["gatewayId"],
-                target_id=doc["_id"],
-                generation=doc["generation"],
-                tool_count=len(tools),
-            ),
-        )
 
 
 async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str = "") -> None:
@@ -148,23 +154,25 @@ async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str
         "status": failed_status(pending_status),
         "statusReasons": [reason],
     }
-    if await deps.store.write_status(
-        doc["_id"], doc["generation"], status, None, expect_status=pending_status
-    ):
-        await bus.publish_event(
-            deps.bus(),
-            new_event(
-                TargetSyncFailed,
-                source=SOURCE,
-                correlation_id=correlation_id,
-                gateway_id=doc["gatewayId"],
-                target_id=doc["_id"],
-                generation=doc["generation"],
-                reason=reason,
-                attempt=1,
-                terminal=True,
-            ),
-        )
+    await record(
+        deps,
+        doc["_id"],
+        doc["generation"],
+        status,
+        None,
+        new_event(
+            TargetSyncFailed,
+            source=SOURCE,
+            correlation_id=correlation_id,
+            gateway_id=doc["gatewayId"],
+            target_id=doc["_id"],
+            generation=doc["generation"],
+            reason=reason,
+            attempt=1,
+            terminal=True,
+        ),
+        expect_status=pending_status,
+    )
 
 
 async def expire(deps: Deps) -> None:

@@ -8,8 +8,16 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NatsClient
 
+from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
-from gatehouse_contracts.events import TargetCreated, TargetSyncRequested, TargetUpdated
+from gatehouse_contracts.events import (
+    Event,
+    TargetCreated,
+    TargetSyncRequested,
+    TargetUpdated,
+    decode_event,
+    encode_event,
+)
 from gatehouse_contracts.mcp_client import McpSession
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.tools import validate_tools
@@ -45,3 +53,40 @@ async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) ->
     finally:
         await session.close()
     return validate_tools(tools, deps.settings.sync_max_tools)
+
+
+async def record(
+    deps: Deps,
+    target_id: str,
+    generation: int,
+    status: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+    event: Event,
+    *,
+    expect_status: str | None = None,
+) -> bool:
+    """Store a sync's outcome and its event together (an outbox in the same update), publish the
+    event, clear the outbox. A worker killed in between leaves the event stored; whoever handles the
+    target's next delivery publishes it (same event id: JetStream drops a double). False when the
+    outcome is stale (a newer spec or status) and nothing was stored."""
+    if not await deps.store.write_status(
+        target_id,
+        generation,
+        status,
+        tools,
+        outbox=(event.event_id, encode_event(event)),
+        expect_status=expect_status,
+    ):
+        return False
+    await bus.publish_event(deps.bus(), event)
+    await deps.store.clear_outbox(target_id, event.event_id)
+    return True
+
+
+async def flush_outbox(deps: Deps, doc: dict[str, Any]) -> None:
+    """Publish an outcome event a killed worker stored but did not publish."""
+    if (outbox := doc.get("outbox")) is None:
+        return
+    event = decode_event(bytes(outbox))
+    await bus.publish_event(deps.bus(), event)
+    await deps.store.clear_outbox(doc["_id"], event.event_id)

@@ -42,11 +42,14 @@ class TargetStore:
         status: Doc,
         tools: list[Any] | None,
         *,
+        outbox: tuple[str, bytes] | None = None,
         expect_status: str | None = None,
     ) -> bool:
         """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False),
         or (``expect_status``) the status is no longer the one this outcome answers."""
         fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": uuid.uuid4().hex}
+        if outbox is not None:  # (event id, encoded event): see deps.record
+            fields["outboxId"], fields["outbox"] = outbox
         if tools is not None:
             # one blob: JSON Schema keys like $ref can't be MongoDB field names
             fields["toolsJson"] = msgspec.json.encode(tools)
@@ -56,6 +59,18 @@ class TargetStore:
         async with translate_errors():
             result = await self._targets.update_one(query, {"$set": fields})
         return result.matched_count == 1
+
+    async def with_outbox(self) -> list[Doc]:
+        """Targets whose last outcome event may not have been published."""
+        async with translate_errors():
+            return await self._targets.find({"outboxId": {"$exists": True}}, {"toolsJson": 0}).to_list()
+
+    async def clear_outbox(self, target_id: str, event_id: str) -> None:
+        """The stored outcome event was published (only that one: a newer outcome may have replaced it)."""
+        async with translate_errors():
+            await self._targets.update_one(
+                {"_id": target_id, "outboxId": event_id}, {"$unset": {"outbox": "", "outboxId": ""}}
+            )
 
     async def dead_letter(self, record: Doc) -> None:
         """An event that failed every delivery (collection ``dead_letters``)."""

@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.events import (
     TargetSyncFailed,
@@ -19,7 +18,7 @@ from gatehouse_contracts.target_auth import m2m_headers, oauth_provider
 from gatehouse_contracts.tools import InvalidTool
 
 from . import consent
-from .deps import SOURCE, Deps, SyncEvent, list_tools_with
+from .deps import SOURCE, Deps, SyncEvent, flush_outbox, list_tools_with, record
 from .status import IN_PROGRESS, NoTargetToken, backoff, failed_status, is_retryable, reason
 
 log = logging.getLogger("gatehouse.sync")
@@ -48,6 +47,7 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         return None  # deleted, or a newer spec whose own event will follow
     if doc["spec"].get("inlinePayload") is not None:
         return None  # tools came with the request; nothing to list
+    await flush_outbox(deps, doc)  # an outcome a killed worker stored but did not get to publish
     phase = doc["status"]["status"]
     if phase not in IN_PROGRESS:
         return None  # this generation already reached a terminal status: a redelivery changes nothing
@@ -71,21 +71,24 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
             else [why],
         }
         log.info("sync of target %s failed (attempt %d): %s", event.target_id, attempt, why)
-        if await deps.store.write_status(event.target_id, event.generation, status, None):
-            await bus.publish_event(
-                deps.bus(),
-                new_event(
-                    TargetSyncFailed,
-                    source=SOURCE,
-                    correlation_id=event.event_id,
-                    gateway_id=event.gateway_id,
-                    target_id=event.target_id,
-                    generation=event.generation,
-                    reason=why,
-                    attempt=attempt,
-                    terminal=not retry,
-                ),
-            )
+        await record(
+            deps,
+            event.target_id,
+            event.generation,
+            status,
+            None,
+            new_event(
+                TargetSyncFailed,
+                source=SOURCE,
+                correlation_id=event.event_id,
+                gateway_id=event.gateway_id,
+                target_id=event.target_id,
+                generation=event.generation,
+                reason=why,
+                attempt=attempt,
+                terminal=not retry,
+            ),
+        )
         return backoff(attempt, deps.settings.sync_retry_base_seconds) if retry else None
     status = {
         "status": "READY",
@@ -94,20 +97,23 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         "lastSynchronizedAt": time.time(),
         "toolCount": len(tools),
     }
-    if await deps.store.write_status(event.target_id, event.generation, status, tools):
+    if await record(
+        deps,
+        event.target_id,
+        event.generation,
+        status,
+        tools,
+        new_event(
+            TargetSynchronized,
+            source=SOURCE,
+            correlation_id=event.event_id,
+            gateway_id=event.gateway_id,
+            target_id=event.target_id,
+            generation=event.generation,
+            tool_count=len(tools),
+        ),
+    ):
         log.info("target %s synchronized: %d tools", event.target_id, len(tools))
-        await bus.publish_event(
-            deps.bus(),
-            new_event(
-                TargetSynchronized,
-                source=SOURCE,
-                correlation_id=event.event_id,
-                gateway_id=event.gateway_id,
-                target_id=event.target_id,
-                generation=event.generation,
-                tool_count=len(tools),
-            ),
-        )
     return None
 
 
