@@ -556,7 +556,7 @@ def start_mongo(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIME
 
 
 # --------------------------------------------------------------------------------------------
-# Gatehouse services (docs/ENV.md)
+# Gatehouse services (the README configuration table)
 # --------------------------------------------------------------------------------------------
 
 
@@ -579,7 +579,7 @@ SERVICES: dict[str, ServiceSpec] = {
 
 
 def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **extra: str) -> dict[str, str]:
-    """The env shared by all services of one test session (docs/ENV.md).
+    """The env shared by all services of one test session (the README configuration table).
 
     Unique database names per session (`run_id`), fixed test admin token and session secret.
     Ports and public URLs are per process (start_service). `extra` overrides anything.
@@ -604,7 +604,7 @@ def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **e
         "GATEWAY_CATALOG_REFRESH_SECONDS": "2",
         "SYNC_PENDING_SWEEP_SECONDS": "1",
         # Add here any further variable a service requires (e.g. an encryption key for the
-        # identity vault) once docs/ENV.md names it.
+        # identity vault) once the README configuration table names it.
     }
     env.update(extra)
     return env
