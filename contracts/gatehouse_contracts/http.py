@@ -8,11 +8,14 @@ import logging
 from typing import Any, TypeVar
 
 import msgspec
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import BadRequest, GatehouseError, PayloadTooLarge, Unauthorized
 from .jwt import InvalidToken, IssuerUnavailable, JwtValidator
+from .mongo import ping
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -249,3 +252,27 @@ def document_bodies(app: Any, bodies: dict[tuple[str, str], type[Any]]) -> None:
         return doc
 
     app.openapi = openapi
+
+
+def service_app(title: str, lifespan: Any, broker: Any, mongo: Any) -> FastAPI:
+    """The FastAPI app every service starts from: our error answers, the header limit, optional
+    trailing slashes, ``/healthz`` (the process is up) and ``/readyz`` (NATS and MongoDB reachable)."""
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.add_exception_handler(GatehouseError, gatehouse_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(TrailingSlash)
+    app.add_middleware(HeaderLimit)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "NATS or MongoDB is not reachable"}})
+    async def readyz() -> Response:
+        """NATS and MongoDB are reachable."""
+        nats_ok = broker.connection is not None and broker.connection.is_connected
+        mongo_ok = await ping(mongo)
+        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
+
+    return app

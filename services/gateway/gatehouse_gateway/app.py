@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import msgspec
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
@@ -31,12 +30,9 @@ from gatehouse_contracts.events import (
 from gatehouse_contracts.http import (
     ERROR_RESPONSES,
     AdminAuth,
-    HeaderLimit,
-    TrailingSlash,
     document_bodies,
-    gatehouse_error_handler,
     json_response,
-    validation_error_handler,
+    service_app,
 )
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mongo import connect
@@ -185,12 +181,8 @@ def build(settings: Settings) -> FastAPI:
         await http.aclose()
         await mongo.close()
 
-    app = FastAPI(title="Gatehouse gateway", lifespan=lifespan)
-    app.add_exception_handler(GatehouseError, gatehouse_error_handler)
-    app.add_middleware(TrailingSlash)
-    app.add_middleware(HeaderLimit)
+    app = service_app("Gatehouse gateway", lifespan, broker, mongo)
     app.include_router(router(ctx, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
     document_bodies(app, BODIES)
     app.router.add_route(
         "/gateways/{gateway_id}/mcp",
@@ -219,18 +211,6 @@ def build(settings: Settings) -> FastAPI:
         if config.get("allowedScopes"):
             metadata["scopes_supported"] = config["allowedScopes"]
         return json_response(metadata)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        """NATS and MongoDB are reachable."""
-        nats_ok = broker.connection is not None and broker.connection.is_connected
-        mongo_ok = await store.ping()
-        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
 
     return app
 

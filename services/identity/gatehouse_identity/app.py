@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import msgspec
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
 
@@ -23,17 +22,14 @@ from gatehouse_contracts.events import Event
 from gatehouse_contracts.http import (
     ERROR_RESPONSES,
     AdminAuth,
-    HeaderLimit,
-    TrailingSlash,
     decode_body,
     document_bodies,
-    gatehouse_error_handler,
     json_response,
     read_body,
-    validation_error_handler,
+    service_app,
 )
 from gatehouse_contracts.jwt import JwtValidator
-from gatehouse_contracts.mongo import connect, ping
+from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
 from . import browser
@@ -167,22 +163,7 @@ def build(settings: Settings) -> FastAPI:
         await http.aclose()
         await mongo.close()
 
-    app = FastAPI(title="Gatehouse identity", lifespan=lifespan)
-    app.add_exception_handler(GatehouseError, gatehouse_error_handler)
-    app.add_middleware(TrailingSlash)
-    app.add_middleware(HeaderLimit)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        """NATS and MongoDB are reachable."""
-        nats_ok = broker.connection is not None and broker.connection.is_connected
-        mongo_ok = await ping(mongo)
-        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
+    app = service_app("Gatehouse identity", lifespan, broker, mongo)
 
     @app.get("/identities/oauth2/authorize", responses=BROWSER_RESPONSES)
     async def authorize(request: Request) -> Response:
@@ -204,6 +185,5 @@ def build(settings: Settings) -> FastAPI:
             status_code=201 if op.created else 200,
             responses=ERROR_RESPONSES,
         )
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
     document_bodies(app, {(op.path, "post"): op.request for op in OPERATIONS.values()})
     return app

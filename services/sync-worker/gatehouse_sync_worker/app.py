@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import msgspec
@@ -15,10 +16,6 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js.api import ConsumerConfig
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
@@ -31,6 +28,7 @@ from gatehouse_contracts.events import (
     TokenIssued,
     decode_event,
 )
+from gatehouse_contracts.http import service_app
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
@@ -46,7 +44,7 @@ log = logging.getLogger("gatehouse.sync")
 Handler = Callable[[NatsMessage], Awaitable[None]]
 
 
-def build(settings: Settings) -> Starlette:
+def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
     http = httpx.AsyncClient(follow_redirects=False)
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
@@ -124,7 +122,7 @@ def build(settings: Settings) -> Starlette:
                 log.warning("sweeping failed (retrying next round): %s", exc.message)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Any) -> AsyncIterator[None]:
         await bus.start_broker(
             broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
         )
@@ -136,15 +134,7 @@ def build(settings: Settings) -> Starlette:
         await http.aclose()
         await mongo.close()
 
-    async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(_: Request) -> JSONResponse:
-        nats_ok = broker.connection is not None and broker.connection.is_connected
-        mongo_ok = await deps.store.ping()
-        return JSONResponse({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
-
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan)
+    return service_app("Gatehouse sync-worker", lifespan, broker, mongo)
 
 
 async def _dead_letter(store: TargetStore, msg: NatsMessage, attempts: int, reason: str) -> None:
