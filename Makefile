@@ -4,12 +4,13 @@ SHELL := /bin/bash
 
 VENV := .venv/bin
 
-.PHONY: help bootstrap dev test lint up down clean
+.PHONY: help bootstrap dev test lint bench up down clean
 
 help:
 	@echo "make dev     run NATS, MongoDB (or FerretDB) and the three services on 127.0.0.1; Ctrl-C stops"
 	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
 	@echo "make lint    ruff and mypy only"
+	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
 	@echo "make up      the whole stack from images (docker compose up --build); make down stops it"
 	@echo "make clean   remove .venv, .tools, .data (dev databases!), tests/node_modules and caches"
 
@@ -25,6 +26,13 @@ test:
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/pytest
+
+# BENCH_ARGS: see `python bench/run.py --help` (e.g. BENCH_ARGS="--duration 5", or "" for no profiles).
+BENCH_ARGS ?= --profile
+bench:
+	bash scripts/bootstrap.sh --test
+	bash bench/setup.sh
+	$(VENV)/python bench/run.py $(BENCH_ARGS)
 
 lint: bootstrap
 	$(VENV)/ruff check .

@@ -268,7 +268,7 @@ def test_stack_mechanics_with_stand_in_services(
     tmp_path: Path, nats_url: str, mongo_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """start_stack / replicas / restarts against stand-in service modules (the real services are
-    tested through the `stack` fixture; this only checks the harness's side of the README configuration table)."""
+    tested through the `stack` fixture; this only checks the harness's side of the configuration)."""
     required = {
         "gateway": [
             "GATEHOUSE_DB",

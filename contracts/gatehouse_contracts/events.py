@@ -173,6 +173,9 @@ AnyEvent = (
 EVENT_TYPES: tuple[type[Event], ...] = typing.get_args(AnyEvent)
 
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+_TAGS: dict[type[Event], str] = {
+    cls: str(msgspec.inspect.type_info(cls).tag) for cls in EVENT_TYPES  # type: ignore[attr-defined]
+}
 _encoder = msgspec.json.Encoder()
 
 E = TypeVar("E", bound=Event)
@@ -189,8 +192,7 @@ def encode_event(event: Event) -> bytes:
 
 def event_type(event: Event | type[Event]) -> str:
     """The tag, e.g. ``target.created``."""
-    tag = msgspec.inspect.type_info(event if isinstance(event, type) else type(event)).tag  # type: ignore[attr-defined]
-    return str(tag)
+    return _TAGS[event if isinstance(event, type) else type(event)]
 
 
 def new_event(cls: type[E], *, source: str, correlation_id: str = "", **fields: Any) -> E:

@@ -1,0 +1,1 @@
+"""Gatehouse's benchmarks (`make bench`); see bench/run.py and BENCHMARKS.md."""

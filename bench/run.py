@@ -1,0 +1,1392 @@
+# ruff: noqa: S101, S603, S607  (a benchmark harness: asserts on answers, starts wrk and py-spy)
+"""`make bench`: Gatehouse's benchmarks against the real stack, loaded from a separate process.
+
+Starts NATS (JetStream), MongoDB/FerretDB, identity, sync-worker and gateway with production
+settings (tests/harness.py, the services' own defaults instead of the test suite's short timers),
+the test OAuth server (oidc-provider), a minimal fast upstream MCP server (bench/upstream.py) and
+the `floor` server (bench/floor.py). Load comes from wrk (C, its own process, bench/mcp.lua for
+the JSON-RPC POST bodies and MCP headers); its own ceiling is measured against a trivial Node.js
+HTTP server first.
+
+Cases (each a few seconds of load, measured side by side in one run):
+  floor_<n>t            FastAPI + uvicorn (the gateway's settings) answering the precomputed bytes
+                        of the gateway's tools/list answer for <n> targets
+  tools_list_<n>t       tools/list through the gateway, n = 1, 100, 1000 targets x 10 tools
+                        (1 synced target + inline-schema targets); ratio = rps / floor rps
+  tools_call_direct_cC  tools/call straight to the fast upstream, concurrency C = 1, 32
+  tools_call_cC         the same call through the gateway; ratio = rps / direct rps
+  tools_call_open_cC    tools/call on an open target of a CUSTOM_JWT gateway
+  tools_call_3lo_cC     tools/call on an authorization-code target, vault hit (consented once);
+                        ratio = cost vs open (p50 latency at c1, throughput at c32), lower is better
+  sync_1000             target creation -> READY for a 1,000-tool target (3 runs: p50 = median,
+                        p99 = max); ratio = p50 / 2000 ms budget
+  ready_after_consent   CompleteResourceTokenAuth -> READY for an implicit-sync target (3 runs);
+                        ratio = p50 / 100 ms budget
+  gateway_rss           the gateway's resident memory with the whole catalog cached (>= 10,000
+                        tools); ratio = RSS / RSS of the empty gateway; extra field rss_mib
+
+Output: a table, then one line per case
+  bench <case> p50_ms=<x> p99_ms=<y> rps=<z> ratio=<r> [extra key=value ...]
+("nan" where a field does not apply), the targets of issue 6 with PASS/MISS, and
+bench/out/results.json. With --profile, py-spy samples the gateway (and identity for 3lo) under
+tools_list and tools_call load: flame graphs (SVG), collapsed stacks and top-function tables in
+bench/out/.
+
+Usage: python bench/run.py [--duration 3] [--profile] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(BENCH))
+
+import harness  # noqa: E402  (tests/harness.py, reused as is)
+import httpx  # noqa: E402
+import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
+
+LUA = BENCH / "mcp.lua"
+PROTOCOL = "2025-11-25"
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+CATALOG_SIZES = (1, 100, 1000)  # targets x 10 tools
+TOOLS_PER_TARGET = 10
+SYNC_TOOLS = 1000
+REPEATS = 3
+
+# The services' production defaults instead of the test suite's short timers (an empty value
+# makes a service use its own default). Above all: the periodic catalog reload every 30 s, not 2 s.
+PRODUCTION_ENV = {
+    "SYNC_MAX_ATTEMPTS": "",
+    "SYNC_RETRY_BASE_SECONDS": "",
+    "SYNC_TIMEOUT_SECONDS": "",
+    "SYNC_ACK_WAIT_SECONDS": "",
+    "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "",
+    "GATEWAY_CATALOG_REFRESH_SECONDS": "",
+    "SYNC_PENDING_SWEEP_SECONDS": "",
+    "LOG_LEVEL": "INFO",
+}
+
+T0 = time.monotonic()
+
+
+def neutral_service_commands() -> dict[str, str]:
+    """Start the services as ``python -m bench.service`` (bench/service.py says why); the env to add."""
+    modules = ",".join(f"{spec.port_var}={spec.module}" for spec in harness.SERVICES.values())
+    for name, spec in list(harness.SERVICES.items()):
+        harness.SERVICES[name] = dataclasses.replace(spec, module="bench.service")
+    return {"BENCH_SERVICE_MODULES": modules}
+
+
+def say(msg: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# machine, processes, CPU accounting
+# ------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk_version[0] if wrk_version else "?",
+    }
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def busy_seconds() -> float:
+    """CPU time spent by the whole machine (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def alive(pid: int | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def rss_kib(pid: int | None) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def start_python(name: str, script: Path, *args: str, health: str = "/healthz") -> harness.Proc:
+    port = harness.free_port()
+    url = f"http://{harness.LOCALHOST}:{port}"
+    proc = harness.Proc(
+        name,
+        [sys.executable, str(script), "--port", str(port), *args],
+        cwd=REPO,
+        port=port,
+        url=url,
+        health_url=url + health,
+        role="upstream",
+    )
+    proc.start()
+    proc.wait_ready()
+    return proc
+
+
+NODE_TRIVIAL = (
+    "require('http').createServer((q,s)=>{q.resume();s.setHeader('content-type','application/json');"
+    "s.end('{}')}).listen(+process.env.PORT,'127.0.0.1')"
+)
+
+
+def start_trivial() -> tuple[harness.Proc | None, str]:
+    """A trivial HTTP endpoint for wrk's ceiling: Node's http module (one event loop, in C++)."""
+    node = shutil.which("node")
+    if node is None:
+        return None, ""
+    port = harness.free_port()
+    proc = harness.Proc(
+        "trivial-node", [node, "-e", NODE_TRIVIAL], {"PORT": str(port)}, port=port, role="misc"
+    )
+    proc.start()
+    proc.wait_port()
+    return proc, f"http://{harness.LOCALHOST}:{port}/"
+
+
+# ------------------------------------------------------------------------------------------
+# wrk
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    case: str
+    conns: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    rps: float
+    requests: int
+    errors: int
+    response_bytes: int
+    wrk_cpu: float  # cores used by wrk itself
+    cpu: dict[str, float] = field(default_factory=dict)  # cores used by each watched process
+    other_cpu: float = 0.0  # cores used by everything else on the machine (other work disturbing us)
+
+
+class Wrk:
+    def __init__(self, workdir: Path, duration: float, watch: dict[str, int | None]) -> None:
+        self.workdir = workdir
+        self.duration = duration
+        self.watch = watch  # name -> pid, CPU sampled around each run
+        self.runs: list[Run] = []
+
+    def run(
+        self,
+        case: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        conns: int,
+        *,
+        duration: float | None = None,
+        check: bool = False,
+        record: bool = True,
+    ) -> Run:
+        duration = duration or self.duration
+        body_file = self.workdir / "body.json"
+        headers_file = self.workdir / "headers.txt"
+        body_file.write_bytes(body)
+        headers_file.write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
+        threads = 1 if conns == 1 else min(2, os.cpu_count() or 2)
+        cmd = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+        ]
+        env = {
+            **os.environ,
+            "BENCH_BODY_FILE": str(body_file),
+            "BENCH_HEADERS_FILE": str(headers_file),
+            "BENCH_CHECK": "1" if check else "0",
+        }
+        before = {name: cpu_seconds(pid) for name, pid in self.watch.items()}
+        machine_before = busy_seconds()
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - start
+        cpu = {name: round((cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in self.watch.items()}
+        machine = (busy_seconds() - machine_before) / wall
+        dead = [f"{name} (pid {pid})" for name, pid in self.watch.items() if pid and not alive(pid)]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} died during {case}; see the logs in {harness.log_dir()}")
+        m = re.search(r"^BENCHJSON (\{.*\})$", out, re.M)
+        if proc.returncode != 0 or m is None:
+            raise RuntimeError(f"wrk failed ({proc.returncode}) for {case}: {out[-2000:]}")
+        r = json.loads(m.group(1))
+        errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"] + r["rpc_errors"]
+        seconds = r["duration_us"] / 1e6
+        run = Run(
+            case=case,
+            conns=conns,
+            p50_ms=r["p50"] / 1000,
+            p90_ms=r["p90"] / 1000,
+            p99_ms=r["p99"] / 1000,
+            p999_ms=r["p999"] / 1000,
+            max_ms=r["max"] / 1000,
+            rps=r["requests"] / seconds if seconds else 0.0,
+            requests=r["requests"],
+            errors=errors,
+            response_bytes=r["bytes"] // max(1, r["requests"]),
+            wrk_cpu=round((usage.ru_utime + usage.ru_stime) / wall, 2),
+            cpu=cpu,
+        )
+        run.other_cpu = round(max(0.0, machine - run.wrk_cpu - sum(cpu.values())), 2)
+        if record:
+            self.runs.append(run)
+            flag = f"  ERRORS {errors}" if errors else ""
+            say(
+                f"  {case:<24} c{conns:<3} p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+                f"{run.rps:9.0f} rps  wrk {run.wrk_cpu:.2f} cores  other {run.other_cpu:.2f} cores{flag}"
+            )
+        return run
+
+
+# ------------------------------------------------------------------------------------------
+# MCP over plain HTTP (the load itself is wrk's)
+# ------------------------------------------------------------------------------------------
+
+
+def rpc_body(method: str, params: dict[str, Any] | None = None, msg_id: int = 1) -> bytes:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def open_session(http: httpx.Client, url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """initialize + notifications/initialized; the headers every later request of the session needs."""
+    base = {**MCP_HEADERS, **(headers or {})}
+    init = rpc_body(
+        "initialize",
+        {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+        0,
+    )
+    r = http.post(url, content=init, headers=base)
+    r.raise_for_status()
+    session = {**base, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": PROTOCOL}
+    r = http.post(url, content=b'{"jsonrpc":"2.0","method":"notifications/initialized"}', headers=session)
+    assert r.status_code == 202, (r.status_code, r.text)
+    return session
+
+
+def rpc(http: httpx.Client, url: str, session: dict[str, str], body: bytes) -> dict[str, Any]:
+    r = http.post(url, content=body, headers=session)
+    assert r.status_code == 200, (r.status_code, r.text[:500])
+    return r.json()  # type: ignore[no-any-return]
+
+
+def count_tools(http: httpx.Client, url: str, session: dict[str, str]) -> int:
+    count, cursor = 0, None
+    while True:
+        answer = rpc(http, url, session, rpc_body("tools/list", {"cursor": cursor} if cursor else {}))
+        count += len(answer["result"]["tools"])
+        cursor = answer["result"].get("nextCursor")
+        if not cursor:
+            return count
+
+
+def wait_until(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+# ------------------------------------------------------------------------------------------
+# admin API
+# ------------------------------------------------------------------------------------------
+
+
+class Admin:
+    def __init__(self, stack: harness.Stack) -> None:
+        self.stack = stack
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        self.gw = httpx.Client(
+            base_url=stack.gateway_url,
+            headers=stack.admin_headers,
+            timeout=60,
+            trust_env=False,
+            limits=limits,
+        )
+        self.id = httpx.Client(
+            base_url=stack.identity_url, headers=stack.admin_headers, timeout=60, trust_env=False
+        )
+
+    def gateway(self, name: str, **fields: Any) -> dict[str, Any]:
+        r = self.gw.post("/gateways", json={"name": name, **fields})
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self.gw.post(f"/gateways/{gateway_id}/targets", json=body)
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def target(self, gateway_id: str, target_id: str) -> dict[str, Any]:
+        r = self.gw.get(f"/gateways/{gateway_id}/targets/{target_id}")
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def wait_status(
+        self,
+        gateway_id: str,
+        target_id: str,
+        statuses: set[str],
+        *,
+        every: float = 0.05,
+        timeout: float = 120,
+    ) -> tuple[dict[str, Any], float]:
+        """Poll the target until its status is in ``statuses``; (target, monotonic time seen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.target(gateway_id, target_id)
+            seen = time.perf_counter()
+            if t["status"] in statuses:
+                return t, seen
+            if t["status"] in ("FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL"):
+                raise RuntimeError(f"target {target_id} failed: {t['statusReasons']}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"target {target_id} stuck in {t['status']}")
+            time.sleep(every)
+
+    def close(self) -> None:
+        self.gw.close()
+        self.id.close()
+
+
+def open_target(name: str, endpoint: str, inline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    server: dict[str, Any] = {"endpoint": endpoint}
+    if inline is not None:
+        server["mcpToolSchema"] = {"inlinePayload": json.dumps({"tools": inline})}
+    return {
+        "name": name,
+        "targetConfiguration": {"mcp": {"mcpServer": server}},
+        "credentialProviderConfigurations": [{"credentialProviderType": "NONE"}],
+    }
+
+
+def user_target(
+    name: str, endpoint: str, provider: str, return_url: str, inline: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    body = open_target(name, endpoint, inline)
+    oauth = {
+        "providerName": provider,
+        "scopes": ["mcp:tools"],
+        "grantType": "AUTHORIZATION_CODE",
+        "defaultReturnUrl": return_url,
+    }
+    body["credentialProviderConfigurations"] = [
+        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+    ]
+    return body
+
+
+class Events:
+    """Target events as they are published (NATS core subscription, admin user): when a target
+    became READY or started waiting for consent, without polling the admin API (every GET of a
+    target is a full scan of the targets collection on FerretDB, which would slow what we time)."""
+
+    def __init__(self, nats_url: str) -> None:
+        import asyncio
+        import threading
+
+        self._seen: dict[tuple[str, str], float] = {}
+        self._cond = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        url = harness.nats_admin_url(nats_url) if hasattr(harness, "nats_admin_url") else nats_url
+
+        async def main() -> None:
+            import nats
+
+            try:
+                self._nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+                await self._nc.subscribe("gatehouse.events.target.>", cb=self._on_msg)
+                await self._nc.subscribe("gatehouse.events.identity.>", cb=self._on_msg)
+                await self._nc.flush()
+            except BaseException as exc:  # noqa: BLE001 - reported by the constructor
+                self._error = exc
+            self._ready.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-events", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(main(), self._loop)
+        self._ready.wait(15)
+        if self._error is not None or not self._ready.is_set():
+            raise RuntimeError(f"cannot subscribe to the target events: {self._error!r}")
+
+    async def _on_msg(self, msg: Any) -> None:
+        now = time.perf_counter()
+        try:
+            event = json.loads(msg.data)
+        except ValueError:
+            return
+        kind = str(event.get("type", msg.subject.removeprefix("gatehouse.events.")))
+        key = (kind, str(event.get("targetId") or event.get("sessionUri")))
+        with self._cond:
+            self._seen.setdefault(key, now)
+            self._cond.notify_all()
+
+    def wait(self, kind: str, target_id: str, timeout: float = 120.0) -> float:
+        """perf_counter() time at which the first ``kind`` event (e.g. target.synchronized) arrived for
+        a target (identity events: for a session URI)."""
+        key = (kind, target_id)
+        with self._cond:
+            if not self._cond.wait_for(lambda: key in self._seen, timeout=timeout):
+                raise RuntimeError(f"no {kind} event for target {target_id} within {timeout:g}s")
+            return self._seen[key]
+
+    def close(self) -> None:
+        import asyncio
+
+        if hasattr(self, "_nc"):
+            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+# ------------------------------------------------------------------------------------------
+# py-spy
+# ------------------------------------------------------------------------------------------
+
+
+def pyspy_binary() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def start_pyspy(pid: int, out: Path, duration: float) -> list[subprocess.Popen[bytes]]:
+    """Two non-blocking samplers on one process: collapsed stacks (for the tables) and a flame graph."""
+    spy = pyspy_binary()
+    assert spy
+    common = [
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "200",
+        "--duration",
+        str(int(duration)),
+        "--nonblocking",
+        "--gil",
+    ]
+    return [
+        subprocess.Popen(
+            [spy, *common, "--format", fmt, "-o", str(out.with_suffix(ext))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for fmt, ext in (("raw", ".txt"), ("flamegraph", ".svg"))
+    ]
+
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def _package(path: str) -> str:
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    for pkg in ("gatehouse_gateway", "gatehouse_contracts", "gatehouse_identity", "gatehouse_sync_worker"):
+        if f"{pkg}/" in path:
+            return pkg
+    parts = path.split("/")
+    if "python3.11" in parts:
+        rest = parts[parts.index("python3.11") + 1 :]
+        return f"stdlib:{rest[0].removesuffix('.py')}" if rest else "stdlib"
+    return parts[-1]
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "services/gateway/", "services/identity/", "contracts/", "python3.11/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+OWN = ("gatehouse_gateway/", "gatehouse_contracts/", "gatehouse_identity/", "gatehouse_sync_worker/")
+
+
+def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
+    """From py-spy's raw (collapsed) output: self and inclusive shares per function, self share per
+    package, and the hot spots at the border of our own code: for each sample the innermost
+    gatehouse_* frame and the library function it called (``(self)`` when the sample is in our code)."""
+    self_time: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    own_incl: Counter[str] = Counter()
+    border: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    total = 0
+    if not raw.exists():
+        return {"samples": 0}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        frames = []
+        for frame in stack.split(";"):
+            m = _FRAME.match(frame.strip())
+            if m is None:
+                continue  # process / thread names
+            frames.append((m["func"], m["file"]))
+        if not frames:
+            continue
+        total += count
+        names = [f"{_short(file)}:{func}" for func, file in frames]
+        self_time[names[-1]] += count
+        packages[_package(frames[-1][1])] += count
+        for name in set(names):
+            incl[name] += count
+        own = [i for i, (func, file) in enumerate(frames) if any(p in file for p in OWN)]
+        # pass-through ASGI middlewares and the entry point wrap every request: not hot spots
+        inner = [i for i in own if not frames[i][0].endswith(("__call__", "run_http", "main", "<module>"))]
+        for name in {names[i] for i in own}:
+            own_incl[name] += count
+        if inner:
+            i = inner[-1]
+            callee = names[i + 1] if i + 1 < len(names) else "(self)"
+            border[f"{names[i]} -> {callee}"] += count
+        else:
+            border["(outside gatehouse code: server, event loop, libraries)"] += count
+
+    def pct(c: Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in c.most_common(n)] if total else []
+
+    return {
+        "samples": total,
+        "packages": pct(packages, 12),
+        "self": pct(self_time, top),
+        "own_inclusive": pct(own_incl, top + 5),
+        "border": pct(border, top + 5),
+        "inclusive": pct(incl, 40),
+    }
+
+
+def print_profile(title: str, summary: dict[str, Any]) -> None:
+    print(f"\n--- profile: {title} ({summary.get('samples', 0)} samples with the GIL held) ---")
+    if not summary.get("samples"):
+        print("  (no samples)")
+        return
+    for key, heading in (
+        ("packages", "self time by package"),
+        ("self", "self time by function"),
+        ("own_inclusive", "inclusive time of our functions"),
+        ("border", "our innermost frame -> what it called"),
+    ):
+        print(f"  {heading}:")
+        for name, p in summary[key]:
+            print(f"    {p:5.1f}%  {name}")
+
+
+# ------------------------------------------------------------------------------------------
+# the benchmark
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    ratio: float
+    conns: int | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+    errors: int = 0
+    cpu: str = ""
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    return "nan" if x != x else f"{x:.{digits}f}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out).resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+        harness.set_log_dir(self.tmp / "logs")
+        self.cases: list[Case] = []
+        self.info: dict[str, Any] = {"machine": machine()}
+        self.profiles: dict[str, Any] = {}
+        self.http = httpx.Client(timeout=60, trust_env=False)
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        say("starting NATS, MongoDB-compatible server, identity, sync-worker, gateway (production settings)")
+        self.nats = harness.start_nats(self.tmp / "nats")
+        self.mongo = harness.start_mongo(self.tmp / "mongo")
+        self.stack = harness.start_stack(
+            self.nats.url or "",
+            self.mongo.url or "",
+            run_id=f"bench_{uuid.uuid4().hex[:6]}",
+            **PRODUCTION_ENV,
+            **neutral_service_commands(),
+        )
+        say(f"  mongo: {getattr(self.mongo, 'kind', '?')}; logs in {harness.log_dir()}")
+        self.upstream = start_python("bench-upstream", BENCH / "upstream.py")
+        self.oidc = harness.start_oidc_provider()
+        self.catcher = harness.start_return_catcher()
+        self.admin = Admin(self.stack)
+        self.events = Events(self.nats.url or "")
+        self.gw_pid = self.stack.gateway.pid
+        time.sleep(1.0)
+        self.info["rss_empty_kib"] = rss_kib(self.gw_pid)
+        self.watch: dict[str, int | None] = {
+            "gateway": self.stack.gateway.pid,
+            "identity": self.stack.identity.pid,
+            "sync-worker": self.stack.sync_worker.pid,
+            "nats": self.nats.pid,
+            "mongo": getattr(self.mongo, "pid", None),
+            "upstream": self.upstream.pid,
+        }
+        self.wrk = Wrk(self.tmp, self.args.duration, self.watch)
+
+    def ceiling(self) -> None:
+        say("load generator ceiling: wrk against a trivial endpoint")
+        proc, url = start_trivial()
+        if proc is None:  # no Node.js: NATS's monitoring endpoint (Go) is the trivial server
+            url = self.nats.health_url or ""
+        self.wrk.watch = {**self.watch, "trivial": proc.pid if proc else self.nats.pid}
+        self.wrk.run(
+            "ceiling", url, b"{}", {"Content-Type": "application/json"}, 32, duration=1, record=False
+        )
+        run = self.wrk.run("wrk_ceiling", url, b"{}", {"Content-Type": "application/json"}, 32)
+        self.wrk.watch = self.watch
+        if proc:
+            proc.stop()
+        self.ceiling_rps = run.rps
+        self.cases.append(
+            Case(
+                "wrk_ceiling",
+                run.p50_ms,
+                run.p99_ms,
+                run.rps,
+                float("nan"),
+                32,
+                note=f"{'node http' if proc else 'nats /healthz'}; wrk {run.wrk_cpu:.2f} cores",
+                cpu=f"server {run.cpu.get('trivial', 0):.2f}",
+            )
+        )
+
+    def build_catalogs(self) -> None:
+        """Gateways with 1, 100 and 1,000 targets x 10 tools: one synced target each, the rest with an
+        inline schema. The 100-target catalog goes through the admin API (its create latencies are
+        reported); for the 1,000-target one, 1 inline target is created through the API and the
+        other 998 are copies of its stored document (new id, name, stamp), then the gateway is
+        restarted and loads the catalog at start-up (timed). Why copies: each admin create costs a
+        few full scans of the targets collection in FerretDB (see BENCHMARKS.md), so 1,000 creates
+        through the API take many minutes on this machine."""
+        up = self.upstream.url
+        say(
+            f"catalogs: gateways with {', '.join(map(str, CATALOG_SIZES))} targets x {TOOLS_PER_TARGET} tools"
+        )
+        self.gateways: dict[int, dict[str, Any]] = {}
+        inline = fast_upstream.tools(TOOLS_PER_TARGET)
+        started = time.monotonic()
+        for n in CATALOG_SIZES:
+            gw = self.admin.gateway(f"bench-{n}t-{secrets.token_hex(3)}")
+            self.gateways[n] = gw
+            synced = self.admin.create_target(gw["gatewayId"], open_target("synced", f"{up}/mcp"))
+            self.events.wait("target.synchronized", synced["targetId"])
+        say(
+            f"  synced targets READY ({time.monotonic() - started:.1f}s); "
+            "inline-schema targets via the admin API"
+        )
+        api_jobs = [
+            (self.gateways[n]["gatewayId"], open_target(f"t{i:04d}", f"{up}/mcp", inline))
+            for n in CATALOG_SIZES
+            if n <= 100
+            for i in range(1, n)
+        ]
+        big = CATALOG_SIZES[-1]
+        template = self.admin.create_target(
+            self.gateways[big]["gatewayId"], open_target("t0001", f"{up}/mcp", inline)
+        )
+        started = time.monotonic()
+        lat: list[float] = []
+
+        def create(job: tuple[str, dict[str, Any]]) -> None:
+            t = time.perf_counter()
+            self.admin.create_target(*job)
+            lat.append(time.perf_counter() - t)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, api_jobs))
+        took = time.monotonic() - started
+        lat.sort()
+        self.info["catalog_build_api"] = {
+            "targets": len(api_jobs),
+            "seconds": round(took, 1),
+            "create_p50_ms": round(1000 * lat[len(lat) // 2], 1),
+            "create_p99_ms": round(1000 * lat[int(len(lat) * 0.99)], 1),
+        }
+        say(
+            f"  {len(api_jobs)} targets created through the API in {took:.1f}s (4 at a time; create p50 "
+            f"{1000 * lat[len(lat) // 2]:.0f} ms, p99 {1000 * lat[int(len(lat) * 0.99)]:.0f} ms)"
+        )
+        import pymongo  # the harness's own test dependency
+
+        client: Any = pymongo.MongoClient(self.stack.mongo_url)
+        try:
+            targets = client[self.stack.gatehouse_db]["targets"]
+            doc = targets.find_one({"_id": template["targetId"]})
+            assert doc is not None
+            copies = []
+            for i in range(2, big):
+                copy = dict(doc)
+                copy.update(_id=f"C{i:09d}", name=f"t{i:04d}", stamp=uuid.uuid4().hex)
+                copies.append(copy)
+            for k in range(0, len(copies), 100):
+                targets.insert_many(copies[k : k + 100])
+        finally:
+            client.close()
+        say(f"  {len(copies)} copies of an inline target stored; restarting the gateway to load the catalog")
+        t = time.perf_counter()
+        self.stack.gateway.restart()
+        self.info["gateway_start_s"] = round(time.perf_counter() - t, 2)
+        self.gw_pid = self.watch["gateway"] = self.stack.gateway.pid
+        say(f"  gateway restarted with the whole catalog in {self.info['gateway_start_s']:.1f}s")
+        self.sessions: dict[int, dict[str, str]] = {}
+        for n, gw in self.gateways.items():
+            self.sessions[n] = open_session(self.http, gw["gatewayUrl"])
+            want = n * TOOLS_PER_TARGET
+            wait_until(
+                f"{want} tools in gateway {gw['gatewayId']}",
+                lambda gw=gw, n=n, want=want: (
+                    count_tools(self.http, gw["gatewayUrl"], self.sessions[n]) >= want
+                ),
+            )
+        self.info["cached_tools"] = sum(n * TOOLS_PER_TARGET for n in CATALOG_SIZES)
+        say(f"  every catalog served ({self.info['cached_tools']} tools)")
+
+    def tools_list(self) -> None:
+        floor_dir = self.tmp / "floor"
+        floor_dir.mkdir()
+        body = rpc_body("tools/list", {})
+        for n, gw in self.gateways.items():
+            r = self.http.post(gw["gatewayUrl"], content=body, headers=self.sessions[n])
+            (floor_dir / f"t{n}.json").write_bytes(r.content)
+            self.info.setdefault("tools_list_bytes", {})[n] = len(r.content)
+        self.floor = start_python("bench-floor", BENCH / "floor.py", "--dir", str(floor_dir))
+        self.watch["floor"] = self.floor.pid
+        say("tools_list vs floor (same bytes, same framework and uvicorn settings)")
+        for conns in (1, 32) if not self.args.quick else (32,):
+            for n, gw in self.gateways.items():
+                floor_url = f"{self.floor.url}/floor/t{n}"
+                floor_headers = {**self.sessions[n]}
+                self.wrk.run("warmup", floor_url, body, floor_headers, conns, duration=1, record=False)
+                self.wrk.run(
+                    "warmup", gw["gatewayUrl"], body, self.sessions[n], conns, duration=1, record=False
+                )
+                f = self.wrk.run(f"floor_{n}t", floor_url, body, floor_headers, conns)
+                g = self.wrk.run(f"tools_list_{n}t", gw["gatewayUrl"], body, self.sessions[n], conns)
+                sfx = "" if conns == 32 else "_c1"
+                size = f"{f.response_bytes / 1024:.0f} KiB"
+                self.cases.append(
+                    Case(
+                        f"floor_{n}t{sfx}",
+                        f.p50_ms,
+                        f.p99_ms,
+                        f.rps,
+                        1.0,
+                        conns,
+                        note=size,
+                        errors=f.errors,
+                        cpu=f"floor {f.cpu.get('floor', 0):.2f}",
+                    )
+                )
+                self.cases.append(
+                    Case(
+                        f"tools_list_{n}t{sfx}",
+                        g.p50_ms,
+                        g.p99_ms,
+                        g.rps,
+                        g.rps / f.rps,
+                        conns,
+                        note=f"{n * TOOLS_PER_TARGET} tools, {size}",
+                        errors=g.errors,
+                        cpu=f"gw {g.cpu.get('gateway', 0):.2f}",
+                    )
+                )
+        self.info["rss_catalog_kib"] = rss_kib(self.gw_pid)
+        self.floor.stop()
+        self.watch.pop("floor", None)
+
+    def tools_call(self) -> None:
+        say("tools_call through the gateway vs straight to the fast upstream")
+        gw = self.gateways[CATALOG_SIZES[0]]
+        session = self.sessions[CATALOG_SIZES[0]]
+        direct_url = f"{self.upstream.url}/mcp"
+        direct = open_session(self.http, direct_url)
+        via = rpc_body("tools/call", {"name": "synced___echo", "arguments": {"text": "hello"}})
+        straight = rpc_body("tools/call", {"name": "echo", "arguments": {"text": "hello"}})
+        answer = rpc(self.http, gw["gatewayUrl"], session, via)
+        assert answer.get("result", {}).get("content", [{}])[0].get("text") == "hello", answer
+        self.call_args = (gw["gatewayUrl"], via, session)
+        for conns in (1, 32):
+            self.wrk.run("warmup", direct_url, straight, direct, conns, duration=1, record=False, check=True)
+            self.wrk.run(
+                "warmup", gw["gatewayUrl"], via, session, conns, duration=1, record=False, check=True
+            )
+            d = self.wrk.run(f"tools_call_direct_c{conns}", direct_url, straight, direct, conns, check=True)
+            g = self.wrk.run(f"tools_call_c{conns}", gw["gatewayUrl"], via, session, conns, check=True)
+            self.cases.append(
+                Case(
+                    f"tools_call_direct_c{conns}",
+                    d.p50_ms,
+                    d.p99_ms,
+                    d.rps,
+                    1.0,
+                    conns,
+                    errors=d.errors,
+                    cpu=f"up {d.cpu.get('upstream', 0):.2f}",
+                )
+            )
+            self.cases.append(
+                Case(
+                    f"tools_call_c{conns}",
+                    g.p50_ms,
+                    g.p99_ms,
+                    g.rps,
+                    g.rps / d.rps,
+                    conns,
+                    extra={"added_p50_ms": g.p50_ms - d.p50_ms, "added_p99_ms": g.p99_ms - d.p99_ms},
+                    note=f"+{g.p50_ms - d.p50_ms:.2f} ms p50, +{g.p99_ms - d.p99_ms:.2f} ms p99",
+                    errors=g.errors,
+                    cpu=f"gw {g.cpu.get('gateway', 0):.2f} up {g.cpu.get('upstream', 0):.2f} "
+                    f"nats {g.cpu.get('nats', 0):.2f}",
+                )
+            )
+
+    def user_auth_setup(self) -> None:
+        say("authorization-code set-up: credential provider, CUSTOM_JWT gateway, user consent")
+        client_id, secret = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
+        r = self.admin.id.post(
+            "/identities/CreateOauth2CredentialProvider",
+            json={
+                "name": f"bench-as-{secrets.token_hex(3)}",
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {
+                    "customOauth2ProviderConfig": {
+                        "oauthDiscovery": {
+                            "discoveryUrl": f"{self.oidc.url}/.well-known/openid-configuration"
+                        },
+                        "clientId": client_id,
+                        "clientSecret": secret,
+                    }
+                },
+            },
+        )
+        assert r.status_code == 201, r.text
+        provider = r.json()
+        harness.register_oidc_client(
+            self.oidc, client_id, client_secret=secret, redirect_uris=[provider["callbackUrl"]]
+        )
+        self.provider = provider["name"]
+        audience = f"https://gatehouse.bench/{secrets.token_hex(4)}"
+        self.jwt_gw = self.admin.gateway(
+            f"bench-jwt-{secrets.token_hex(3)}",
+            authorizerType="CUSTOM_JWT",
+            authorizerConfiguration={
+                "customJWTAuthorizer": {
+                    "discoveryUrl": f"{self.oidc.url}/.well-known/openid-configuration",
+                    "allowedAudience": [audience],
+                }
+            },
+        )
+        gid = self.jwt_gw["gatewayId"]
+        echo = fast_upstream.tools(1)
+        up = f"{self.upstream.url}/mcp"
+        self.admin.create_target(gid, open_target("open", up, echo))
+        self.admin.create_target(gid, user_target("user", up, self.provider, self.catcher.callback_url, echo))
+        say("  provider, gateway and targets created")
+        self.user_jwt = harness.mint_jwt(self.oidc, sub="U1", aud=audience, ttl=3600)
+        url = self.jwt_gw["gatewayUrl"]
+        self.jwt_session = open_session(self.http, url, {"Authorization": f"Bearer {self.user_jwt}"})
+        say("  user session open (initialize with the user's JWT)")
+        wait_until("the JWT gateway's catalog", lambda: count_tools(self.http, url, self.jwt_session) >= 2)
+        say("  catalog served")
+        call = rpc_body("tools/call", {"name": "user___echo", "arguments": {"text": "hello"}})
+        first = rpc(self.http, url, self.jwt_session, call)
+        assert first.get("error", {}).get("code") == -32042, first
+        consent_url = first["error"]["data"]["elicitations"][0]["url"]
+        say("  -32042 received; consenting as U1")
+        landed = harness.login_http(consent_url, "U1", harness.OIDC_USERS["U1"])
+        session_uri = httpx.URL(landed).params.get("session_id")
+        assert session_uri, landed
+        r = self.http.post(
+            f"{self.stack.identity_url}/identities/CompleteResourceTokenAuth",
+            json={"userIdentifier": {"userToken": self.user_jwt}, "sessionUri": session_uri},
+        )
+        assert r.status_code == 200, r.text
+        again = rpc(self.http, url, self.jwt_session, call)
+        assert again.get("result", {}).get("content", [{}])[0].get("text") == "hello", again
+
+    def tools_call_3lo(self) -> None:
+        say("tools_call_3lo (vault hit) vs the same call on an open target of the same gateway")
+        url = self.jwt_gw["gatewayUrl"]
+        open_call = rpc_body("tools/call", {"name": "open___echo", "arguments": {"text": "hello"}})
+        user_call = rpc_body("tools/call", {"name": "user___echo", "arguments": {"text": "hello"}})
+        self.call_3lo_args = (url, user_call, self.jwt_session)
+        for conns in (1, 32):
+            self.wrk.run(
+                "warmup", url, open_call, self.jwt_session, conns, duration=1, record=False, check=True
+            )
+            self.wrk.run(
+                "warmup", url, user_call, self.jwt_session, conns, duration=1, record=False, check=True
+            )
+            o = self.wrk.run(f"tools_call_open_c{conns}", url, open_call, self.jwt_session, conns, check=True)
+            u = self.wrk.run(f"tools_call_3lo_c{conns}", url, user_call, self.jwt_session, conns, check=True)
+            cost = u.p50_ms / o.p50_ms if conns == 1 else o.rps / u.rps
+            self.cases.append(
+                Case(
+                    f"tools_call_open_c{conns}",
+                    o.p50_ms,
+                    o.p99_ms,
+                    o.rps,
+                    1.0,
+                    conns,
+                    errors=o.errors,
+                    cpu=f"gw {o.cpu.get('gateway', 0):.2f}",
+                )
+            )
+            self.cases.append(
+                Case(
+                    f"tools_call_3lo_c{conns}",
+                    u.p50_ms,
+                    u.p99_ms,
+                    u.rps,
+                    cost,
+                    conns,
+                    note="cost: p50 3lo/open" if conns == 1 else "cost: rps open/3lo",
+                    errors=u.errors,
+                    cpu=f"gw {u.cpu.get('gateway', 0):.2f} id {u.cpu.get('identity', 0):.2f} "
+                    f"db {u.cpu.get('mongo', 0):.2f}",
+                )
+            )
+
+    def sync_1000(self) -> None:
+        say(f"sync_{SYNC_TOOLS}: target creation -> READY for a {SYNC_TOOLS}-tool target")
+        gw = self.admin.gateway(f"bench-sync-{secrets.token_hex(3)}")
+        times: list[float] = []
+        answered: list[float] = []
+        for i in range(REPEATS):
+            t0 = time.perf_counter()
+            created = self.admin.create_target(
+                gw["gatewayId"], open_target(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
+            )
+            t1 = time.perf_counter()
+            seen = self.events.wait("target.synchronized", created["targetId"])
+            times.append(1000 * (seen - t0))
+            answered.append(1000 * (t1 - t0))
+            target = self.admin.target(gw["gatewayId"], created["targetId"])
+            assert target["status"] == "READY" and target["toolCount"] == SYNC_TOOLS, target
+            say(f"  run {i + 1}: {times[-1]:.0f} ms (the create call answered after {answered[-1]:.0f} ms)")
+        p50 = statistics.median(times)
+        self.cases.append(
+            Case(
+                f"sync_{SYNC_TOOLS}",
+                p50,
+                max(times),
+                float("nan"),
+                p50 / 2000,
+                extra={"create_call_ms": statistics.median(answered)},
+                note=f"ms (runs: {', '.join(f'{t:.0f}' for t in times)}); create call "
+                f"{statistics.median(answered):.0f} ms; ratio vs 2 s budget",
+            )
+        )
+
+    def ready_after_consent(self) -> None:
+        say("ready_after_consent: CompleteResourceTokenAuth -> READY (implicit sync)")
+        gid = self.jwt_gw["gatewayId"]
+        times: list[float] = []
+        complete: list[float] = []
+        resumed: list[float] = []
+        for i in range(REPEATS):
+            body = user_target(
+                f"implicit{i}", f"{self.upstream.url}/mcp", self.provider, self.catcher.callback_url, None
+            )
+            created = self.admin.create_target(gid, body)
+            self.events.wait("target.authorization_required", created["targetId"])
+            pending = self.admin.target(gid, created["targetId"])
+            assert pending["status"] == "CREATE_PENDING_AUTH", pending
+            oauth2 = pending["authorizationData"]["oauth2"]
+            landed = harness.login_http(oauth2["authorizationUrl"], "admin", harness.OIDC_USERS["admin"])
+            session_uri = httpx.URL(landed).params.get("session_id")
+            assert session_uri, landed
+            t0 = time.perf_counter()
+            r = self.admin.id.post(
+                "/identities/CompleteResourceTokenAuth",
+                json={"userIdentifier": {"userId": oauth2["userId"]}, "sessionUri": session_uri},
+            )
+            t1 = time.perf_counter()
+            assert r.status_code == 200, r.text
+            seen = self.events.wait("target.synchronized", created["targetId"])
+            issued = self.events.wait("identity.token_issued", session_uri)
+            times.append(1000 * (seen - t0))
+            complete.append(1000 * (t1 - t0))
+            resumed.append(1000 * (seen - issued))
+            ready = self.admin.target(gid, created["targetId"])
+            assert ready["status"] == "READY", ready
+            say(
+                f"  run {i + 1}: {times[-1]:.0f} ms (CompleteResourceTokenAuth answered after "
+                f"{complete[-1]:.0f} ms; "
+                f"token_issued -> synchronized {resumed[-1]:.0f} ms)"
+            )
+        p50 = statistics.median(times)
+        self.cases.append(
+            Case(
+                "ready_after_consent",
+                p50,
+                max(times),
+                float("nan"),
+                p50 / 100,
+                extra={
+                    "complete_call_ms": statistics.median(complete),
+                    "resume_ms": statistics.median(resumed),
+                },
+                note=f"ms (runs: {', '.join(f'{t:.0f}' for t in times)}); Complete call "
+                f"{statistics.median(complete):.0f} ms, token_issued->synchronized "
+                f"{statistics.median(resumed):.0f} ms; ratio vs 100 ms budget",
+            )
+        )
+
+    def db_probe(self) -> None:
+        """How long the queries on the sync and admin paths take on this database, with the whole
+        catalog stored: by ``_id`` alone, by ``_id`` plus another field, by a status field."""
+        import pymongo
+
+        client: Any = pymongo.MongoClient(self.stack.mongo_url)
+        try:
+            targets = client[self.stack.gatehouse_db]["targets"]
+            # a row stored late (the last copy): FerretDB answers a non-_id filter by scanning the table
+            # in storage order and stops at the first match, so an early row would look cheap
+            big = CATALOG_SIZES[-1]
+            tid, gid = f"C{big - 1:09d}", self.gateways[big]["gatewayId"]
+            assert targets.find_one({"_id": tid}, {"_id": 1}) is not None
+            probes = {
+                "targets": float(targets.count_documents({})),
+                "find {_id}": ({"_id": tid}, None),
+                "find {_id, gatewayId}": ({"_id": tid, "gatewayId": gid}, None),
+                "find {_id, gatewayId} without toolsJson": ({"_id": tid, "gatewayId": gid}, {"toolsJson": 0}),
+                "find {_id, generation}": ({"_id": tid, "generation": 1}, {"toolsJson": 0}),
+                "find {status.pending.sessionUri}": (
+                    {"status.pending.sessionUri": "urn:x"},
+                    {"toolsJson": 0},
+                ),
+            }
+            out: dict[str, float] = {}
+            for name, probe in probes.items():
+                if isinstance(probe, float):
+                    out[name] = probe
+                    continue
+                query, projection = probe
+                runs = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    targets.find_one(query, projection)
+                    runs.append(1000 * (time.perf_counter() - t))
+                out[name + " (ms)"] = round(statistics.median(runs), 2)
+        finally:
+            client.close()
+        self.info["db_probe"] = out
+        say("database probe: " + ", ".join(f"{k} {v:g}" for k, v in out.items()))
+
+    def memory(self) -> None:
+        empty = self.info["rss_empty_kib"]["VmRSS"]
+        now = rss_kib(self.gw_pid)
+        at_catalog = self.info.get("rss_catalog_kib", now)
+        rss = at_catalog["VmRSS"]
+        self.cases.append(
+            Case(
+                "gateway_rss",
+                float("nan"),
+                float("nan"),
+                float("nan"),
+                rss / empty,
+                extra={
+                    "rss_mib": rss / 1024,
+                    "empty_rss_mib": empty / 1024,
+                    "peak_rss_mib": now["VmHWM"] / 1024,
+                },
+                note=f"{rss / 1024:.0f} MiB with {self.info['cached_tools']} tools "
+                f"(empty {empty / 1024:.0f} MiB, "
+                f"peak {now['VmHWM'] / 1024:.0f} MiB)",
+            )
+        )
+
+    # -- profiles -----------------------------------------------------------------------------
+
+    def profile(self) -> None:
+        if not pyspy_binary():
+            say("py-spy not found: skipping profiles (pip install py-spy into .venv)")
+            return
+        seconds = self.args.profile_seconds
+        big = CATALOG_SIZES[-1]
+        plans = [
+            (
+                "tools_list_1000t_c32",
+                [("gateway", self.gw_pid)],
+                (self.gateways[big]["gatewayUrl"], rpc_body("tools/list", {}), self.sessions[big]),
+                False,
+            ),
+            (
+                "tools_list_1t_c32",
+                [("gateway", self.gw_pid)],
+                (self.gateways[1]["gatewayUrl"], rpc_body("tools/list", {}), self.sessions[1]),
+                False,
+            ),
+            ("tools_call_c32", [("gateway", self.gw_pid)], self.call_args, True),
+            (
+                "tools_call_3lo_c32",
+                [("gateway", self.gw_pid), ("identity", self.stack.identity.pid)],
+                self.call_3lo_args,
+                True,
+            ),
+        ]
+        for name, targets, (url, body, headers), check in plans:
+            say(f"profiling {name} with py-spy ({seconds:g}s)")
+            spies = []
+            for who, pid in targets:
+                assert pid
+                spies += start_pyspy(pid, self.out / f"profile-{name}-{who}", seconds)
+            time.sleep(0.3)
+            self.wrk.run(name, url, body, headers, 32, duration=seconds - 0.5, check=check, record=False)
+            for p in spies:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            for who, _ in targets:
+                summary = summarize_profile(self.out / f"profile-{name}-{who}.txt")
+                self.profiles[f"{name}/{who}"] = summary
+                (self.out / f"profile-{name}-{who}.top.json").write_text(json.dumps(summary, indent=1))
+
+    # -- report -------------------------------------------------------------------------------
+
+    def report(self) -> None:
+        m = self.info["machine"]
+        print("\n" + "=" * 112)
+        print(
+            f"Gatehouse benchmarks: {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+            f"Linux {m['kernel']}, "
+            f"Python {m['python']}, {m['wrk']}"
+        )
+        print(
+            f"load: {self.args.duration:g}s per case; mongo: {getattr(self.mongo, 'kind', '?')}; "
+            f"cpu = cores used by the named processes during the case"
+        )
+        print("=" * 112)
+        print(f"{'case':<24}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'rps':>10}{'ratio':>7}  {'cpu':<30} note")
+        for c in self.cases:
+            conc = "" if c.conns is None else str(c.conns)
+            err = f" ERRORS={c.errors}" if c.errors else ""
+            rps = "" if c.rps != c.rps else f"{c.rps:.0f}"
+            ratio = "" if c.ratio != c.ratio else f"{c.ratio:.2f}"
+            p50 = "" if c.p50_ms != c.p50_ms else f"{c.p50_ms:.2f}"
+            p99 = "" if c.p99_ms != c.p99_ms else f"{c.p99_ms:.2f}"
+            print(f"{c.name:<24}{conc:>5}{p50:>9}{p99:>9}{rps:>10}{ratio:>7}  {c.cpu:<30} {c.note}{err}")
+        print()
+        for c in self.cases:
+            extra = "".join(f" {k}={fmt(v)}" for k, v in c.extra.items())
+            print(
+                f"bench {c.name} p50_ms={fmt(c.p50_ms)} p99_ms={fmt(c.p99_ms)} rps={fmt(c.rps, 1)} "
+                f"ratio={fmt(c.ratio, 3)}{extra}"
+            )
+        others = [r.other_cpu for r in self.wrk.runs]
+        if others:
+            worst = max(self.wrk.runs, key=lambda r: r.other_cpu)
+            print(
+                f"\nother load on the machine during the cases (cores, not ours nor wrk): "
+                f"median {statistics.median(others):.2f}, max {worst.other_cpu:.2f} ({worst.case})"
+                + ("  WARNING: the machine was busy; numbers are disturbed" if worst.other_cpu > 0.25 else "")
+            )
+        print()
+        for line in self.targets():
+            print(line)
+        for name, summary in self.profiles.items():
+            print_profile(name, summary)
+        results = {
+            "info": self.info,
+            "cases": [asdict(c) for c in self.cases],
+            "runs": [asdict(r) for r in self.wrk.runs],
+            "targets": self.targets(),
+            "profiles": self.profiles,
+            "seconds": round(time.monotonic() - T0, 1),
+        }
+        (self.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        print(f"\nresults: {self.out / 'results.json'}; service logs: {harness.log_dir()}")
+
+    def targets(self) -> list[str]:
+        by = {c.name: c for c in self.cases}
+        lines = ["targets (issue 6):"]
+
+        def check(ok: bool, text: str) -> None:
+            lines.append(f"  {'PASS' if ok else 'MISS'}  {text}")
+
+        for n in CATALOG_SIZES:
+            c = by.get(f"tools_list_{n}t")
+            if c:
+                check(c.ratio >= 0.9, f"tools_list {n} targets >= 0.9x floor rps (c32): {c.ratio:.2f}x")
+        c32 = by.get("tools_call_c32")
+        if c32:
+            check(
+                c32.extra["added_p50_ms"] <= 1.0,
+                f"tools_call adds <= 1 ms p50 at c32: +{c32.extra['added_p50_ms']:.2f} ms",
+            )
+            check(
+                c32.extra["added_p99_ms"] <= 3.0,
+                f"tools_call adds <= 3 ms p99 at c32: +{c32.extra['added_p99_ms']:.2f} ms",
+            )
+            check(c32.ratio >= 0.7, f"tools_call keeps >= 0.7x direct rps at c32: {c32.ratio:.2f}x")
+        for conc in (1, 32):
+            c = by.get(f"tools_call_3lo_c{conc}")
+            if c:
+                what = "p50" if conc == 1 else "rps"
+                check(c.ratio <= 1.2, f"tools_call_3lo <= 1.2x open ({what}, c{conc}): {c.ratio:.2f}x")
+        c = by.get(f"sync_{SYNC_TOOLS}")
+        if c:
+            check(c.p50_ms <= 2000, f"sync_{SYNC_TOOLS} <= 2 s: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")
+        c = by.get("ready_after_consent")
+        if c:
+            check(
+                c.p50_ms <= 100, f"ready_after_consent <= 100 ms: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)"
+            )
+        return lines
+
+    def stop(self) -> None:
+        self.http.close()
+        if hasattr(self, "admin"):
+            self.admin.close()
+        if hasattr(self, "events"):
+            self.events.close()
+        if hasattr(self, "catcher"):
+            self.catcher.stop()
+        harness.stop_all()
+        shutil.rmtree(self.tmp / "nats", ignore_errors=True)
+        shutil.rmtree(self.tmp / "mongo", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per case (default 3)")
+    parser.add_argument("--quick", action="store_true", help="tools_list at concurrency 32 only")
+    parser.add_argument("--profile", action="store_true", help="also sample the gateway with py-spy")
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument("--out", default=str(BENCH / "out"), help="where results.json and profiles go")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (Debian: apt-get install wrk; `make bench` does it)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    bench = Bench(args)
+    try:
+        bench.start()
+        bench.ceiling()
+        bench.build_catalogs()
+        bench.tools_list()
+        bench.tools_call()
+        bench.user_auth_setup()
+        bench.tools_call_3lo()
+        bench.sync_1000()
+        bench.ready_after_consent()
+        bench.memory()
+        bench.db_probe()
+        if args.profile:
+            bench.profile()
+        bench.report()
+    finally:
+        bench.stop()
+    say(f"done in {time.monotonic() - T0:.0f}s")
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(60)
+    main()
