@@ -72,6 +72,15 @@ async def publish_event(nc: NatsClient, event: Event, *, timeout: float = 5.0) -
         raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
 
 
+async def publish_event_nowait(nc: NatsClient, event: Event) -> None:
+    """Hand the event to NATS without waiting for the stream's ack (for high-rate events such as
+    ``tool.invoked``: the stream still stores it; ``Nats-Msg-Id`` still de-duplicates)."""
+    try:
+        await nc.publish(event_subject(event), encode_event(event), headers={"Nats-Msg-Id": event.event_id})
+    except nats.errors.Error as exc:
+        raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
+
+
 class IdentityClient:
     """Identity's RPC as one service calls it. The subject names the caller
     (``gatehouse.rpc.identity.<Operation>.<caller>``) and NATS permissions let only that service

@@ -173,9 +173,7 @@ AnyEvent = (
 EVENT_TYPES: tuple[type[Event], ...] = typing.get_args(AnyEvent)
 
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
-_TAGS: dict[type[Event], str] = {
-    cls: str(msgspec.inspect.type_info(cls).tag) for cls in EVENT_TYPES  # type: ignore[attr-defined]
-}
+_TAGS: dict[type[Event], str] = {cls: str(cls.__struct_config__.tag) for cls in EVENT_TYPES}
 _encoder = msgspec.json.Encoder()
 
 E = TypeVar("E", bound=Event)

@@ -164,10 +164,13 @@ class TrailingSlash:
         await self.app(scope, receive, send)
 
 
+HEADER_LIMIT = 16 * 1024
+
+
 class HeaderLimit:
     """ASGI middleware: a request whose headers exceed ``limit`` bytes in all gets 431, unread."""
 
-    def __init__(self, app: Any, limit: int = 16 * 1024) -> None:
+    def __init__(self, app: Any, limit: int = HEADER_LIMIT) -> None:
         self.app = app
         self.limit = limit
 

@@ -42,6 +42,7 @@ from gatehouse_contracts.target_auth import m2m_headers
 
 from . import gateways
 from .catalog import Catalog, RoutedTarget
+from .fast_path import McpFastPath
 from .gateways import Ctx
 from .mcp_endpoint import McpEndpoint
 from .routes import BODIES, router
@@ -54,7 +55,7 @@ from .user_auth import Inbound, UserTokens
 log = logging.getLogger("gatehouse.gateway")
 
 
-def build(settings: Settings) -> FastAPI:
+def build(settings: Settings) -> McpFastPath:
     mongo = connect(settings.mongodb_url)
     store = Store(mongo, settings.gatehouse_db)
     guard = EndpointGuard(settings.target_denied_networks)
@@ -85,7 +86,7 @@ def build(settings: Settings) -> FastAPI:
             return
         gateway_id, target_id = event.gateway_id, event.target_id  # type: ignore[attr-defined]
         if isinstance(event, TargetDeleted):
-            catalog.drop_target(gateway_id, target_id)
+            await catalog.drop_target(gateway_id, target_id)
         else:
             await catalog.reload_target(gateway_id, target_id)
         if not _keeps_sessions(event):
@@ -184,12 +185,6 @@ def build(settings: Settings) -> FastAPI:
     app = service_app("Gatehouse gateway", lifespan, broker, mongo)
     app.include_router(router(ctx, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
     document_bodies(app, BODIES)
-    app.router.add_route(
-        "/gateways/{gateway_id}/mcp",
-        endpoint.handle,
-        methods=["GET", "POST", "DELETE"],
-        include_in_schema=False,
-    )
 
     @app.get("/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp", responses=ERROR_RESPONSES)
     async def protected_resource_metadata(gateway_id: str) -> Response:
@@ -212,7 +207,7 @@ def build(settings: Settings) -> FastAPI:
             metadata["scopes_supported"] = config["allowedScopes"]
         return json_response(metadata)
 
-    return app
+    return McpFastPath(app, endpoint)
 
 
 def _keeps_sessions(event: Event) -> bool:
@@ -238,6 +233,6 @@ def _spawn(tasks: set[asyncio.Task[None]], coro: Any) -> None:
 
 async def _publish_quietly(broker: NatsBroker, event: Event) -> None:
     try:
-        await bus.publish_event(broker.connection, event)
+        await bus.publish_event_nowait(broker.connection, event)
     except GatehouseError as exc:
         log.warning("could not publish %s: %s", type(event).__name__, exc.message)

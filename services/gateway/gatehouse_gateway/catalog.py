@@ -7,6 +7,7 @@ tools/list never leaves memory.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import bisect
@@ -104,29 +105,49 @@ def _parse_cursor(cursor: str) -> tuple[str, int]:
 
 
 class Catalog:
-    """All gateways' catalogs, by gateway id."""
+    """All gateways' catalogs, by gateway id. Changes are applied one at a time (a lock), so a slow
+    reload of a whole gateway cannot put back an older snapshot over a target change made meanwhile."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._lock = asyncio.Lock()
         self.gateways: dict[str, GatewayCatalog] = {}
 
     async def reload_all(self) -> None:
-        """Re-read every gateway, and the tools of only those targets whose ``stamp`` changed."""
-        known = {tid: doc for cat in self.gateways.values() for tid, doc in cat.targets.items()}
-        stamps = await self._store.target_stamps()
-        changed = [tid for tid, stamp in stamps.items() if known.get(tid, {}).get("stamp") != stamp]
-        fresh = {doc["_id"]: doc for doc in await self._store.targets_by_id(changed)} if changed else {}
-        gateways = {doc["_id"]: GatewayCatalog(doc) for doc in await self._store.all_gateways()}
-        for tid in stamps:
-            doc = fresh.get(tid) or known.get(tid)
-            if doc is not None and (cat := gateways.get(doc["gatewayId"])) is not None:
-                cat.targets[tid] = doc
-        for cat in gateways.values():
-            cat.rebuild()
-        self.gateways = gateways
-        log.debug("catalog reloaded: %d gateways, %d targets re-read", len(gateways), len(fresh))
+        """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild
+        only the gateways that changed."""
+        async with self._lock:
+            known = {tid: doc for cat in self.gateways.values() for tid, doc in cat.targets.items()}
+            stamps = await self._store.target_stamps()
+            changed = [tid for tid, (_, stamp) in stamps.items() if known.get(tid, {}).get("stamp") != stamp]
+            fresh = {doc["_id"]: doc for doc in await self._store.targets_by_id(changed)} if changed else {}
+            gateways: dict[str, GatewayCatalog] = {}
+            dirty: set[str] = set()
+            for doc in await self._store.all_gateways():
+                old = self.gateways.get(doc["_id"])
+                if old is not None and old.gateway == doc:
+                    gateways[doc["_id"]] = old
+                else:
+                    gateways[doc["_id"]] = GatewayCatalog(doc, dict(old.targets) if old else {})
+                    dirty.add(doc["_id"])
+            for tid, doc in fresh.items():
+                if (cat := gateways.get(doc["gatewayId"])) is not None:
+                    cat.targets[tid] = doc
+                    dirty.add(doc["gatewayId"])
+            for gid, cat in gateways.items():
+                for tid in [t for t in cat.targets if t not in stamps]:
+                    del cat.targets[tid]
+                    dirty.add(gid)
+            for gid in dirty:
+                gateways[gid].rebuild()
+            self.gateways = gateways
+            log.debug("catalog reloaded: %d gateways rebuilt, %d targets re-read", len(dirty), len(fresh))
 
     async def reload_gateway(self, gateway_id: str) -> None:
+        async with self._lock:
+            await self._reload_gateway(gateway_id)
+
+    async def _reload_gateway(self, gateway_id: str) -> None:
         doc = await self._store.get_gateway(gateway_id)
         if doc is None:
             self.gateways.pop(gateway_id, None)
@@ -138,19 +159,20 @@ class Catalog:
         self.gateways[gateway_id] = cat
 
     async def reload_target(self, gateway_id: str, target_id: str) -> None:
-        cat = self.gateways.get(gateway_id)
-        if cat is None:
-            await self.reload_gateway(gateway_id)
-            return
-        doc = await self._store.get_target(gateway_id, target_id, with_tools=True)
-        if doc is None:
-            cat.targets.pop(target_id, None)
-        else:
-            cat.targets[target_id] = doc
-        cat.rebuild()
-
-    def drop_target(self, gateway_id: str, target_id: str) -> None:
-        if (cat := self.gateways.get(gateway_id)) is not None and cat.targets.pop(
-            target_id, None
-        ) is not None:
+        async with self._lock:
+            cat = self.gateways.get(gateway_id)
+            if cat is None:
+                await self._reload_gateway(gateway_id)
+                return
+            doc = await self._store.get_target(gateway_id, target_id, with_tools=True)
+            if doc is None:
+                cat.targets.pop(target_id, None)
+            else:
+                cat.targets[target_id] = doc
             cat.rebuild()
+
+    async def drop_target(self, gateway_id: str, target_id: str) -> None:
+        async with self._lock:
+            cat = self.gateways.get(gateway_id)
+            if cat is not None and cat.targets.pop(target_id, None) is not None:
+                cat.rebuild()

@@ -34,6 +34,7 @@ from gatehouse_contracts.mcp_client import (
 from . import sessions
 from .catalog import Catalog, GatewayCatalog, RoutedTarget
 from .errors import McpHttpError
+from .fast_path import JsonParts
 from .sessions import EndedSessions, SessionClaims
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
@@ -236,7 +237,7 @@ class McpEndpoint:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from None
         tail = b"}}" if next_cursor is None else b',"nextCursor":"' + next_cursor.encode() + b'"}}'
         head = jsonrpc.result(msg.id, None)[: -len(b"null}")]  # {"jsonrpc":"2.0","id":..,"result":
-        return self._json(head + b'{"tools":' + tools + tail)
+        return JsonParts([head + b'{"tools":', tools, tail])
 
     async def _tools_call(
         self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None

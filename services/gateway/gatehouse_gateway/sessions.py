@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -48,6 +49,15 @@ def issue(
 
 def verify(secret: bytes, token: str, max_age: float, now: float | None = None) -> SessionClaims | None:
     """The claims of a genuine, unexpired session id, else None."""
+    claims = _genuine(secret, token)
+    if claims is None or (now or time.time()) - claims.issued_at > max_age:
+        return None
+    return claims
+
+
+@functools.lru_cache(maxsize=8192)
+def _genuine(secret: bytes, token: str) -> SessionClaims | None:
+    """Signature and shape, checked once per session id rather than on every request."""
     payload, _, signature = token.partition(".")
     if not payload or not signature or len(token) > 1024:
         return None
@@ -56,8 +66,6 @@ def verify(secret: bytes, token: str, max_age: float, now: float | None = None) 
     try:
         claims = msgspec.json.decode(_unb64(payload), type=SessionClaims)
     except (msgspec.DecodeError, binascii.Error, ValueError):
-        return None
-    if (now or time.time()) - claims.issued_at > max_age:
         return None
     return claims
 

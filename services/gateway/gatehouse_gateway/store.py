@@ -82,10 +82,10 @@ class Store:
                 raise Conflict(f"this gateway already has a target named {doc['name']!r}") from None
 
     async def get_target(self, gateway_id: str, target_id: str, *, with_tools: bool = False) -> Doc | None:
+        # by _id alone: an index hit everywhere (FerretDB pushes down nothing else); gateway checked here
         async with translate_errors():
-            return await self.targets.find_one(
-                {"_id": target_id, "gatewayId": gateway_id}, None if with_tools else NO_TOOLS
-            )
+            doc = await self.targets.find_one({"_id": target_id}, None if with_tools else NO_TOOLS)
+        return doc if doc is not None and doc.get("gatewayId") == gateway_id else None
 
     async def update_target(
         self, gateway_id: str, target_id: str, expect_generation: int, fields: Doc
@@ -132,11 +132,11 @@ class Store:
         async with translate_errors():
             return await self.targets.find({"gatewayId": gateway_id}).to_list()
 
-    async def target_stamps(self) -> dict[str, str]:
-        """Each target's ``stamp``, which every write changes: what the catalog must re-read."""
+    async def target_stamps(self) -> dict[str, tuple[str, str]]:
+        """Each target's (gateway, ``stamp``); every write changes the stamp: what the catalog re-reads."""
         async with translate_errors():
-            docs = await self.targets.find({}, {"stamp": 1}).to_list()
-        return {doc["_id"]: doc.get("stamp", "") for doc in docs}
+            docs = await self.targets.find({}, {"stamp": 1, "gatewayId": 1}).to_list()
+        return {doc["_id"]: (doc.get("gatewayId", ""), doc.get("stamp", "")) for doc in docs}
 
     async def targets_by_id(self, target_ids: list[str]) -> list[Doc]:
         async with translate_errors():

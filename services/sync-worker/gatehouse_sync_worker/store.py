@@ -23,11 +23,6 @@ class TargetStore:
         async with translate_errors():
             return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
 
-    async def pending_with_session(self, session_uri: str) -> Doc | None:
-        """The target whose implicit sync waits for this authorization session."""
-        async with translate_errors():
-            return await self._targets.find_one({"status.pending.sessionUri": session_uri}, {"toolsJson": 0})
-
     async def expired_pending(self, statuses: tuple[str, ...], now: float) -> list[Doc]:
         async with translate_errors():
             return await self._targets.find(

@@ -119,7 +119,7 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
 
 async def handle_consent(deps: Deps, event: TokenIssued, attempt: int) -> float | None:
     """Resume the implicit sync that waited for this consent, if one did; a delay to retry, or None."""
-    doc = await deps.store.pending_with_session(event.session_uri) if event.session_uri else None
+    doc = await _waiting_for(deps, event)
     if doc is None:
         return None  # a gateway user's consent, or a sync already resumed
     try:
@@ -130,3 +130,14 @@ async def handle_consent(deps: Deps, event: TokenIssued, attempt: int) -> float 
             return backoff(attempt, deps.settings.sync_retry_base_seconds)
         await consent.fail(deps, doc, why, event.event_id)
     return None
+
+
+async def _waiting_for(deps: Deps, event: TokenIssued) -> dict[str, Any] | None:
+    """The target whose implicit sync waits for this consent. Its synthetic user id is
+    ``id:<gatewayId><targetId><uuid hex>`` (see consent.begin), so it is found by ``_id``."""
+    user = event.user_id.removeprefix("id:")
+    if not event.session_uri or user == event.user_id or len(user) < 43:
+        return None
+    doc = await deps.store.get(user[-42:-32])
+    pending = (doc or {}).get("status", {}).get("pending") or {}
+    return doc if pending.get("sessionUri") == event.session_uri else None
