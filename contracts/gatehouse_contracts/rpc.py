@@ -212,6 +212,7 @@ class ResourceOauth2Token(_Reply, frozen=True):
     session_uri: str | None = None
     session_status: Literal["IN_PROGRESS", "FAILED"] | None = None
     session_expires_at: float | None = None
+    expires_at: float | None = None  # when to stop using access_token (a margin before it expires)
 
 
 class UserIdentifier(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):

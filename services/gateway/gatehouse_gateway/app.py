@@ -25,6 +25,7 @@ from gatehouse_contracts.events import (
     GatewayDeleted,
     GatewayUpdated,
     TargetDeleted,
+    TokenRevoked,
     decode_event,
 )
 from gatehouse_contracts.http import (
@@ -37,7 +38,7 @@ from gatehouse_contracts.http import (
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.netguard import EndpointGuard
-from gatehouse_contracts.subjects import CATALOG_SUBJECTS, MCP_SESSION_ENDED
+from gatehouse_contracts.subjects import CATALOG_SUBJECTS, EVENTS_PREFIX, MCP_SESSION_ENDED
 from gatehouse_contracts.target_auth import m2m_headers
 
 from . import gateways
@@ -78,6 +79,7 @@ def build(settings: Settings) -> McpFastPath:
         settings.nats_url, settings.nats_user, settings.nats_password, reconnected_cb=reconnected
     )
     identity = IdentityClient(lambda: broker.connection, "gateway", settings.identity_rpc_timeout_seconds)
+    user_tokens = UserTokens(identity)
 
     async def apply_change(event: Event) -> None:
         """Bring this replica's catalog up to date with one catalog-change event."""
@@ -91,6 +93,7 @@ def build(settings: Settings) -> McpFastPath:
             await catalog.reload_target(gateway_id, target_id)
         if not _keeps_sessions(event):
             await upstream.forget(target_id)
+            user_tokens.forget_target(target_id)
 
     async def on_catalog_event(msg: NatsMessage) -> None:
         """Refresh this replica's catalog."""
@@ -107,6 +110,16 @@ def build(settings: Settings) -> McpFastPath:
     # an (empty) answer from us would race JetStream's ack and break the publish.
     broker.subscriber(CATALOG_SUBJECTS[0], title="catalog: gateways", no_reply=True)(on_catalog_event)
     broker.subscriber(CATALOG_SUBJECTS[1], title="catalog: targets", no_reply=True)(_copy(on_catalog_event))
+
+    @broker.subscriber(f"{EVENTS_PREFIX}.identity.token_revoked", title="token revoked", no_reply=True)
+    async def on_token_revoked(msg: NatsMessage) -> None:
+        """Forget what this replica kept of a user's tokens once identity dropped one."""
+        try:
+            event = decode_event(msg.body)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return
+        if isinstance(event, TokenRevoked) and event.user_id.startswith("jwt:"):
+            user_tokens.forget_user(event.workload_name, event.user_id.removeprefix("jwt:"))
 
     @broker.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
     async def on_session_ended(msg: NatsMessage) -> None:
@@ -130,6 +143,7 @@ def build(settings: Settings) -> McpFastPath:
         else:
             await catalog.reload_target(gateway_id, target_id)
             await upstream.forget(target_id)
+            user_tokens.forget_target(target_id)
 
     jwt = JwtValidator(http, timeout=settings.gateway_upstream_timeout_seconds)
     inbound = Inbound(jwt)
@@ -147,7 +161,7 @@ def build(settings: Settings) -> McpFastPath:
         upstream,
         ended,
         inbound,
-        UserTokens(identity),
+        user_tokens,
         secret=settings.gatehouse_session_secret.encode(),
         public_url=settings.gateway_public_url,
         allowed_origins=settings.allowed_origins,

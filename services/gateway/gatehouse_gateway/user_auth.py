@@ -94,9 +94,24 @@ class Inbound:
 
 
 class UserTokens:
+    """Users' tokens for targets, from identity. A token identity hands out is kept here until the
+    moment identity says to stop using it (a margin before it expires), five minutes at most, and
+    dropped at once on an upstream 401, a forced consent, a target change or ``identity.token_revoked``:
+    a vault hit then costs no round trip."""
+
+    MAX_SECONDS = 300.0
+
     def __init__(self, identity: IdentityClient) -> None:
         self._identity = identity
         self._workload_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        # (gateway id, user key, target id, generation) -> (access token, use until)
+        self._tokens: dict[tuple[str, str, str, int], tuple[str, float]] = {}
+
+    def forget_target(self, target_id: str) -> None:
+        self._tokens = {k: v for k, v in self._tokens.items() if k[2] != target_id}
+
+    def forget_user(self, gateway_id: str, user_key: str) -> None:
+        self._tokens = {k: v for k, v in self._tokens.items() if k[:2] != (gateway_id, user_key)}
 
     async def _workload_token(self, gateway_id: str, user: User) -> str:
         key = (gateway_id, _digest(user.token))
@@ -117,6 +132,10 @@ class UserTokens:
         self, target: RoutedTarget, user: User, *, return_url: str | None = None, force: bool = False
     ) -> str:
         """The user's access token for the target, or ``AuthorizationRequired``."""
+        key = (target.gateway_id, user.key, target.target_id, target.generation)
+        cached = self._tokens.pop(key, None) if force else self._tokens.get(key)
+        if cached is not None and not force and cached[1] > time.time():
+            return cached[0]
         oauth = target.oauth or {}
         answer = await self._identity.call(
             rpc.GetResourceOauth2Token(
@@ -132,6 +151,11 @@ class UserTokens:
             rpc.ResourceOauth2Token,
         )
         if answer.access_token:
+            if len(self._tokens) >= MAX_REMEMBERED:
+                self._tokens.clear()
+            until = min(answer.expires_at or time.time(), time.time() + self.MAX_SECONDS)
+            if until > time.time():
+                self._tokens[key] = (answer.access_token, until)
             return answer.access_token
         if answer.authorization_url and answer.session_uri:
             raise AuthorizationRequired(answer.authorization_url, answer.session_uri)

@@ -126,8 +126,8 @@ async def resource_token(
         return await _poll(deps, req.session_uri, workload_name, user, key, provider)
     if req.force_authentication:
         await drop_user_token(deps, key, "authentication forced")  # under the lock a refresh takes
-    elif (access := await usable_token(deps, key, provider)) is not None:
-        return rpc.ResourceOauth2Token(access_token=access)
+    elif (stored := await usable_token(deps, key, provider)) is not None:
+        return rpc.ResourceOauth2Token(access_token=stored[0], expires_at=stored[1])
     return await _start_session(deps, req, workload_name, user, provider, scopes, key)
 
 
@@ -225,8 +225,8 @@ async def _poll(
     ):
         raise Forbidden(REFUSED)
     if session["status"] == "COMPLETED":
-        if (access := await usable_token(deps, key, provider)) is not None:
-            return rpc.ResourceOauth2Token(access_token=access)
+        if (stored := await usable_token(deps, key, provider)) is not None:
+            return rpc.ResourceOauth2Token(access_token=stored[0], expires_at=stored[1])
         raise Forbidden(REFUSED)
     if session["status"] == "FAILED":
         return rpc.ResourceOauth2Token(session_uri=session_uri, session_status="FAILED")

@@ -57,8 +57,9 @@ async def drop(deps: Deps, key: str, reason: str) -> None:
         )
 
 
-async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | None:
-    """The stored access token, refreshed first if it is (about to be) expired; None if there is none."""
+async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> tuple[str, float | None] | None:
+    """The stored access token and when to stop using it (renew), refreshed first if it is (about
+    to be) expired; None if there is none."""
     async with deps.lock("vault:" + key):
         doc = await deps.tokens.get(key)
         if doc is None:
@@ -66,7 +67,7 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | 
         expires_at = doc.get("expiresAt")
         renew_at = doc.get("renewAt") or (expires_at - EARLY_RENEWAL_SECONDS if expires_at else None)
         if renew_at is None or renew_at > time.time():
-            return deps.vault.open(doc["access"], _aad(key, "access"))
+            return deps.vault.open(doc["access"], _aad(key, "access")), renew_at
         if not doc.get("refresh"):
             await drop(deps, key, "expired without a refresh token")
             return None
@@ -96,7 +97,7 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> str | 
                 scopes=doc["scopes"],
             )
         )
-        return token.access_token
+        return token.access_token, token.renew_at
 
 
 async def drop_user_token(deps: Deps, key: str, reason: str) -> None:
