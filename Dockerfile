@@ -5,9 +5,10 @@
 #   docker build --target gateway     -t gatehouse/gateway .
 #   docker build --target identity    -t gatehouse/identity .
 #   docker build --target sync-worker -t gatehouse/sync-worker .
+#   docker build --target audit       -t gatehouse/audit .
 #
-# All three targets share the `runtime` stage (same venv with every Gatehouse package installed),
-# so building all three costs one dependency install; they differ only in entry point, listen
+# All targets share the `runtime` stage (same venv with every Gatehouse package installed),
+# so building all of them costs one dependency install; they differ only in entry point, listen
 # address/port defaults, EXPOSE and HEALTHCHECK. compose.yaml builds them with `target:`.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -33,6 +34,7 @@ COPY contracts/pyproject.toml contracts/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/identity/pyproject.toml services/identity/
 COPY services/sync-worker/pyproject.toml services/sync-worker/
+COPY services/audit/pyproject.toml services/audit/
 RUN python scripts/image-deps.py requirements > /tmp/requirements.txt \
  && grep -vE '^[[:space:]]*(-e[[:space:]]|\.|/|file:|gatehouse-)' requirements.lock > /tmp/constraints.txt \
  && pip install --only-binary=:all: -c /tmp/constraints.txt -r /tmp/requirements.txt
@@ -45,6 +47,7 @@ RUN pip install --no-deps \
         ./services/gateway \
         ./services/identity \
         ./services/sync-worker \
+        ./services/audit \
  && pip check \
  && python scripts/image-deps.py verify
 
@@ -79,6 +82,13 @@ EXPOSE 8082
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8082/healthz', timeout=4)"]
 CMD ["gatehouse-sync-worker"]
+
+FROM runtime AS audit
+ENV AUDIT_HOST=0.0.0.0 AUDIT_HEALTH_PORT=8083
+EXPOSE 8083
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8083/healthz', timeout=4)"]
+CMD ["gatehouse-audit"]
 
 # gateway is last so that a plain `docker build .` yields the gateway image.
 FROM runtime AS gateway

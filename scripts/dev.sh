@@ -2,7 +2,7 @@
 # Run the whole Gatehouse stack on 127.0.0.1 in the foreground (`make dev`) until Ctrl-C:
 #   nats-server with JetStream   unless NATS_URL is set     (data in .data/nats)
 #   mongod, else FerretDB        unless MONGODB_URL is set  (data in .data/mongo, .data/ferretdb)
-#   gatehouse-identity, gatehouse-sync-worker, gatehouse-gateway
+#   gatehouse-identity, gatehouse-sync-worker, gatehouse-gateway, gatehouse-audit
 # Every line of output goes to stdout, prefixed with the process name. Ctrl-C, or any process
 # exiting, stops all of them.
 set -euo pipefail
@@ -17,6 +17,7 @@ MONGO_PORT=27017
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 IDENTITY_PORT=${IDENTITY_PORT:-8081}
 SYNC_WORKER_PORT=${SYNC_WORKER_HEALTH_PORT:-8082}
+AUDIT_PORT=${AUDIT_HEALTH_PORT:-8083}
 START_TIMEOUT=30  # seconds to wait for a port
 
 OWN_NATS=false
@@ -187,6 +188,7 @@ print_banner() {
   local identity=${IDENTITY_PUBLIC_URL:-http://127.0.0.1:$IDENTITY_PORT}
   say "Gatehouse is up: gateway $gateway, identity $identity"
   say "admin token: $GATEHOUSE_ADMIN_TOKEN   (Ctrl-C stops everything)"
+  say "audit trail: .venv/bin/gatehouse-audit tail --follow"
 }
 
 # name_of PID
@@ -233,9 +235,11 @@ main() {
   start_service identity "$IDENTITY_PORT" IDENTITY_PORT
   start_service sync-worker "$SYNC_WORKER_PORT" SYNC_WORKER_HEALTH_PORT
   start_service gateway "$GATEWAY_PORT" GATEWAY_PORT
+  start_service audit "$AUDIT_PORT" AUDIT_HEALTH_PORT
   wait_port identity 127.0.0.1 "$IDENTITY_PORT"
   wait_port sync-worker 127.0.0.1 "$SYNC_WORKER_PORT"
   wait_port gateway 127.0.0.1 "$GATEWAY_PORT"
+  wait_port audit 127.0.0.1 "$AUDIT_PORT"
   print_banner
   wait_for_exit
   exit 1

@@ -21,7 +21,7 @@ COMPOSE_FILE = REPO / "compose.yaml"
 COMPOSE_BIN = REPO / ".tools" / "bin" / "docker-compose"
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the containers must listen on
-APP_SERVICES = {"identity": 8081, "sync-worker": 8082, "gateway": 8080}
+APP_SERVICES = {"identity": 8081, "sync-worker": 8082, "gateway": 8080, "audit": 8083}
 ALL_SERVICES = {"nats", "mongo", *APP_SERVICES}
 
 ADMIN_TOKEN = "test-admin-token"
@@ -48,6 +48,7 @@ _DROP_PREFIXES = (
     "GATEWAY_",
     "IDENTITY_",
     "SYNC_",
+    "AUDIT_",
     "NATS_",
     "MONGO",
 )
@@ -188,6 +189,7 @@ def test_depends_on_healthy(services):
         "identity": {"nats", "mongo"},
         "sync-worker": {"nats", "mongo", "identity"},
         "gateway": {"nats", "mongo", "identity"},
+        "audit": {"nats", "mongo"},
     }
     for name, deps in expected.items():
         depends_on = services[name]["depends_on"]
@@ -226,6 +228,14 @@ def test_environment(services):
     assert "GATEHOUSE_SESSION_SECRET" not in sw
     assert "GATEHOUSE_SESSION_SECRET" not in idn
 
+    audit = services["audit"]["environment"]
+    assert audit["AUDIT_HOST"] == ALL_INTERFACES
+    assert audit["AUDIT_HEALTH_PORT"] == "8083"
+    assert audit["AUDIT_DB"] == "gatehouse_audit"
+    assert audit["NATS_USER"] == "audit"
+    assert audit["NATS_PASSWORD"] == SECRETS["GATEHOUSE_NATS_AUDIT_PASSWORD"]
+    assert not {"GATEHOUSE_ADMIN_TOKEN", "GATEHOUSE_SESSION_SECRET"} & set(audit)
+
 
 def test_public_urls_overridable(compose_bin, empty_env_file):
     services = load_config(
@@ -246,6 +256,7 @@ def test_published_ports(services):
     assert _published(services["gateway"]) == [("8080", 8080)]
     assert _published(services["identity"]) == [("8081", 8081)]
     assert _published(services["nats"]) == []
+    assert _published(services["audit"]) == []  # health only, inside the network
     assert _published(services["mongo"]) == []
 
 
@@ -294,10 +305,16 @@ def test_dockerfile_and_dockerignore():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "requirements.lock" in dockerfile
     assert re.search(r"pip install --no-deps\b", dockerfile)
-    for pkg in ("./contracts", "./services/gateway", "./services/identity", "./services/sync-worker"):
+    for pkg in (
+        "./contracts",
+        "./services/gateway",
+        "./services/identity",
+        "./services/sync-worker",
+        "./services/audit",
+    ):
         assert pkg in dockerfile, pkg
     assert re.search(r"(?m)^USER\s+(?!0\b|root\b)\S+", dockerfile), "image must not run as root"
-    for entry in ("gatehouse-gateway", "gatehouse-identity", "gatehouse-sync-worker"):
+    for entry in ("gatehouse-gateway", "gatehouse-identity", "gatehouse-sync-worker", "gatehouse-audit"):
         assert f'CMD ["{entry}"]' in dockerfile, entry
 
     ignored = {
