@@ -7,7 +7,7 @@ VENV := .venv/bin
 .PHONY: help bootstrap dev test lint bench up down clean
 
 help:
-	@echo "make dev     run NATS, MongoDB (or FerretDB) and the three services on 127.0.0.1; Ctrl-C stops"
+	@echo "make dev     run NATS, MongoDB (or FerretDB) and the Gatehouse services on 127.0.0.1; Ctrl-C stops"
 	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
