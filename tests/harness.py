@@ -1651,3 +1651,58 @@ for _name in ("user_tokens", "mint_jwt", "client_credentials_token", "exchange_c
 def static_secrets() -> list[str]:
     """The suite's own configured secrets."""
     return [ADMIN_TOKEN, SESSION_SECRET, VAULT_KEY, TOKEN_SECRET, *NATS_PASSWORDS.values()]
+
+
+# --------------------------------------------------------------------------------------------
+# The audit subscriber (services/audit) as a process, and its tail command
+# --------------------------------------------------------------------------------------------
+
+AUDIT_ENV_PREFIXES = (*SERVICE_ENV_PREFIXES, "AUDIT_")
+
+
+def start_audit(stack: Any, db: str, label: str = "audit") -> Proc:
+    """`python -m gatehouse_audit` on a free health port, as the audit NATS user; waits for /readyz."""
+    port = free_port()
+    url = f"http://{LOCALHOST}:{port}"
+    env = {
+        "NATS_URL": stack.nats_url,
+        "NATS_USER": "audit",
+        "NATS_PASSWORD": NATS_PASSWORDS["audit"],
+        "MONGODB_URL": stack.mongo_url,
+        "AUDIT_DB": db,
+        "AUDIT_HOST": LOCALHOST,
+        "AUDIT_HEALTH_PORT": str(port),
+        "LOG_LEVEL": stack.env["LOG_LEVEL"],
+    }
+    proc = Proc(
+        label,
+        [sys.executable, "-m", "gatehouse_audit"],
+        env,
+        cwd=REPO,
+        port=port,
+        url=url,
+        health_url=f"{url}/healthz",
+        ready_url=f"{url}/readyz",
+        role="service",
+        drop_env_prefixes=AUDIT_ENV_PREFIXES,
+    )
+    proc.start()
+    proc.wait_ready()
+    return proc
+
+
+def audit_tail_env(stack: Any, db: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(AUDIT_ENV_PREFIXES)}
+    return {**env, "MONGODB_URL": stack.mongo_url, "AUDIT_DB": db}
+
+
+def audit_tail(stack: Any, db: str, *args: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "gatehouse_audit", "tail", *args],
+        env=audit_tail_env(stack, db),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import httpx
 import nats
 import pytest
 from admin import Admin
+from harness import audit_tail as tail
 from pymongo import AsyncMongoClient
 from rawmcp import open_session, rpc
 
@@ -33,54 +33,6 @@ from gatehouse_contracts.subjects import STREAM, event_subject
 DURABLE = "audit"
 AUDIT_ENV_PREFIXES = (*harness.SERVICE_ENV_PREFIXES, "AUDIT_")
 FLOW = ["gateway.created", "target.created", "target.synchronized", "tool.invoked"]
-
-
-def start_audit(stack: Any, db: str, label: str = "audit") -> harness.Proc:
-    """`python -m gatehouse_audit` on a free health port, as the audit NATS user; waits for /readyz."""
-    port = harness.free_port()
-    url = f"http://{harness.LOCALHOST}:{port}"
-    env = {
-        "NATS_URL": stack.nats_url,
-        "NATS_USER": "audit",
-        "NATS_PASSWORD": harness.NATS_PASSWORDS["audit"],
-        "MONGODB_URL": stack.mongo_url,
-        "AUDIT_DB": db,
-        "AUDIT_HOST": harness.LOCALHOST,
-        "AUDIT_HEALTH_PORT": str(port),
-        "LOG_LEVEL": stack.env["LOG_LEVEL"],
-    }
-    proc = harness.Proc(
-        label,
-        [sys.executable, "-m", "gatehouse_audit"],
-        env,
-        cwd=harness.REPO,
-        port=port,
-        url=url,
-        health_url=f"{url}/healthz",
-        ready_url=f"{url}/readyz",
-        role="service",
-        drop_env_prefixes=AUDIT_ENV_PREFIXES,
-    )
-    proc.start()
-    proc.wait_ready()
-    return proc
-
-
-def tail_env(stack: Any, db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(AUDIT_ENV_PREFIXES)}
-    return {**env, "MONGODB_URL": stack.mongo_url, "AUDIT_DB": db}
-
-
-def run_tail(stack: Any, db: str, *args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gatehouse_audit", "tail", *args],
-        env=tail_env(stack, db),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
 
 
 class Run:
@@ -116,7 +68,7 @@ class Run:
             await asyncio.sleep(0.1)
 
     def start(self, db: str, label: str) -> harness.Proc:
-        proc = start_audit(self.stack, db, label)
+        proc = harness.start_audit(self.stack, db, label)
         self.procs.append(proc)
         return proc
 
@@ -233,7 +185,7 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) +(.*)$")
 
 def test_tail_filters_by_gateway_and_type_glob(run: Run) -> None:
     gateway_id, target_id = run.gateway["gatewayId"], run.target["targetId"]
-    lines = run_tail(run.stack, run.db, "--gateway", gateway_id, "--type", "target.*")
+    lines = tail(run.stack, run.db, "--gateway", gateway_id, "--type", "target.*")
     parsed = [LINE.match(line) for line in lines]
     assert all(parsed), lines
     assert [(m.group(1), m.group(2)) for m in parsed if m] == [
@@ -244,18 +196,18 @@ def test_tail_filters_by_gateway_and_type_glob(run: Run) -> None:
         ),
     ]
 
-    everything = run_tail(run.stack, run.db, "--gateway", gateway_id)
+    everything = tail(run.stack, run.db, "--gateway", gateway_id)
     assert [LINE.match(line).group(1) for line in everything] == FLOW  # type: ignore[union-attr]
     assert re.search(r" tool=echo outcome=success duration=\d+\.\dms$", everything[-1]), everything[-1]
 
-    assert run_tail(run.stack, run.db, "--gateway", gateway_id, "--limit", "2") == everything[-2:]
-    assert run_tail(run.stack, run.db, "--target", target_id, "--type", "tool.invoked") == everything[-1:]
-    assert run_tail(run.stack, run.db, "--gateway", gateway_id, "--since", "1h") == everything
-    assert run_tail(run.stack, run.db, "--gateway", gateway_id, "--since", "2999-01-01T00:00:00Z") == []
+    assert tail(run.stack, run.db, "--gateway", gateway_id, "--limit", "2") == everything[-2:]
+    assert tail(run.stack, run.db, "--target", target_id, "--type", "tool.invoked") == everything[-1:]
+    assert tail(run.stack, run.db, "--gateway", gateway_id, "--since", "1h") == everything
+    assert tail(run.stack, run.db, "--gateway", gateway_id, "--since", "2999-01-01T00:00:00Z") == []
 
 
 def test_tail_json_prints_the_events_as_they_travelled(run: Run) -> None:
-    lines = run_tail(run.stack, run.db, "--gateway", run.gateway["gatewayId"], "--json")
+    lines = tail(run.stack, run.db, "--gateway", run.gateway["gatewayId"], "--json")
     events = [decode_event(line.encode()) for line in lines]
     assert [type(e).__name__ for e in events] == [
         "GatewayCreated",
@@ -269,7 +221,7 @@ def test_tail_json_prints_the_events_as_they_travelled(run: Run) -> None:
 def test_tail_refuses_a_bad_since(run: Run) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gatehouse_audit", "tail", "--since", "last tuesday"],
-        env=tail_env(run.stack, run.db),
+        env=harness.audit_tail_env(run.stack, run.db),
         capture_output=True,
         text=True,
         timeout=60,
@@ -293,7 +245,7 @@ async def test_tail_follow_prints_new_events_as_they_are_stored(run: Run) -> Non
         "--follow",
         "--interval",
         "0.2",
-        env=tail_env(run.stack, db),
+        env=harness.audit_tail_env(run.stack, db),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -8,6 +8,7 @@ with the token's subject.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import uuid
@@ -460,3 +461,51 @@ async def test_gatehouse_authorize_cli_completes_admin_and_user_consents(world: 
             await client.call_tool("viacli___whoami", {})
         await authorize(["--url", _elicitation(err.value).url, "--user-token", jwt], "U2")
         assert json.loads((await client.call_tool("viacli___whoami", {})).content[0].text)["sub"] == "U2"
+
+
+async def test_the_audit_trail_holds_an_authorization_code_run(world: World) -> None:
+    """The audit subscriber stores the whole history of a run (create, pending, consent, token issued,
+    call, failure) and `gatehouse-audit tail` shows it."""
+    async with Admin(world.stack.gateway_url, world.stack.admin_headers) as admin:
+        own = await admin.create_gateway(  # a gateway of its own: its history is this run's alone
+            authorizerType="CUSTOM_JWT", authorizerConfiguration=world.gateway["authorizerConfiguration"]
+        )
+        w = World(world.stack, world.oidc, world.upstream, world.catcher, world.provider, own, world.audience)
+        gid = own["gatewayId"]
+        created = await admin.create_target(gid, w.target_body("audited"))
+        await _admin_consents(w, admin, created["targetId"], "CREATE_PENDING_AUTH")
+    jwt = w.user_jwt("U3")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        with pytest.raises(MCPError) as err:
+            await client.call_tool("audited___whoami", {})
+        session_uri = await _consent(_elicitation(err.value).url, "U3", w.oidc)
+        assert (await _complete(w, session_uri, user_token=w.user_jwt("U4"))).status_code == 403
+        assert (await _complete(w, session_uri, user_token=jwt)).status_code == 200
+        await client.call_tool("audited___whoami", {})
+
+    db = f"gatehouse_audit_test_{uuid.uuid4().hex[:8]}"
+    audit = harness.start_audit(w.stack, db, "audit-3lo")  # started last: it reads the stream from its start
+    try:
+        wanted = [
+            ("target.created", None),
+            ("target.authorization_required", None),
+            ("identity.token_issued", None),
+            ("target.synchronized", None),
+            ("tool.invoked", "authorization_required"),
+            ("identity.authorization_failed", "user_mismatch"),
+            ("identity.token_issued", None),
+            ("tool.invoked", "success"),
+        ]
+        lines: list[str] = []
+        for _ in range(100):
+            lines = harness.audit_tail(w.stack, db, "--gateway", gid)
+            if all(any(t in line and (d is None or d in line) for line in lines) for t, d in wanted):
+                break
+            await asyncio.sleep(0.3)
+        found = [
+            next(i for i, line in enumerate(lines) if t in line and (d is None or d in line))
+            for t, d in wanted
+        ]
+        assert found[:4] == sorted(found[:4]) and found[4] < found[-1], lines  # in the order it happened
+    finally:
+        audit.stop()

@@ -179,6 +179,8 @@ def build(settings: Settings) -> McpFastPath:
                 await catalog.reload_all()
             except GatehouseError as exc:
                 log.warning("periodic catalog reload failed: %s", exc.message)
+            except Exception:  # a background loop must not die quietly
+                log.exception("periodic catalog reload failed unexpectedly")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

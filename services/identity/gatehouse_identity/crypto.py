@@ -72,12 +72,10 @@ class Vault:
 
 class TokenSigner:
     def __init__(self, setting_value: str, ttl_seconds: float) -> None:
-        self._keys = {
-            kid: OctKey.import_key(secret.encode())
-            for kid, secret in _pairs("IDENTITY_TOKEN_KEYS", setting_value)
-        }
-        if any(len(secret) < 32 for _, secret in _pairs("IDENTITY_TOKEN_KEYS", setting_value)):
+        pairs = _pairs("IDENTITY_TOKEN_KEYS", setting_value)
+        if any(len(secret) < 32 for _, secret in pairs):
             raise KeyConfigError("IDENTITY_TOKEN_KEYS: each secret must be at least 32 characters")
+        self._keys = {kid: OctKey.import_key(secret.encode()) for kid, secret in pairs}
         self._active = list(self._keys)[-1]
         self._ttl = ttl_seconds
 

@@ -120,6 +120,8 @@ def build(settings: Settings) -> Any:
                     await flush_outbox(deps, doc)
             except GatehouseError as exc:
                 log.warning("sweeping failed (retrying next round): %s", exc.message)
+            except Exception:  # a background loop must not die quietly
+                log.exception("sweeping failed unexpectedly (retrying next round)")
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:

@@ -178,6 +178,7 @@ async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str
 async def expire(deps: Deps) -> None:
     """Fail every implicit sync whose consent session ran out (any replica may do it; CAS makes it once)."""
     for doc in await deps.store.expired_pending(PENDING, time.time()):
+        log.info("the consent for target %s was not given in time", doc["_id"])
         await fail(
             deps, doc, "The authorization was not completed in time; synchronize the target to try again"
         )
