@@ -87,6 +87,7 @@ PRODUCTION_ENV = {
     "GATEWAY_CATALOG_REFRESH_SECONDS": "",
     "SYNC_PENDING_SWEEP_SECONDS": "",
     "LOG_LEVEL": "INFO",
+    "GATEWAY_WORKERS": os.environ.get("BENCH_GATEWAY_WORKERS", ""),
 }
 
 T0 = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -157,3 +158,27 @@ async def test_upstream_session_reused_across_calls(stack: Any, upstreams: Any) 
         stats = (await http.get(upstream.url.replace("/mcp", "/stats"))).json()
     # two syncs (one per target) + one pooled gateway session: not one initialize per call
     assert stats == {"initialize": 3}
+
+
+async def test_a_slow_target_does_not_hold_up_other_targets(
+    stack: Any, sdk_server: Any, upstreams: Any
+) -> None:
+    other = upstreams.sdk()
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gw = await admin.create_gateway()
+        await admin.ready_target(gw["gatewayId"], "slowone", sdk_server.url)
+        await admin.ready_target(gw["gatewayId"], "quick", other.url)
+    url = gw["gatewayUrl"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        session = await open_session(http, url)
+        slow = asyncio.create_task(
+            rpc(http, url, session, "tools/call", {"name": "slowone___slow", "arguments": {"seconds": 10}})
+        )
+        await asyncio.sleep(0.2)
+        quick = await rpc(
+            http, url, session, "tools/call", {"name": "quick___echo", "arguments": {"text": "now"}}
+        )
+        assert quick["result"]["content"][0]["text"] == "now"
+        assert not slow.done()  # answered while the slow call still waits
+        timed_out = await slow  # GATEWAY_UPSTREAM_TIMEOUT_SECONDS is 3 in the tests
+    assert timed_out["error"]["code"] == -32001 and "slowone" in timed_out["error"]["message"]

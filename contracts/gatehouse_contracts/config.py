@@ -50,9 +50,18 @@ def configure_logging(level: str, service: str) -> None:
 
 
 def run_http(
-    service: str, load: Callable[[], Any], build: Callable[[Any], Any], *, host_attr: str, port_attr: str
+    service: str,
+    load: Callable[[], Any],
+    build: Callable[[Any], Any],
+    *,
+    host_attr: str,
+    port_attr: str,
+    workers: int = 1,
+    factory: str = "",
 ) -> None:
-    """A service's ``main``: settings from the environment (exit with the reason if bad), logging, uvicorn."""
+    """A service's ``main``: settings from the environment (exit with the reason if bad), logging,
+    uvicorn. With ``workers`` > 1, uvicorn runs that many processes, each building its app with the
+    ``factory`` (``module:function``); they behave like replicas on one port."""
     import uvicorn  # only the entry points need the server
 
     try:
@@ -60,13 +69,13 @@ def run_http(
     except (SettingsError, ValueError) as exc:
         sys.exit(f"gatehouse-{service}: {exc}")
     configure_logging(settings.log_level, service)
-    uvicorn.run(
-        build(settings),
-        host=getattr(settings, host_attr),
-        port=getattr(settings, port_attr),
-        log_config=None,
-        access_log=False,
-    )
+    host, port = getattr(settings, host_attr), getattr(settings, port_attr)
+    if workers > 1 and factory:
+        uvicorn.run(
+            factory, factory=True, workers=workers, host=host, port=port, log_config=None, access_log=False
+        )
+        return
+    uvicorn.run(build(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 class AdminSettings(msgspec.Struct, frozen=True, kw_only=True):

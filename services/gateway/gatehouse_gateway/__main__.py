@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gatehouse_contracts.config import run_http
 
 from .app import build
@@ -9,7 +11,16 @@ from .settings import Settings
 
 
 def main() -> None:
-    run_http("gateway", Settings.from_env, build, host_attr="gateway_host", port_attr="gateway_port")
+    workers = int(os.environ.get("GATEWAY_WORKERS") or 1)
+    run_http(
+        "gateway",
+        Settings.from_env,
+        build,
+        host_attr="gateway_host",
+        port_attr="gateway_port",
+        workers=workers,
+        factory="gatehouse_gateway.app:from_env",
+    )
 
 
 if __name__ == "__main__":

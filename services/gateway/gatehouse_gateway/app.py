@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
+from gatehouse_contracts.config import configure_logging
 from gatehouse_contracts.errors import GatehouseError, NotFound, Unavailable
 from gatehouse_contracts.events import (
     Event,
@@ -252,3 +253,10 @@ async def _publish_quietly(broker: NatsBroker, event: Event) -> None:
         await bus.publish_event_nowait(broker.connection, event)
     except GatehouseError as exc:
         log.warning("could not publish %s: %s", type(event).__name__, exc.message)
+
+
+def from_env() -> McpFastPath:
+    """One worker process's app (``GATEWAY_WORKERS`` > 1): settings and logging from the environment."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, "gateway")
+    return build(settings)
