@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -128,3 +129,30 @@ async def start_broker(
         except (OSError, nats.errors.Error, TimeoutError) as exc:
             log.warning("NATS is not reachable yet (%s); retrying in %gs", type(exc).__name__, retry_seconds)
             await asyncio.sleep(retry_seconds)
+
+
+async def keep_dead_letter(
+    store: Callable[[dict[str, Any]], Awaitable[None]],
+    msg: Any,
+    attempts: int,
+    reason: str,
+    log: logging.Logger,
+) -> None:
+    """Keep a JetStream message that failed every delivery where an operator can find it (``store``
+    writes the record), and say so in the log; it also stays in the stream, to replay from there."""
+    meta = msg.raw_message.metadata
+    record = {
+        "_id": f"{meta.stream}:{meta.sequence.stream}",
+        "subject": msg.raw_message.subject,
+        "data": msg.body.decode(errors="replace"),
+        "reason": reason,
+        "attempts": attempts,
+        "at": time.time(),
+    }
+    log.error(
+        "event %s on %s given up after %d deliveries: %s", record["_id"], record["subject"], attempts, reason
+    )
+    try:
+        await store(record)
+    except GatehouseError as exc:
+        log.error("could not store the dead letter %s: %s", record["_id"], exc.message)

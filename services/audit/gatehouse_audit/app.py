@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -67,7 +66,7 @@ def build(settings: Settings) -> FastAPI:
         except GatehouseError as exc:  # MongoDB down or refusing: the same message again later
             attempt = meta.num_delivered
             if attempt >= settings.audit_max_deliver:
-                await _dead_letter(store, msg, attempt, exc.message)
+                await bus.keep_dead_letter(store.dead_letter, msg, attempt, exc.message, log)
                 await msg.reject()
                 return
             log.warning("event %s postponed (delivery %d): %s", doc["_id"], attempt, exc.message)
@@ -98,27 +97,6 @@ def build(settings: Settings) -> FastAPI:
         await mongo.close()
 
     return service_app("Gatehouse audit", lifespan, broker, mongo)
-
-
-async def _dead_letter(store: AuditStore, msg: NatsMessage, attempts: int, reason: str) -> None:
-    """Keep a message no delivery could store where an operator can find it (and say so in the log);
-    it stays in the stream too, to replay from there."""
-    meta = msg.raw_message.metadata
-    letter = {
-        "_id": f"{meta.stream}:{meta.sequence.stream}",
-        "subject": msg.raw_message.subject,
-        "data": msg.body.decode(errors="replace"),
-        "reason": reason,
-        "attempts": attempts,
-        "at": time.time(),
-    }
-    log.error(
-        "event %s on %s given up after %d deliveries: %s", letter["_id"], letter["subject"], attempts, reason
-    )
-    try:
-        await store.dead_letter(letter)
-    except GatehouseError as exc:
-        log.error("could not store the dead letter %s: %s", letter["_id"], exc.message)
 
 
 def retry_delay(attempt: int) -> float:

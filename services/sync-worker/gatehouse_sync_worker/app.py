@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -80,7 +79,7 @@ def build(settings: Settings) -> Any:
             delay = await work(attempt)
         except GatehouseError as exc:  # MongoDB, NATS or identity down: the same event again later
             if attempt >= max_deliver:
-                await _dead_letter(deps.store, msg, attempt, exc.message)
+                await bus.keep_dead_letter(deps.store.dead_letter, msg, attempt, exc.message, log)
                 await msg.reject()
                 return
             log.warning(
@@ -137,26 +136,6 @@ def build(settings: Settings) -> Any:
         await mongo.close()
 
     return service_app("Gatehouse sync-worker", lifespan, broker, mongo)
-
-
-async def _dead_letter(store: TargetStore, msg: NatsMessage, attempts: int, reason: str) -> None:
-    """Keep an event that failed every delivery where an operator can find it (and say so in the log)."""
-    meta = msg.raw_message.metadata
-    record = {
-        "_id": f"{meta.stream}:{meta.sequence.stream}",
-        "subject": msg.raw_message.subject,
-        "data": msg.body.decode(errors="replace"),
-        "reason": reason,
-        "attempts": attempts,
-        "at": time.time(),
-    }
-    log.error(
-        "event %s on %s given up after %d deliveries: %s", record["_id"], record["subject"], attempts, reason
-    )
-    try:
-        await store.dead_letter(record)
-    except GatehouseError as exc:
-        log.error("could not store the dead letter %s: %s", record["_id"], exc.message)
 
 
 async def _decode(msg: NatsMessage) -> AnyEvent | None:
