@@ -114,9 +114,12 @@ def build(settings: Settings) -> Any:
         while True:
             await asyncio.sleep(settings.sync_pending_sweep_seconds)
             try:
-                await consent.expire(deps)
-                for doc in await deps.store.with_outbox():
-                    await flush_outbox(deps, doc)
+                async with asyncio.timeout(max(30.0, 4 * settings.sync_pending_sweep_seconds)):
+                    await consent.expire(deps)
+                    for doc in await deps.store.with_outbox():
+                        await flush_outbox(deps, doc)
+            except TimeoutError:
+                log.warning("a sweep took too long (retrying next round)")
             except GatehouseError as exc:
                 log.warning("sweeping failed (retrying next round): %s", exc.message)
             except Exception:  # a background loop must not die quietly

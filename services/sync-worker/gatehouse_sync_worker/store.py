@@ -24,11 +24,13 @@ class TargetStore:
             return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
 
     async def expired_pending(self, statuses: tuple[str, ...], now: float) -> list[Doc]:
+        """Targets waiting for a consent whose session ran out (the expiry is compared here, not in
+        the query: FerretDB does not push nested comparisons down anyway)."""
         async with translate_errors():
-            return await self._targets.find(
-                {"status.status": {"$in": list(statuses)}, "status.pending.expiresAt": {"$lt": now}},
-                {"toolsJson": 0},
+            docs = await self._targets.find(
+                {"status.status": {"$in": list(statuses)}}, {"toolsJson": 0, "outbox": 0}
             ).to_list()
+        return [d for d in docs if float((d["status"].get("pending") or {}).get("expiresAt", now)) < now]
 
     async def write_status(
         self,
