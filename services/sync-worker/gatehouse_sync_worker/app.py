@@ -109,21 +109,30 @@ def build(settings: Settings) -> Any:
             return
         await run(msg, lambda attempt: sync.handle_consent(deps, event, attempt))
 
+    async def sweep_once() -> None:
+        await consent.expire(deps)
+        for doc in await deps.store.with_outbox():
+            await flush_outbox(deps, doc)
+
     async def sweep_forever() -> None:
-        """Fail consents never given; publish outcome events a killed worker left in an outbox."""
+        """Fail consents never given; publish outcome events a killed worker left in an outbox.
+        Each round runs as its own task and is abandoned after a time limit, so one stuck database
+        call cannot stop the sweeping."""
+        log.info("sweeping expired consents and outboxes every %gs", settings.sync_pending_sweep_seconds)
+        limit = max(30.0, 4 * settings.sync_pending_sweep_seconds)
         while True:
             await asyncio.sleep(settings.sync_pending_sweep_seconds)
-            try:
-                async with asyncio.timeout(max(30.0, 4 * settings.sync_pending_sweep_seconds)):
-                    await consent.expire(deps)
-                    for doc in await deps.store.with_outbox():
-                        await flush_outbox(deps, doc)
-            except TimeoutError:
-                log.warning("a sweep took too long (retrying next round)")
-            except GatehouseError as exc:
+            round_task = asyncio.create_task(sweep_once())
+            done, _ = await asyncio.wait({round_task}, timeout=limit)
+            if not done:
+                round_task.cancel()
+                log.warning("a sweep took over %gs; abandoned (retrying next round)", limit)
+                continue
+            exc = round_task.exception()
+            if isinstance(exc, GatehouseError):
                 log.warning("sweeping failed (retrying next round): %s", exc.message)
-            except Exception:  # a background loop must not die quietly
-                log.exception("sweeping failed unexpectedly (retrying next round)")
+            elif exc is not None:  # a background loop must not die quietly
+                log.error("sweeping failed unexpectedly (retrying next round)", exc_info=exc)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
