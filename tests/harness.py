@@ -569,12 +569,22 @@ class ServiceSpec:
 
 
 # Inherited variables with these prefixes never reach a service: the test decides its whole config.
-SERVICE_ENV_PREFIXES = ("GATEHOUSE_", "GATEWAY_", "IDENTITY_", "SYNC_", "NATS_", "MONGODB_", "LOG_LEVEL")
+SERVICE_ENV_PREFIXES = (
+    "GATEHOUSE_",
+    "GATEWAY_",
+    "IDENTITY_",
+    "SYNC_",
+    "AUDIT_",
+    "NATS_",
+    "MONGODB_",
+    "LOG_LEVEL",
+)
 
 SERVICES: dict[str, ServiceSpec] = {
     "gateway": ServiceSpec("gatehouse_gateway", "GATEWAY_HOST", "GATEWAY_PORT", "GATEWAY_PUBLIC_URL"),
     "identity": ServiceSpec("gatehouse_identity", "IDENTITY_HOST", "IDENTITY_PORT", "IDENTITY_PUBLIC_URL"),
     "sync-worker": ServiceSpec("gatehouse_sync_worker", "SYNC_WORKER_HOST", "SYNC_WORKER_HEALTH_PORT", None),
+    "audit": ServiceSpec("gatehouse_audit", "AUDIT_HOST", "AUDIT_HEALTH_PORT", None),
 }
 
 
@@ -1657,42 +1667,20 @@ def static_secrets() -> list[str]:
 # The audit subscriber (services/audit) as a process, and its tail command
 # --------------------------------------------------------------------------------------------
 
-AUDIT_ENV_PREFIXES = (*SERVICE_ENV_PREFIXES, "AUDIT_")
-
 
 def start_audit(stack: Any, db: str, label: str = "audit") -> Proc:
     """`python -m gatehouse_audit` on a free health port, as the audit NATS user; waits for /readyz."""
-    port = free_port()
-    url = f"http://{LOCALHOST}:{port}"
     env = {
         "NATS_URL": stack.nats_url,
-        "NATS_USER": "audit",
-        "NATS_PASSWORD": NATS_PASSWORDS["audit"],
         "MONGODB_URL": stack.mongo_url,
         "AUDIT_DB": db,
-        "AUDIT_HOST": LOCALHOST,
-        "AUDIT_HEALTH_PORT": str(port),
         "LOG_LEVEL": stack.env["LOG_LEVEL"],
     }
-    proc = Proc(
-        label,
-        [sys.executable, "-m", "gatehouse_audit"],
-        env,
-        cwd=REPO,
-        port=port,
-        url=url,
-        health_url=f"{url}/healthz",
-        ready_url=f"{url}/readyz",
-        role="service",
-        drop_env_prefixes=AUDIT_ENV_PREFIXES,
-    )
-    proc.start()
-    proc.wait_ready()
-    return proc
+    return start_service("audit", env, label=label)
 
 
 def audit_tail_env(stack: Any, db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(AUDIT_ENV_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_ENV_PREFIXES)}
     return {**env, "MONGODB_URL": stack.mongo_url, "AUDIT_DB": db}
 
 

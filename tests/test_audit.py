@@ -31,7 +31,6 @@ from gatehouse_contracts.events import ToolInvoked, decode_event, encode_event
 from gatehouse_contracts.subjects import STREAM, event_subject
 
 DURABLE = "audit"
-AUDIT_ENV_PREFIXES = (*harness.SERVICE_ENV_PREFIXES, "AUDIT_")
 FLOW = ["gateway.created", "target.created", "target.synchronized", "tool.invoked"]
 
 

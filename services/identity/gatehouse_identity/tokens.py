@@ -22,7 +22,7 @@ from .deps import Caller, Deps
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
-from .vault_tokens import drop_user_token, store_token, usable_token
+from .vault_tokens import drop_user_token, store_token, token_event, usable_token
 
 log = logging.getLogger("gatehouse.identity.tokens")
 SOURCE = "identity"
@@ -294,17 +294,7 @@ async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Calle
     token, provider = await _exchange(deps, claimed)
     await store_token(deps, claimed, provider, token)
     await deps.sessions.set_fields(uri, {"status": "COMPLETED", "code": None, "verifier": None})
-    await deps.publish(
-        new_event(
-            TokenIssued,
-            source=SOURCE,
-            workload_name=claimed["workload"],
-            user_id=claimed["user"],
-            provider_name=claimed["providerName"],
-            scopes=claimed["scopes"],
-            session_uri=uri,
-        )
-    )
+    await deps.publish(token_event(TokenIssued, claimed, session_uri=uri))
     return rpc.Completed()
 
 

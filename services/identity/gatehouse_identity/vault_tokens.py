@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
-from gatehouse_contracts.events import TokenRefreshed, TokenRevoked, new_event
+from gatehouse_contracts.events import Event, TokenRefreshed, TokenRevoked, new_event
 
 from .deps import Deps
 from .oauth import EARLY_RENEWAL_SECONDS, ProviderRefused, Token
 
 log = logging.getLogger("gatehouse.identity.vault")
 SOURCE = "identity"
+E = TypeVar("E", bound=Event)
+
+
+def token_event(cls: type[E], doc: dict[str, Any], **fields: Any) -> E:
+    """A token lifecycle event about a vault record or a session (both name workload, user,
+    provider and scopes the same way)."""
+    return new_event(
+        cls,
+        source=SOURCE,
+        workload_name=doc["workload"],
+        user_id=doc["user"],
+        provider_name=doc["providerName"],
+        scopes=doc["scopes"],
+        **fields,
+    )
 
 
 def _aad(key: str, kind: str) -> str:
@@ -45,13 +60,9 @@ async def drop(deps: Deps, key: str, reason: str) -> None:
     doc = await deps.tokens.get(key)
     if doc is not None and await deps.tokens.delete(key):
         await deps.publish(
-            new_event(
+            token_event(
                 TokenRevoked,
-                source=SOURCE,
-                workload_name=doc["workload"],
-                user_id=doc["user"],
-                provider_name=doc["providerName"],
-                scopes=doc["scopes"],
+                doc,
                 reason=reason,
             )
         )
@@ -88,13 +99,9 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> tuple[
         doc["updatedAt"] = time.time()
         await deps.tokens.put(doc)
         await deps.publish(
-            new_event(
+            token_event(
                 TokenRefreshed,
-                source=SOURCE,
-                workload_name=doc["workload"],
-                user_id=doc["user"],
-                provider_name=doc["providerName"],
-                scopes=doc["scopes"],
+                doc,
             )
         )
         return token.access_token, token.renew_at

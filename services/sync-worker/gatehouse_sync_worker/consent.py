@@ -22,10 +22,9 @@ from gatehouse_contracts.events import (
     TargetSyncFailed,
     TargetSynchronized,
     TokenIssued,
-    new_event,
 )
 
-from .deps import SOURCE, Deps, SyncEvent, list_tools_with, record
+from .deps import Deps, SyncEvent, list_tools_with, record, target_event
 from .status import PENDING, PENDING_FOR, NoTargetToken, failed_status
 
 log = logging.getLogger("gatehouse.sync.consent")
@@ -94,13 +93,12 @@ async def begin(deps: Deps, event: SyncEvent, doc: dict[str, Any], oauth: dict[s
         event.generation,
         status,
         None,
-        new_event(
+        target_event(
             TargetAuthorizationRequired,
-            source=SOURCE,
-            correlation_id=event.event_id,
-            gateway_id=event.gateway_id,
-            target_id=event.target_id,
-            generation=event.generation,
+            event.gateway_id,
+            event.target_id,
+            event.generation,
+            event.event_id,
             user_id=user_id,
         ),
         expect_status=phase,
@@ -132,13 +130,12 @@ async def resume(deps: Deps, event: TokenIssued, doc: dict[str, Any]) -> None:
         doc["generation"],
         status,
         tools,
-        new_event(
+        target_event(
             TargetSynchronized,
-            source=SOURCE,
-            correlation_id=event.event_id,
-            gateway_id=doc["gatewayId"],
-            target_id=doc["_id"],
-            generation=doc["generation"],
+            doc["gatewayId"],
+            doc["_id"],
+            doc["generation"],
+            event.event_id,
             tool_count=len(tools),
         ),
         expect_status=pending_status,
@@ -160,13 +157,12 @@ async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str
         doc["generation"],
         status,
         None,
-        new_event(
+        target_event(
             TargetSyncFailed,
-            source=SOURCE,
-            correlation_id=correlation_id,
-            gateway_id=doc["gatewayId"],
-            target_id=doc["_id"],
-            generation=doc["generation"],
+            doc["gatewayId"],
+            doc["_id"],
+            doc["generation"],
+            correlation_id,
             reason=reason,
             attempt=1,
             terminal=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from nats.aio.client import Client as NatsClient
@@ -17,6 +17,7 @@ from gatehouse_contracts.events import (
     TargetUpdated,
     decode_event,
     encode_event,
+    new_event,
 )
 from gatehouse_contracts.mcp_client import McpSession
 from gatehouse_contracts.netguard import EndpointGuard
@@ -26,6 +27,7 @@ from .settings import Settings
 from .store import TargetStore
 
 SOURCE = "sync-worker"
+E = TypeVar("E", bound=Event)
 SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
 
 
@@ -53,6 +55,21 @@ async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) ->
     finally:
         await session.close()
     return validate_tools(tools, deps.settings.sync_max_tools)
+
+
+def target_event(
+    cls: type[E], gateway_id: str, target_id: str, generation: int, correlation_id: str, **fields: Any
+) -> E:
+    """An outcome event about one target generation, caused by ``correlation_id``."""
+    return new_event(
+        cls,
+        source=SOURCE,
+        correlation_id=correlation_id,
+        gateway_id=gateway_id,
+        target_id=target_id,
+        generation=generation,
+        **fields,
+    )
 
 
 async def record(

@@ -11,14 +11,13 @@ from gatehouse_contracts.events import (
     TargetSyncFailed,
     TargetSynchronized,
     TokenIssued,
-    new_event,
 )
 from gatehouse_contracts.mcp_client import McpClientError
 from gatehouse_contracts.target_auth import m2m_headers, oauth_provider
 from gatehouse_contracts.tools import InvalidTool
 
 from . import consent
-from .deps import SOURCE, Deps, SyncEvent, flush_outbox, list_tools_with, record
+from .deps import Deps, SyncEvent, flush_outbox, list_tools_with, record, target_event
 from .status import IN_PROGRESS, NoTargetToken, backoff, failed_status, is_retryable, reason
 
 log = logging.getLogger("gatehouse.sync")
@@ -77,13 +76,12 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
             event.generation,
             status,
             None,
-            new_event(
+            target_event(
                 TargetSyncFailed,
-                source=SOURCE,
-                correlation_id=event.event_id,
-                gateway_id=event.gateway_id,
-                target_id=event.target_id,
-                generation=event.generation,
+                event.gateway_id,
+                event.target_id,
+                event.generation,
+                event.event_id,
                 reason=why,
                 attempt=attempt,
                 terminal=not retry,
@@ -103,13 +101,12 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         event.generation,
         status,
         tools,
-        new_event(
+        target_event(
             TargetSynchronized,
-            source=SOURCE,
-            correlation_id=event.event_id,
-            gateway_id=event.gateway_id,
-            target_id=event.target_id,
-            generation=event.generation,
+            event.gateway_id,
+            event.target_id,
+            event.generation,
+            event.event_id,
             tool_count=len(tools),
         ),
     ):
