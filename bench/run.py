@@ -93,6 +93,9 @@ PRODUCTION_ENV = {
 T0 = time.monotonic()
 
 
+GROUPS = ("list", "call", "3lo", "sync", "consent", "memory")
+
+
 def neutral_service_commands() -> dict[str, str]:
     """Start the services as ``python -m bench.service`` (bench/service.py says why); the env to add."""
     modules = ",".join(f"{spec.port_var}={spec.module}" for spec in harness.SERVICES.values())
@@ -1362,6 +1365,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tools_list at concurrency 32 only")
     parser.add_argument("--profile", action="store_true", help="also sample the gateway with py-spy")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated case groups ({','.join(GROUPS)}); profiles need all"
+    )
     parser.add_argument("--out", default=str(BENCH / "out"), help="where results.json and profiles go")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -1372,15 +1378,24 @@ def main() -> None:
         bench.start()
         bench.ceiling()
         bench.build_catalogs()
-        bench.tools_list()
-        bench.tools_call()
-        bench.user_auth_setup()
-        bench.tools_call_3lo()
-        bench.sync_1000()
-        bench.ready_after_consent()
-        bench.memory()
-        bench.db_probe()
-        if args.profile:
+        only = set(args.only.split(",")) if args.only else set(GROUPS)
+        if unknown := only - set(GROUPS):
+            sys.exit(f"bench: --only takes {','.join(GROUPS)}, not {','.join(sorted(unknown))}")
+        if "list" in only:
+            bench.tools_list()
+        if "call" in only:
+            bench.tools_call()
+        if "3lo" in only:
+            bench.user_auth_setup()
+            bench.tools_call_3lo()
+        if "sync" in only:
+            bench.sync_1000()
+        if "consent" in only:
+            bench.ready_after_consent()
+        if "memory" in only:
+            bench.memory()
+            bench.db_probe()
+        if args.profile and only == set(GROUPS):
             bench.profile()
         bench.report()
     finally:

@@ -37,6 +37,7 @@ from gatehouse_contracts.http import (
     service_app,
 )
 from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
+from gatehouse_contracts.mcp_client import McpHttp
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, EVENTS_PREFIX, MCP_SESSION_ENDED
@@ -62,14 +63,15 @@ def build(settings: Settings) -> McpFastPath:
     store = Store(mongo, settings.gatehouse_db)
     guard = EndpointGuard(settings.target_denied_networks)
     catalog = Catalog(store)
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+    http = httpx.AsyncClient()  # JWKS fetches
+    mcp_http = McpHttp()  # upstream MCP calls
 
     async def target_headers(target: RoutedTarget) -> dict[str, str]:
         if target.oauth is None:
             return {}
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
-    upstream = UpstreamPool(http, settings.gateway_upstream_timeout_seconds, target_headers, guard)
+    upstream = UpstreamPool(mcp_http, settings.gateway_upstream_timeout_seconds, target_headers, guard)
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
     background: set[asyncio.Task[None]] = set()
 
@@ -195,6 +197,7 @@ def build(settings: Settings) -> McpFastPath:
         yield
         refresher.cancel()
         await upstream.close()
+        await mcp_http.close()
         await broker.stop()
         await http.aclose()
         await mongo.close()

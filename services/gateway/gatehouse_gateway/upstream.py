@@ -12,9 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-
-from gatehouse_contracts.mcp_client import McpSession, UpstreamSessionLost, UpstreamUnauthorized
+from gatehouse_contracts.mcp_client import McpHttp, McpSession, UpstreamSessionLost, UpstreamUnauthorized
 from gatehouse_contracts.netguard import EndpointGuard
 
 from .catalog import RoutedTarget
@@ -24,9 +22,7 @@ Key = tuple[str, int, str]
 
 
 class UpstreamPool:
-    def __init__(
-        self, http: httpx.AsyncClient, timeout: float, m2m_headers: Headers, guard: EndpointGuard
-    ) -> None:
+    def __init__(self, http: McpHttp, timeout: float, m2m_headers: Headers, guard: EndpointGuard) -> None:
         self._http = http
         self._guard = guard
         self._timeout = timeout

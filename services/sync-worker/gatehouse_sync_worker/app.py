@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, PullSub
@@ -28,6 +27,7 @@ from gatehouse_contracts.events import (
     decode_event,
 )
 from gatehouse_contracts.http import service_app
+from gatehouse_contracts.mcp_client import McpHttp
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
@@ -45,7 +45,7 @@ Handler = Callable[[NatsMessage], Awaitable[None]]
 
 def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
-    http = httpx.AsyncClient(follow_redirects=False)
+    http = McpHttp()
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
@@ -144,7 +144,7 @@ def build(settings: Settings) -> Any:
         yield
         sweeper.cancel()
         await broker.stop()
-        await http.aclose()
+        await http.close()
         await mongo.close()
 
     return service_app("Gatehouse sync-worker", lifespan, broker, mongo)

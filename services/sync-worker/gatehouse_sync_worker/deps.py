@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus
@@ -19,7 +18,7 @@ from gatehouse_contracts.events import (
     encode_event,
     new_event,
 )
-from gatehouse_contracts.mcp_client import McpSession
+from gatehouse_contracts.mcp_client import McpHttp, McpSession
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.tools import validate_tools
 
@@ -34,7 +33,7 @@ SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
 @dataclass(frozen=True)
 class Deps:
     store: TargetStore
-    http: httpx.AsyncClient
+    http: McpHttp
     settings: Settings
     nats: Any  # () -> NatsClient, resolved at call time so a reconnect is picked up
     identity: IdentityClient
