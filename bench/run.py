@@ -93,7 +93,14 @@ PRODUCTION_ENV = {
 T0 = time.monotonic()
 
 
-GROUPS = ("list", "call", "3lo", "sync", "consent", "memory")
+GROUPS = {  # --only: case group -> Bench methods, in run order
+    "list": ["tools_list"],
+    "call": ["tools_call"],
+    "3lo": ["user_auth_setup", "tools_call_3lo"],
+    "sync": ["sync_1000"],
+    "consent": ["ready_after_consent"],
+    "memory": ["memory", "db_probe"],
+}
 
 
 def neutral_service_commands() -> dict[str, str]:
@@ -1381,20 +1388,10 @@ def main() -> None:
         only = set(args.only.split(",")) if args.only else set(GROUPS)
         if unknown := only - set(GROUPS):
             sys.exit(f"bench: --only takes {','.join(GROUPS)}, not {','.join(sorted(unknown))}")
-        if "list" in only:
-            bench.tools_list()
-        if "call" in only:
-            bench.tools_call()
-        if "3lo" in only:
-            bench.user_auth_setup()
-            bench.tools_call_3lo()
-        if "sync" in only:
-            bench.sync_1000()
-        if "consent" in only:
-            bench.ready_after_consent()
-        if "memory" in only:
-            bench.memory()
-            bench.db_probe()
+        for group, steps in GROUPS.items():
+            if group in only:
+                for step in steps:
+                    getattr(bench, step)()
         if args.profile and only == set(GROUPS):
             bench.profile()
         bench.report()
