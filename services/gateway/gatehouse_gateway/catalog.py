@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import bisect
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,10 @@ class GatewayCatalog:
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
+        # The catalog lives long and holds no reference cycles (refcounting frees a replaced one):
+        # keep its objects out of the cyclic collector, whose full passes over 10,000s of tool
+        # dicts stalled every request for tens of milliseconds (BENCHMARKS.md).
+        gc.freeze()
 
     def page(self, cursor: str | None, size: int) -> tuple[bytes, str | None]:
         """The encoded ``tools`` array of one page and the next cursor; ValueError for a bad cursor."""

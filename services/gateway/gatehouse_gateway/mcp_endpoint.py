@@ -169,7 +169,7 @@ class McpEndpoint:
         if ctype != JSON:
             raise McpHttpError(415, "Unsupported Media Type: send Content-Type: application/json")
         accept = request.headers.get("accept")
-        if accept is not None and not any(a in accept for a in (JSON, "*/*", "application/*")):
+        if accept is not None and not (JSON in accept or "*/*" in accept or "application/*" in accept):
             raise McpHttpError(406, "Not Acceptable: the client must accept application/json")
         try:
             body = await read_body(request, self.max_body_bytes)
