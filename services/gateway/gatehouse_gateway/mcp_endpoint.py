@@ -196,7 +196,7 @@ class McpEndpoint:
 
     @staticmethod
     def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
-        return Response(body, 200, media_type=JSON, headers=headers)
+        return JsonParts([body], headers)
 
     # -- JSON-RPC --------------------------------------------------------------------------
 
