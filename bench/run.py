@@ -20,8 +20,10 @@ Cases (each a few seconds of load, measured side by side in one run):
                         ratio = cost vs open (p50 latency at c1, throughput at c32), lower is better
   sync_1000             target creation -> READY for a 1,000-tool target (3 runs: p50 = median,
                         p99 = max); ratio = p50 / 2000 ms budget
-  ready_after_consent   CompleteResourceTokenAuth -> READY for an implicit-sync target (3 runs);
-                        ratio = p50 / 100 ms budget
+  ready_after_consent   CompleteResourceTokenAuth -> READY for an implicit-sync target (3 runs),
+                        with the whole catalog stored; ratio = p50 / 100 ms budget
+  ready_after_consent_small  the same before the catalogs are built (a few targets stored): on
+                        FerretDB the status compare-and-set scans the targets collection
   gateway_rss           the gateway's resident memory with the whole catalog cached (>= 10,000
                         tools); ratio = RSS / RSS of the empty gateway; extra field rss_mib
 
@@ -32,7 +34,7 @@ bench/out/results.json. With --profile, py-spy samples the gateway (and identity
 tools_list and tools_call load: flame graphs (SVG), collapsed stacks and top-function tables in
 bench/out/.
 
-Usage: python bench/run.py [--duration 3] [--profile] [--quick]
+Usage: python bench/run.py [--duration 3] [--profile] [--quick] [--only call,consent]
 """
 
 from __future__ import annotations
@@ -1123,15 +1125,23 @@ class Bench:
             )
         )
 
-    def ready_after_consent(self) -> None:
-        say("ready_after_consent: CompleteResourceTokenAuth -> READY (implicit sync)")
+    def ready_after_consent(self, name: str = "ready_after_consent") -> None:
+        import pymongo
+
+        with pymongo.MongoClient(self.stack.mongo_url) as client:
+            stored = client[self.stack.gatehouse_db]["targets"].count_documents({})
+        say(f"{name}: CompleteResourceTokenAuth -> READY (implicit sync), {stored} targets stored")
         gid = self.jwt_gw["gatewayId"]
         times: list[float] = []
         complete: list[float] = []
         resumed: list[float] = []
         for i in range(REPEATS):
             body = user_target(
-                f"implicit{i}", f"{self.upstream.url}/mcp", self.provider, self.catcher.callback_url, None
+                f"implicit{secrets.token_hex(3)}{i}",
+                f"{self.upstream.url}/mcp",
+                self.provider,
+                self.catcher.callback_url,
+                None,
             )
             created = self.admin.create_target(gid, body)
             self.events.wait("target.authorization_required", created["targetId"])
@@ -1163,7 +1173,7 @@ class Bench:
         p50 = statistics.median(times)
         self.cases.append(
             Case(
-                "ready_after_consent",
+                name,
                 p50,
                 max(times),
                 float("nan"),
@@ -1172,8 +1182,8 @@ class Bench:
                     "complete_call_ms": statistics.median(complete),
                     "resume_ms": statistics.median(resumed),
                 },
-                note=f"ms (runs: {', '.join(f'{t:.0f}' for t in times)}); Complete call "
-                f"{statistics.median(complete):.0f} ms, token_issued->synchronized "
+                note=f"ms (runs: {', '.join(f'{t:.0f}' for t in times)}); {stored} targets stored; "
+                f"Complete call {statistics.median(complete):.0f} ms, token_issued->synchronized "
                 f"{statistics.median(resumed):.0f} ms; ratio vs 100 ms budget",
             )
         )
@@ -1377,11 +1387,9 @@ class Bench:
         c = by.get(f"sync_{SYNC_TOOLS}")
         if c:
             check(c.p50_ms <= 2000, f"sync_{SYNC_TOOLS} <= 2 s: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")
-        c = by.get("ready_after_consent")
-        if c:
-            check(
-                c.p50_ms <= 100, f"ready_after_consent <= 100 ms: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)"
-            )
+        for name in ("ready_after_consent_small", "ready_after_consent"):
+            if c := by.get(name):
+                check(c.p50_ms <= 100, f"{name} <= 100 ms: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")
         return lines
 
     def stop(self) -> None:
@@ -1415,10 +1423,13 @@ def main() -> None:
     try:
         bench.start()
         bench.ceiling()
-        bench.build_catalogs()
         only = set(args.only.split(",")) if args.only else set(GROUPS)
         if unknown := only - set(GROUPS):
             sys.exit(f"bench: --only takes {','.join(GROUPS)}, not {','.join(sorted(unknown))}")
+        if "consent" in only:  # first on a nearly empty database, again with the whole catalog stored
+            bench.user_auth_setup()
+            bench.ready_after_consent("ready_after_consent_small")
+        bench.build_catalogs()
         for group, steps in GROUPS.items():
             if group in only:
                 for step in steps:
