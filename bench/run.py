@@ -271,6 +271,27 @@ class Run:
     other_cpu: float = 0.0  # cores used by everything else on the machine (other work disturbing us)
 
 
+def _merge(x: Run, y: Run) -> Run:
+    """One run's figures from two runs of the same case."""
+
+    def mean(a: float, b: float) -> float:
+        return (a + b) / 2
+
+    return Run(
+        x.case,
+        x.conns,
+        *(mean(getattr(x, f), getattr(y, f)) for f in ("p50_ms", "p90_ms", "p99_ms", "p999_ms")),
+        max(x.max_ms, y.max_ms),
+        mean(x.rps, y.rps),
+        x.requests + y.requests,
+        x.errors + y.errors,
+        x.response_bytes,
+        mean(x.wrk_cpu, y.wrk_cpu),
+        {k: round(mean(v, y.cpu.get(k, 0.0)), 2) for k, v in x.cpu.items()},
+        max(x.other_cpu, y.other_cpu),
+    )
+
+
 class Wrk:
     def __init__(self, workdir: Path, duration: float, watch: dict[str, int | None]) -> None:
         self.workdir = workdir
@@ -350,13 +371,36 @@ class Wrk:
         )
         run.other_cpu = round(max(0.0, machine - run.wrk_cpu - sum(cpu.values())), 2)
         if record:
-            self.runs.append(run)
-            flag = f"  ERRORS {errors}" if errors else ""
-            say(
-                f"  {case:<24} c{conns:<3} p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
-                f"{run.rps:9.0f} rps  wrk {run.wrk_cpu:.2f} cores  other {run.other_cpu:.2f} cores{flag}"
-            )
+            self.keep(run)
         return run
+
+    def keep(self, run: Run) -> None:
+        self.runs.append(run)
+        flag = f"  ERRORS {run.errors}" if run.errors else ""
+        say(
+            f"  {run.case:<24} c{run.conns:<3} p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+            f"{run.rps:9.0f} rps  wrk {run.wrk_cpu:.2f} cores  other {run.other_cpu:.2f} cores{flag}"
+        )
+
+    def pair(
+        self,
+        ref: tuple[str, str, bytes, dict[str, str]],
+        sub: tuple[str, str, bytes, dict[str, str]],
+        conns: int,
+        *,
+        check: bool = False,
+    ) -> tuple[Run, Run]:
+        """A reference and a subject measured in the order A B B A, each run ``duration`` long, so a
+        drift of the machine's load during the pair weighs on both alike; each side's numbers are
+        the mean of its two runs (rps, CPU) and the mean of their percentiles."""
+        a1 = self.run(*ref, conns, check=check, record=False)
+        b1 = self.run(*sub, conns, check=check, record=False)
+        b2 = self.run(*sub, conns, check=check, record=False)
+        a2 = self.run(*ref, conns, check=check, record=False)
+        ref_run, sub_run = _merge(a1, a2), _merge(b1, b2)
+        self.keep(ref_run)
+        self.keep(sub_run)
+        return ref_run, sub_run
 
 
 # ------------------------------------------------------------------------------------------
@@ -905,8 +949,11 @@ class Bench:
                 self.wrk.run(
                     "warmup", gw["gatewayUrl"], body, self.sessions[n], conns, duration=1, record=False
                 )
-                f = self.wrk.run(f"floor_{n}t", floor_url, body, floor_headers, conns)
-                g = self.wrk.run(f"tools_list_{n}t", gw["gatewayUrl"], body, self.sessions[n], conns)
+                f, g = self.wrk.pair(
+                    (f"floor_{n}t", floor_url, body, floor_headers),
+                    (f"tools_list_{n}t", gw["gatewayUrl"], body, self.sessions[n]),
+                    conns,
+                )
                 sfx = "" if conns == 32 else "_c1"
                 size = f"{f.response_bytes / 1024:.0f} KiB"
                 self.cases.append(
@@ -955,8 +1002,12 @@ class Bench:
             self.wrk.run(
                 "warmup", gw["gatewayUrl"], via, session, conns, duration=1, record=False, check=True
             )
-            d = self.wrk.run(f"tools_call_direct_c{conns}", direct_url, straight, direct, conns, check=True)
-            g = self.wrk.run(f"tools_call_c{conns}", gw["gatewayUrl"], via, session, conns, check=True)
+            d, g = self.wrk.pair(
+                (f"tools_call_direct_c{conns}", direct_url, straight, direct),
+                (f"tools_call_c{conns}", gw["gatewayUrl"], via, session),
+                conns,
+                check=True,
+            )
             self.cases.append(
                 Case(
                     f"tools_call_direct_c{conns}",
@@ -1064,8 +1115,12 @@ class Bench:
             self.wrk.run(
                 "warmup", url, user_call, self.jwt_session, conns, duration=1, record=False, check=True
             )
-            o = self.wrk.run(f"tools_call_open_c{conns}", url, open_call, self.jwt_session, conns, check=True)
-            u = self.wrk.run(f"tools_call_3lo_c{conns}", url, user_call, self.jwt_session, conns, check=True)
+            o, u = self.wrk.pair(
+                (f"tools_call_open_c{conns}", url, open_call, self.jwt_session),
+                (f"tools_call_3lo_c{conns}", url, user_call, self.jwt_session),
+                conns,
+                check=True,
+            )
             cost = u.p50_ms / o.p50_ms if conns == 1 else o.rps / u.rps
             self.cases.append(
                 Case(

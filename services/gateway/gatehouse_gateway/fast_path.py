@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the endpoint uses JsonParts from here
     from .mcp_endpoint import McpEndpoint
 
 MCP_PATH = re.compile(r"^/gateways/([^/]+)/mcp/?$")
+JOIN_BELOW = 64 * 1024  # bytes: an answer this small is sent as one chunk
 
 
 class McpFastPath:
@@ -45,11 +46,10 @@ class JsonParts(Response):
     def __init__(self, parts: list[bytes], headers: dict[str, str] | None = None, status: int = 200) -> None:
         self.status_code = status
         self.background = None
-        self.parts = parts
-        self.raw_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(sum(map(len, parts))).encode()),
-        ]
+        size = sum(map(len, parts))
+        # each chunk is a write (a syscall, a TCP segment): join the small answers, copy no big one
+        self.parts = [b"".join(parts)] if len(parts) > 1 and size <= JOIN_BELOW else parts
+        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(size).encode())]
         for key, value in (headers or {}).items():
             self.raw_headers.append((key.lower().encode("latin-1"), value.encode("latin-1")))
 
