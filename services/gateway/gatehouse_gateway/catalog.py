@@ -44,39 +44,48 @@ class RoutedTarget:
         return bool(self.oauth and self.oauth.get("grantType") == "AUTHORIZATION_CODE")
 
 
+Encoded = tuple[RoutedTarget, list[tuple[str, str, bytes]]]  # target, [(prefixed, tool, JSON)]
+
+
 @dataclass
 class GatewayCatalog:
-    """One gateway's configuration and tools, with each page of tools/list encoded once."""
+    """One gateway's configuration and tools, with each page of tools/list encoded once.
+
+    Each target's tools are decoded, prefixed and encoded once per stored version of the target
+    (``_encoded``, kept while ``targets`` holds the same document), so a change to one target of a
+    1,000-target gateway does not re-encode the other 999 (~90 ms on the event loop before)."""
 
     gateway: Doc
     targets: dict[str, Doc] = field(default_factory=dict)
     keys: list[tuple[str, int]] = field(default_factory=list)
-    tools: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[bytes] = field(default_factory=list)  # each prefixed tool, encoded
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
     _pages: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    _encoded: dict[str, tuple[Doc, Encoded]] = field(default_factory=dict)
+
+    def copy(self, gateway: Doc) -> GatewayCatalog:
+        """This catalog's targets (and their encoded tools) under a changed gateway document."""
+        return GatewayCatalog(gateway, dict(self.targets), _encoded=dict(self._encoded))
 
     def rebuild(self) -> None:
         keys: list[tuple[str, int]] = []
-        tools: list[dict[str, Any]] = []
+        tools: list[bytes] = []
         routes: dict[str, tuple[RoutedTarget, str]] = {}
+        encoded: dict[str, tuple[Doc, Encoded]] = {}
         for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
             if doc["status"]["status"] != "READY":
                 continue
-            target = RoutedTarget(
-                doc["_id"],
-                doc["name"],
-                doc["spec"]["endpoint"],
-                doc["generation"],
-                doc["gatewayId"],
-                oauth_provider(doc["spec"]["credentials"]),
-            )
-            for i, tool in enumerate(msgspec.json.decode(doc.get("toolsJson") or b"[]")):
-                name = f"{doc['name']}{SEPARATOR}{tool['name']}"
+            held = self._encoded.get(doc["_id"])
+            if held is None or held[0] is not doc:
+                held = (doc, _encode_target(doc))
+            encoded[doc["_id"]] = held
+            target, entries = held[1]
+            for i, (name, tool, data) in enumerate(entries):
                 keys.append((doc["name"], i))
-                tools.append({**tool, "name": name})
-                routes[name] = (target, tool["name"])
-        self.keys, self.tools, self.routes, self._pages = keys, tools, routes, {}
+                tools.append(data)
+                routes[name] = (target, tool)
+        self.keys, self.tools, self.routes, self._pages, self._encoded = keys, tools, routes, {}, encoded
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
@@ -92,9 +101,27 @@ class GatewayCatalog:
             start = bisect.bisect_right(self.keys, _parse_cursor(cursor))
         end = min(start + size, len(self.tools))
         if (start, end) not in self._pages:
-            self._pages[(start, end)] = _encoder.encode(self.tools[start:end])
+            self._pages[(start, end)] = b"[" + b",".join(self.tools[start:end]) + b"]"
         next_cursor = _make_cursor(self.keys[end - 1]) if end < len(self.tools) else None
         return self._pages[(start, end)], next_cursor
+
+
+def _encode_target(doc: Doc) -> Encoded:
+    """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
+    target = RoutedTarget(
+        doc["_id"],
+        doc["name"],
+        doc["spec"]["endpoint"],
+        doc["generation"],
+        doc["gatewayId"],
+        oauth_provider(doc["spec"]["credentials"]),
+    )
+    entries = []
+    for tool in msgspec.json.decode(doc.get("toolsJson") or b"[]"):
+        name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
+        tool["name"] = prefixed
+        entries.append((prefixed, name, _encoder.encode(tool)))
+    return target, entries
 
 
 def _make_cursor(key: tuple[str, int]) -> str:
@@ -133,7 +160,7 @@ class Catalog:
                 if old is not None and old.gateway == doc:
                     gateways[doc["_id"]] = old
                 else:
-                    gateways[doc["_id"]] = GatewayCatalog(doc, dict(old.targets) if old else {})
+                    gateways[doc["_id"]] = old.copy(doc) if old else GatewayCatalog(doc)
                     dirty.add(doc["_id"])
             for tid, doc in fresh.items():
                 if (cat := gateways.get(doc["gatewayId"])) is not None:

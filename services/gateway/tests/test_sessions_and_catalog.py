@@ -55,7 +55,8 @@ def _catalog() -> GatewayCatalog:
 
 def test_catalog_prefixes_ready_targets_only() -> None:
     cat = _catalog()
-    assert [t["name"] for t in cat.tools] == ["alpha___a", "alpha___b", "alpha___c", "beta___x", "beta___y"]
+    names = [t["name"] for t in msgspec.json.decode(cat.page(None, 100)[0])]
+    assert names == ["alpha___a", "alpha___b", "alpha___c", "beta___x", "beta___y"]
     target, tool = cat.routes["beta___y"]
     assert (target.target_id, target.endpoint, tool) == ("1", "http://beta/mcp", "y")
     assert "gamma___z" not in cat.routes
@@ -74,3 +75,19 @@ def test_catalog_pages_survive_changes_between_pages() -> None:
     assert cursor is None
     with pytest.raises(ValueError):
         cat.page("not-a-cursor", 2)
+
+
+def test_a_target_change_re_encodes_only_that_target() -> None:
+    cat = _catalog()
+    beta_before = cat._encoded["1"][1]
+    renamed = _target("2", "delta", "READY", ["a"])
+    cat.targets["2"] = renamed
+    cat.rebuild()
+    page = msgspec.json.decode(cat.page(None, 100)[0])
+    assert [t["name"] for t in page] == ["beta___x", "beta___y", "delta___a"]
+    assert page[2] == {"name": "delta___a", "inputSchema": {"type": "object"}}
+    assert cat._encoded["1"][1] is beta_before  # untouched target: its encoding is reused
+    assert cat.routes["delta___a"][1] == "a" and "alpha___a" not in cat.routes
+    copied = cat.copy({"_id": "gw", "name": "changed"})
+    copied.rebuild()
+    assert copied.page(None, 100)[0] == cat.page(None, 100)[0]
