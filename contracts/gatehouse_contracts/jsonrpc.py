@@ -128,6 +128,11 @@ def result(msg_id: RequestId | None, result: Any) -> bytes:
     return _encoder.encode({"jsonrpc": "2.0", "id": msg_id, "result": result})
 
 
+def raw_result(msg_id: RequestId | None, result: bytes) -> bytes:
+    """A result answer around an already encoded result object."""
+    return b'{"jsonrpc":"2.0","id":' + _encoder.encode(msg_id) + b',"result":' + result + b"}"
+
+
 def error(msg_id: RequestId | None, code: int, message: str, data: Any = None) -> bytes:
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:

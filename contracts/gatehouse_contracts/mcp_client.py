@@ -109,6 +109,27 @@ class _Reply(msgspec.Struct):
     body: bytes
 
 
+class ToolResult(msgspec.Struct, frozen=True):
+    """A ``tools/call`` result as the server sent it: the JSON object's bytes, passed on as they are
+    (a proxy need not decode and re-encode a large tool output), and its ``isError`` flag."""
+
+    raw: bytes
+    is_error: bool
+
+
+class _Envelope(msgspec.Struct):
+    """A JSON-RPC answer with its ``result`` left undecoded."""
+
+    jsonrpc: str = ""
+    id: Any = None
+    result: msgspec.Raw = msgspec.Raw(b"")  # (a union with None would not hold a Raw)
+    error: Any = None
+
+
+class _Flags(msgspec.Struct):
+    isError: Any = False  # noqa: N815 (the MCP field name)
+
+
 def _sse_messages(text: str) -> list[Any]:
     """The JSON payloads of the ``data:`` fields of an SSE body, one per event."""
     out: list[Any] = []
@@ -196,11 +217,18 @@ class McpSession:
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         params: dict[str, Any] = {"name": name, "arguments": arguments}
         if meta:
             params["_meta"] = meta
-        return await self.request("tools/call", params)
+        if self.protocol_version is None:
+            raise RuntimeError("initialize() first")
+        msg_id = next(self._ids)
+        reply = await self._send(jsonrpc.request(msg_id, "tools/call", params))
+        if reply.content_type.lower() == "application/json":
+            return _raw_result(reply, msg_id)
+        result = self._answer(reply, msg_id)  # an SSE stream: its messages are decoded anyway
+        return ToolResult(msgspec.json.encode(result), bool(result.get("isError")))
 
     async def close(self) -> None:
         """End the session at the server (DELETE); failures are ignored, the session is gone for us."""
@@ -281,3 +309,23 @@ class McpSession:
         if reply.status >= 400:
             raise NotAnMcpServer(f"the server answered HTTP {reply.status}")
         raise NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")
+
+
+def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:
+    """The result of a JSON answer without decoding it (its syntax and UTF-8 are still checked)."""
+    try:
+        answer = msgspec.json.decode(reply.body, type=_Envelope)
+        raw = bytes(answer.result)
+        raw.decode("utf-8")
+        flags = msgspec.json.decode(raw, type=_Flags) if raw.startswith(b"{") else None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
+        raise NotAnMcpServer("the server sent invalid (or too deeply nested) JSON") from None
+    if answer.jsonrpc != "2.0" or answer.id != msg_id:
+        if reply.status >= 400:
+            raise NotAnMcpServer(f"the server answered HTTP {reply.status}")
+        raise NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")
+    if isinstance(err := answer.error, dict):
+        raise UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+    if flags is None:
+        raise NotAnMcpServer("the server's JSON-RPC answer has no result object")
+    return ToolResult(raw, bool(flags.isError))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from gatehouse_contracts.mcp_client import McpHttp, McpSession, NotAnMcpServer
+from gatehouse_contracts.mcp_client import McpHttp, McpSession, NotAnMcpServer, UpstreamRpcError
 
 
 class Upstream:
@@ -18,6 +18,7 @@ class Upstream:
     def __init__(self) -> None:
         self.cookies: list[str] = []
         self.redirect = False
+        self.call_answer: bytes | None = None  # the tools/call answer's body, %d = the request id
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.cookies.append(request.headers.get("Cookie", ""))
@@ -27,6 +28,9 @@ class Upstream:
         if "id" not in msg:
             return web.Response(status=202)
         result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "t"}}
+        if msg["method"] == "tools/call" and self.call_answer is not None:
+            answer = self.call_answer % msg["id"] if b"%d" in self.call_answer else self.call_answer
+            return web.Response(body=answer, content_type="application/json")
         if msg["method"] == "tools/call":
             result = {"content": [{"type": "text", "text": "ok"}]}
         response = web.json_response({"jsonrpc": "2.0", "id": msg["id"], "result": result})
@@ -56,7 +60,8 @@ async def test_cookies_from_one_session_never_reach_another(upstream: tuple[Upst
         await first.initialize()
         second = McpSession(http, url, headers={"Authorization": "Bearer user-2"})
         await second.initialize()
-        assert (await second.call_tool("echo", {}))["content"][0]["text"] == "ok"
+        result = await second.call_tool("echo", {})
+        assert json.loads(result.raw)["content"][0]["text"] == "ok" and not result.is_error
     finally:
         await http.close()
     assert server.cookies and all(c == "" for c in server.cookies), server.cookies
@@ -72,3 +77,32 @@ async def test_a_redirect_is_not_followed(upstream: tuple[Upstream, str]) -> Non
     finally:
         await http.close()
     assert len(server.cookies) == 1  # one request: the redirect was not followed
+
+
+async def test_a_tool_result_passes_through_as_sent(upstream: tuple[Upstream, str]) -> None:
+    server, url = upstream
+    http = McpHttp()
+    try:
+        session = McpSession(http, url)
+        await session.initialize()
+        result_json = b'{ "isError" : true, "content":[{"text":"no","type":"text"}], "z":{"a":[1,2.50]}}'
+        server.call_answer = b'{"id": %d, "result": ' + result_json + b', "jsonrpc": "2.0"}'
+        result = await session.call_tool("t", {})
+        assert result.raw == result_json and result.is_error
+        server.call_answer = b'{"jsonrpc":"2.0","id":%d,"error":{"code":-32602,"message":"bad"}}'
+        with pytest.raises(UpstreamRpcError, match="bad"):
+            await session.call_tool("t", {})
+        for bad in (
+            b'{"jsonrpc":"2.0","id":%d,"result":[1]}',  # not an object
+            b'{"jsonrpc":"2.0","id":%d,"result":{"text":"\xff"}}',  # not UTF-8
+            b'{"jsonrpc":"2.0","id":%d,"result":{"a":[1,}}',  # not JSON
+            b'{"jsonrpc":"2.0","id":%d,"result":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        ):
+            server.call_answer = bad
+            with pytest.raises(NotAnMcpServer):
+                await session.call_tool("t", {})
+        server.call_answer = b'{"jsonrpc":"2.0","id":999999,"result":{}}'  # %d left out: another id
+        with pytest.raises(NotAnMcpServer, match="no JSON-RPC response"):
+            await session.call_tool("t", {})
+    finally:
+        await http.close()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +26,7 @@ from gatehouse_contracts.jsonrpc import JsonRpcError
 from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import (
     McpClientError,
+    ToolResult,
     UpstreamRpcError,
     UpstreamTimeout,
     UpstreamUnauthorized,
@@ -225,7 +227,7 @@ class McpEndpoint:
             return self._json(jsonrpc.result(msg.id, {}))
         if msg.method == "tools/list":
             return self._tools_list(msg, cat)
-        return self._json(jsonrpc.result(msg.id, await self._tools_call(msg, cat, claims, user)))
+        return self._json(jsonrpc.raw_result(msg.id, await self._tools_call(msg, cat, claims, user)))
 
     def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
         cursor = msg.params.get("cursor")
@@ -241,7 +243,8 @@ class McpEndpoint:
 
     async def _tools_call(
         self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The encoded result object: the target's, passed through, or our own."""
         name = msg.params.get("name")
         arguments = msg.params.get("arguments", {})
         meta = msg.params.get("_meta")
@@ -262,9 +265,9 @@ class McpEndpoint:
         outcome: ToolOutcome = "success"
         try:
             result = await self._call(target, tool, arguments, meta, user, override)
-            if result.get("isError"):
+            if result.is_error:
                 outcome = "tool_error"
-            return result
+            return result.raw
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
             return _authorization_required(exc, target, claims.protocol_version)
@@ -316,7 +319,7 @@ class McpEndpoint:
         meta: dict[str, Any] | None,
         user: User | None,
         override: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         if not target.user_auth:
             return await self.upstream.call_tool(target, tool, arguments, meta)
         if user is None:
@@ -355,13 +358,13 @@ def _split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return forwarded or None, override
 
 
-def _authorization_required(
-    exc: AuthorizationRequired, target: RoutedTarget, protocol: str
-) -> dict[str, Any]:
+def _authorization_required(exc: AuthorizationRequired, target: RoutedTarget, protocol: str) -> bytes:
     """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
     message = f"Authorization is required to use {target.name!r} on your behalf: open the URL, then retry."
     if protocol < "2025-11-25":
-        return {"content": [{"type": "text", "text": f"{message} {exc.url}"}], "isError": True}
+        return msgspec.json.encode(
+            {"content": [{"type": "text", "text": f"{message} {exc.url}"}], "isError": True}
+        )
     raise JsonRpcError(
         jsonrpc.URL_ELICITATION_REQUIRED,
         f"Authorization required for target {target.name!r}",

@@ -12,7 +12,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gatehouse_contracts.mcp_client import McpHttp, McpSession, UpstreamSessionLost, UpstreamUnauthorized
+from gatehouse_contracts.mcp_client import (
+    McpHttp,
+    McpSession,
+    ToolResult,
+    UpstreamSessionLost,
+    UpstreamUnauthorized,
+)
 from gatehouse_contracts.netguard import EndpointGuard
 
 from .catalog import RoutedTarget
@@ -59,7 +65,7 @@ class UpstreamPool:
         *,
         user: str = "",
         headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """Call through the pooled session. A session the server forgot is opened again once; so is a
         client-credentials session refused with 401. A user's 401 goes back to the caller."""
         session = await self._session(target, user, headers)
