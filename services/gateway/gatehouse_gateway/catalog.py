@@ -61,7 +61,7 @@ class GatewayCatalog:
     tools: list[bytes] = field(default_factory=list)  # each prefixed tool, encoded
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
-    _pages: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    _answers: dict[tuple[int, int], bytes] = field(default_factory=dict)
     _encoded: dict[str, tuple[Doc, Encoded]] = field(default_factory=dict)
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
@@ -85,7 +85,7 @@ class GatewayCatalog:
                 keys.append((doc["name"], i))
                 tools.append(data)
                 routes[name] = (target, tool)
-        self.keys, self.tools, self.routes, self._pages, self._encoded = keys, tools, routes, {}, encoded
+        self.keys, self.tools, self.routes, self._answers, self._encoded = keys, tools, routes, {}, encoded
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
@@ -94,16 +94,23 @@ class GatewayCatalog:
         # dicts stalled every request for tens of milliseconds (BENCHMARKS.md).
         gc.freeze()
 
-    def page(self, cursor: str | None, size: int) -> tuple[bytes, str | None]:
-        """The encoded ``tools`` array of one page and the next cursor; ValueError for a bad cursor."""
+    def answer(self, cursor: str | None, size: int) -> bytes:
+        """The tools/list answer for one page, all but its id, encoded once per page:
+        ``{"jsonrpc":"2.0","result":{"tools":[...],"nextCursor":"..."},"id":`` (the caller adds
+        ``<id>}``; the id comes last so the cached bytes need no copy). ValueError for a bad cursor."""
         start = 0
         if cursor is not None:
             start = bisect.bisect_right(self.keys, _parse_cursor(cursor))
         end = min(start + size, len(self.tools))
-        if (start, end) not in self._pages:
-            self._pages[(start, end)] = b"[" + b",".join(self.tools[start:end]) + b"]"
-        next_cursor = _make_cursor(self.keys[end - 1]) if end < len(self.tools) else None
-        return self._pages[(start, end)], next_cursor
+        if (start, end) not in self._answers:
+            more = b""
+            if end < len(self.tools):
+                more = b',"nextCursor":"' + _make_cursor(self.keys[end - 1]).encode() + b'"'
+            tools = b",".join(self.tools[start:end])
+            self._answers[(start, end)] = (
+                b'{"jsonrpc":"2.0","result":{"tools":[' + tools + b"]" + more + b'},"id":'
+            )
+        return self._answers[(start, end)]
 
 
 def _encode_target(doc: Doc) -> Encoded:

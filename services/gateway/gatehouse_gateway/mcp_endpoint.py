@@ -234,12 +234,10 @@ class McpEndpoint:
         if cursor is not None and not isinstance(cursor, str):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: cursor must be a string")
         try:
-            tools, next_cursor = cat.page(cursor, self.page_size)
+            answer = cat.answer(cursor, self.page_size)
         except ValueError:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from None
-        tail = b"}}" if next_cursor is None else b',"nextCursor":"' + next_cursor.encode() + b'"}}'
-        head = jsonrpc.result(msg.id, None)[: -len(b"null}")]  # {"jsonrpc":"2.0","id":..,"result":
-        return JsonParts([head + b'{"tools":', tools, tail])
+        return JsonParts([answer, msgspec.json.encode(msg.id) + b"}"])
 
     async def _tools_call(
         self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None

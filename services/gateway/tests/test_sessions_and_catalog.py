@@ -42,6 +42,13 @@ def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[st
     }
 
 
+def _page(cat: GatewayCatalog, cursor: str | None, size: int) -> tuple[list[str], str | None]:
+    """The tool names and next cursor of one tools/list answer."""
+    answer = msgspec.json.decode(cat.answer(cursor, size) + b"7}")
+    assert answer["jsonrpc"] == "2.0" and answer["id"] == 7
+    return [t["name"] for t in answer["result"]["tools"]], answer["result"].get("nextCursor")
+
+
 def _catalog() -> GatewayCatalog:
     cat = GatewayCatalog({"_id": "gw"})
     cat.targets = {
@@ -55,7 +62,7 @@ def _catalog() -> GatewayCatalog:
 
 def test_catalog_prefixes_ready_targets_only() -> None:
     cat = _catalog()
-    names = [t["name"] for t in msgspec.json.decode(cat.page(None, 100)[0])]
+    names, _ = _page(cat, None, 100)
     assert names == ["alpha___a", "alpha___b", "alpha___c", "beta___x", "beta___y"]
     target, tool = cat.routes["beta___y"]
     assert (target.target_id, target.endpoint, tool) == ("1", "http://beta/mcp", "y")
@@ -64,17 +71,17 @@ def test_catalog_prefixes_ready_targets_only() -> None:
 
 def test_catalog_pages_survive_changes_between_pages() -> None:
     cat = _catalog()
-    first, cursor = cat.page(None, 2)
-    assert [t["name"] for t in msgspec.json.decode(first)] == ["alpha___a", "alpha___b"]
+    first, cursor = _page(cat, None, 2)
+    assert first == ["alpha___a", "alpha___b"]
     assert cursor is not None
     # a target before the cursor disappears: the next page still starts after alpha___b
     del cat.targets["2"]
     cat.rebuild()
-    second, cursor = cat.page(cursor, 2)
-    assert [t["name"] for t in msgspec.json.decode(second)] == ["beta___x", "beta___y"]
+    second, cursor = _page(cat, cursor, 2)
+    assert second == ["beta___x", "beta___y"]
     assert cursor is None
     with pytest.raises(ValueError):
-        cat.page("not-a-cursor", 2)
+        cat.answer("not-a-cursor", 2)
 
 
 def test_a_target_change_re_encodes_only_that_target() -> None:
@@ -83,11 +90,11 @@ def test_a_target_change_re_encodes_only_that_target() -> None:
     renamed = _target("2", "delta", "READY", ["a"])
     cat.targets["2"] = renamed
     cat.rebuild()
-    page = msgspec.json.decode(cat.page(None, 100)[0])
+    page = msgspec.json.decode(cat.answer(None, 100) + b"1}")["result"]["tools"]
     assert [t["name"] for t in page] == ["beta___x", "beta___y", "delta___a"]
     assert page[2] == {"name": "delta___a", "inputSchema": {"type": "object"}}
     assert cat._encoded["1"][1] is beta_before  # untouched target: its encoding is reused
     assert cat.routes["delta___a"][1] == "a" and "alpha___a" not in cat.routes
     copied = cat.copy({"_id": "gw", "name": "changed"})
     copied.rebuild()
-    assert copied.page(None, 100)[0] == cat.page(None, 100)[0]
+    assert copied.answer(None, 100) == cat.answer(None, 100)
