@@ -129,3 +129,22 @@ async def test_workload_identity_over_nats_rpc(stack: Any) -> None:
         assert msgspec.json.decode(bad.data)["code"] == "ValidationException"
     finally:
         await nc.close()
+
+
+async def test_the_sweeper_s_queries_have_indexes(stack: Any) -> None:
+    """On MongoDB the sweep every few seconds must not scan every target (FerretDB scans anyway)."""
+    from pymongo import AsyncMongoClient
+
+    mongo: Any = AsyncMongoClient(stack.mongo_url)
+    try:
+        targets = mongo[stack.gatehouse_db]["targets"]
+        deadline = time.monotonic() + 30
+        while True:
+            indexes = await targets.index_information()
+            if {"status.status_1", "outboxId_1"} <= set(indexes) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert indexes["status.status_1"]["key"] == [("status.status", 1)]
+        assert indexes["outboxId_1"]["key"] == [("outboxId", 1)]  # sparse on MongoDB; FerretDB drops that
+    finally:
+        await mongo.close()

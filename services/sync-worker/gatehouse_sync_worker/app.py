@@ -109,7 +109,13 @@ def build(settings: Settings) -> Any:
             return
         await run(msg, lambda attempt: sync.handle_consent(deps, event, attempt))
 
+    indexed = False
+
     async def sweep_once() -> None:
+        nonlocal indexed
+        if not indexed:  # here, not at start-up: the worker starts (and consumes) without MongoDB
+            await deps.store.create_indexes()
+            indexed = True
         await consent.expire(deps)
         for doc in await deps.store.with_outbox():
             await flush_outbox(deps, doc)

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import msgspec
-from pymongo import AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient
 
 from gatehouse_contracts.mongo import ping, translate_errors
 
@@ -18,6 +18,13 @@ class TargetStore:
         self.client = client
         self._targets = client[db]["targets"]
         self._dead = client[db]["dead_letters"]
+
+    async def create_indexes(self) -> None:
+        """For the sweeper's queries (MongoDB; FerretDB 1.24 scans anyway): pending statuses, and
+        the few targets with an outbox (sparse)."""
+        async with translate_errors():
+            await self._targets.create_index([("status.status", ASCENDING)])
+            await self._targets.create_index([("outboxId", ASCENDING)], sparse=True)
 
     async def get(self, target_id: str) -> Doc | None:
         async with translate_errors():
