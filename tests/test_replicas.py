@@ -1,4 +1,5 @@
-"""Gateway replicas: the same catalog everywhere, and a session started on one works on another."""
+"""Gateway replicas: the same catalog everywhere, a session started on one works on another, and a
+session ended on one is ended on all, also on replicas started later."""
 
 from __future__ import annotations
 
@@ -54,4 +55,12 @@ async def test_two_gateways_share_catalog_and_sessions(stack: Any, sdk_server: A
                     break
                 await asyncio.sleep(0.1)
             assert r.status_code == 404
+
+            # ... and on a replica started afterwards, which never saw the broadcast
+            late = stack.start_gateway_replica()
+            url_c = f"{late.url}/gateways/{gid}/mcp"
+            r = await post(http, url_c, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, session=session)
+            assert r.status_code == 404, r.text
+            other = await open_session(http, url_a)  # a live session still works there
+            assert (await rpc(http, url_c, other, "ping"))["result"] == {}
         await admin.http.delete(f"/gateways/{gid}/targets/{target['targetId']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -75,8 +76,15 @@ def build(settings: Settings) -> McpFastPath:
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
     background: set[asyncio.Task[None]] = set()
 
+    async def reload_ended_sessions() -> None:
+        try:
+            ended.load(await store.ended_sessions_now(time.time()))
+        except GatehouseError as exc:
+            log.warning("could not read the ended MCP sessions: %s", exc.message)
+
     async def reconnected() -> None:
         _spawn(background, catalog.reload_all())
+        _spawn(background, reload_ended_sessions())  # broadcasts missed while cut off
 
     broker = bus.make_broker(
         settings.nats_url, settings.nats_user, settings.nats_password, reconnected_cb=reconnected
@@ -133,9 +141,16 @@ def build(settings: Settings) -> McpFastPath:
             return
         ended.end(claims.nonce, claims.issued_at)
 
-    async def publish_session_ended(claims: SessionClaims) -> None:
+    async def session_ended(claims: SessionClaims, expires_at: float) -> None:
+        """Tell the running replicas at once, and keep it for replicas started later."""
         with contextlib.suppress(Exception):
             await broker.connection.publish(MCP_SESSION_ENDED, msgspec.json.encode(claims))
+        try:
+            await store.end_session(claims.nonce, expires_at)
+        except GatehouseError as exc:
+            log.warning(
+                "ended MCP session not stored (replicas started later may accept it): %s", exc.message
+            )
 
     def publish_tool_invoked(event: Event) -> None:
         _spawn(background, _publish_quietly(broker, event))
@@ -171,7 +186,7 @@ def build(settings: Settings) -> McpFastPath:
         page_size=settings.gateway_tools_page_size,
         session_max_age=settings.gateway_session_max_age_seconds,
         max_body_bytes=settings.max_body_bytes,
-        on_session_ended=publish_session_ended,
+        on_session_ended=session_ended,
         on_tool_invoked=publish_tool_invoked,
     )
 
@@ -192,6 +207,7 @@ def build(settings: Settings) -> McpFastPath:
         )
         await store.create_indexes()
         await catalog.reload_all()
+        await reload_ended_sessions()
         refresher = asyncio.create_task(refresh_forever())
         log.info("gateway ready on %s", settings.gateway_public_url)
         yield

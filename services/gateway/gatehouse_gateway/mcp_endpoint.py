@@ -70,7 +70,7 @@ class McpEndpoint:
         page_size: int,
         session_max_age: float,
         max_body_bytes: int,
-        on_session_ended: Callable[[SessionClaims], Awaitable[None]],
+        on_session_ended: Callable[[SessionClaims, float], Awaitable[None]],
         on_tool_invoked: Callable[[ToolInvoked], None],
     ) -> None:
         self.catalog = catalog
@@ -162,8 +162,7 @@ class McpEndpoint:
 
     async def _delete(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
         claims = self._session(request, cat, user)
-        self.ended.end(claims.nonce, claims.issued_at)
-        await self.on_session_ended(claims)
+        await self.on_session_ended(claims, self.ended.end(claims.nonce, claims.issued_at))
         return Response(status_code=204)
 
     async def _post(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:

@@ -77,11 +77,18 @@ class EndedSessions:
         self._max_age = max_age
         self._ended: dict[str, float] = {}
 
-    def end(self, nonce: str, issued_at: float) -> None:
-        self._ended[nonce] = issued_at + self._max_age
+    def end(self, nonce: str, issued_at: float) -> float:
+        """Remember an ended session; returns when it would have expired anyway."""
+        self._ended[nonce] = expires_at = issued_at + self._max_age
         now = time.time()
         if len(self._ended) > 1000:
             self._ended = {n: exp for n, exp in self._ended.items() if exp > now}
+        return expires_at
+
+    def load(self, ended: dict[str, float]) -> None:
+        """Add sessions ended before this replica started or while it was cut off (nonce -> expiry)."""
+        now = time.time()
+        self._ended.update((n, exp) for n, exp in ended.items() if exp > now)
 
     def __contains__(self, nonce: str) -> bool:
         return nonce in self._ended

@@ -26,11 +26,28 @@ class Store:
         self.client = client
         self.gateways = client[db]["gateways"]
         self.targets = client[db]["targets"]
+        self.ended_sessions = client[db]["ended_sessions"]
 
     async def create_indexes(self) -> None:
         async with translate_errors():
             await self.gateways.create_index([("name", ASCENDING)], unique=True)
             await self.targets.create_index([("gatewayId", ASCENDING), ("name", ASCENDING)], unique=True)
+            await self.ended_sessions.create_index([("expiresAt", ASCENDING)])
+
+    # -- MCP sessions ended by DELETE (so a replica started later refuses them too) ------------
+
+    async def end_session(self, nonce: str, expires_at: float) -> None:
+        async with translate_errors():
+            await self.ended_sessions.replace_one(
+                {"_id": nonce}, {"_id": nonce, "expiresAt": expires_at}, upsert=True
+            )
+
+    async def ended_sessions_now(self, now: float) -> dict[str, float]:
+        """Ended sessions not yet expired (nonce -> expiry); the expired ones are deleted."""
+        async with translate_errors():
+            await self.ended_sessions.delete_many({"expiresAt": {"$lte": now}})
+            docs = await self.ended_sessions.find({}).to_list()
+        return {d["_id"]: float(d["expiresAt"]) for d in docs}
 
     async def ping(self) -> bool:
         return await ping(self.client)

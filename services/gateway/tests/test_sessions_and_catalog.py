@@ -98,3 +98,9 @@ def test_a_target_change_re_encodes_only_that_target() -> None:
     copied = cat.copy({"_id": "gw", "name": "changed"})
     copied.rebuild()
     assert copied.answer(None, 100) == cat.answer(None, 100)
+
+
+def test_ended_sessions_loaded_from_elsewhere_skip_the_expired() -> None:
+    ended = sessions.EndedSessions(max_age=60)
+    ended.load({"old": 1.0, "live": 4e9})
+    assert "live" in ended and "old" not in ended
