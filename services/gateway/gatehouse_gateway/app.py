@@ -141,16 +141,20 @@ def build(settings: Settings) -> McpFastPath:
             return
         ended.end(claims.nonce, claims.issued_at)
 
-    async def session_ended(claims: SessionClaims, expires_at: float) -> None:
-        """Tell the running replicas at once, and keep it for replicas started later."""
-        with contextlib.suppress(Exception):
-            await broker.connection.publish(MCP_SESSION_ENDED, msgspec.json.encode(claims))
+    async def store_ended_session(nonce: str, expires_at: float) -> None:
         try:
-            await store.end_session(claims.nonce, expires_at)
+            await store.end_session(nonce, expires_at)
         except GatehouseError as exc:
             log.warning(
-                "ended MCP session not stored (replicas started later may accept it): %s", exc.message
+                "ended MCP session not stored (a replica started later may accept it): %s", exc.message
             )
+
+    async def session_ended(claims: SessionClaims, expires_at: float) -> None:
+        """Tell the running replicas at once, and keep it for replicas started later (in the
+        background: a DELETE does not wait for MongoDB)."""
+        with contextlib.suppress(Exception):
+            await broker.connection.publish(MCP_SESSION_ENDED, msgspec.json.encode(claims))
+        _spawn(background, store_ended_session(claims.nonce, expires_at))
 
     def publish_tool_invoked(event: Event) -> None:
         _spawn(background, _publish_quietly(broker, event))
