@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,12 +22,21 @@ def connect(url: str) -> AsyncMongoClient[Doc]:
 
 @asynccontextmanager
 async def translate_errors() -> AsyncIterator[None]:
-    """Unreachable server -> ``Unavailable`` (try again); any other refusal -> ``GatehouseError``.
+    """Unreachable server or a connection lost mid-operation -> ``Unavailable`` (try again); any
+    other refusal -> ``GatehouseError``.
 
     ``DuplicateKeyError`` passes through: the caller knows which uniqueness rule it means.
     """
     try:
         yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise  # this task is being cancelled (shutdown, a timeout): let it go
+        # Not ours: the driver runs each read as its own task (pymongo/network_layer.py) and a
+        # cancellation of that task would surface here. Uncaught, it would end loops that stop
+        # only on cancellation, such as the sweeper, without a word; treat it as a lost connection.
+        raise Unavailable("the database connection was lost during the operation") from None
     except DuplicateKeyError:
         raise
     except (ConnectionFailure, ServerSelectionTimeoutError) as exc:

@@ -134,6 +134,9 @@ def build(settings: Settings) -> Any:
                 round_task.cancel()
                 log.warning("a sweep took over %gs; abandoned (retrying next round)", limit)
                 continue
+            if round_task.cancelled():  # by a library, not by us: .exception() would raise and end the loop
+                log.warning("a sweep was cancelled from inside (retrying next round)")
+                continue
             exc = round_task.exception()
             if isinstance(exc, GatehouseError):
                 log.warning("sweeping failed (retrying next round): %s", exc.message)
@@ -146,14 +149,22 @@ def build(settings: Settings) -> Any:
             broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
         )
         sweeper = asyncio.create_task(sweep_forever())
+        sweeper.add_done_callback(_sweeper_ended)
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)
         yield
+        sweeper.remove_done_callback(_sweeper_ended)
         sweeper.cancel()
         await broker.stop()
         await http.close()
         await mongo.close()
 
     return service_app("Gatehouse sync-worker", lifespan, broker, mongo)
+
+
+def _sweeper_ended(task: asyncio.Task[None]) -> None:
+    """The sweeper only ends at shutdown (this callback is removed first): say so loudly otherwise."""
+    why = "cancelled" if task.cancelled() else repr(task.exception())
+    log.error("the sweeper stopped (%s): expired consents and outboxes wait for a restart", why)
 
 
 async def _decode(msg: NatsMessage) -> AnyEvent | None:
