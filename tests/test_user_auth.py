@@ -389,10 +389,21 @@ async def test_a_consent_never_given_fails_the_target_with_a_reason(world: World
         created = await admin.create_target(gid, w.target_body("abandoned"))
         assert (await admin.wait_status(gid, created["targetId"]))["status"] == "CREATE_PENDING_AUTH"
         mongo: Any = AsyncMongoClient(w.stack.mongo_url)
+        targets = mongo[w.stack.gatehouse_db]["targets"]
         try:  # ten minutes pass
-            await mongo[w.stack.gatehouse_db]["targets"].update_one(
-                {"_id": created["targetId"]}, {"$set": {"status.pending.expiresAt": 0}}
-            )
+            # The sync-worker may still be clearing the outbox of its last write to this target.
+            # FerretDB runs an update as a read then a write, so a write of ours landing in
+            # between would be lost: set the expiry again until it sticks.
+            for _ in range(100):
+                doc = await targets.find_one({"_id": created["targetId"]})
+                if doc["status"]["status"] != "CREATE_PENDING_AUTH":
+                    break  # the sweeper took it from here
+                if "outboxId" not in doc and doc["status"]["pending"]["expiresAt"] == 0:
+                    break
+                await targets.update_one(
+                    {"_id": created["targetId"]}, {"$set": {"status.pending.expiresAt": 0}}
+                )
+                await asyncio.sleep(0.2)
         finally:
             await mongo.close()
         failed = await admin.wait_status(gid, created["targetId"], statuses={"FAILED"})
