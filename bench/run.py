@@ -764,6 +764,14 @@ class Case:
     cpu: str = ""
 
 
+def measured(name: str, run: Run, ratio: float, cpu: dict[str, str], **fields: Any) -> Case:
+    """A case from a wrk run; ``cpu`` maps each column label to the watched process it shows."""
+    cores = " ".join(f"{label} {run.cpu.get(proc, 0):.2f}" for label, proc in cpu.items())
+    return Case(
+        name, run.p50_ms, run.p99_ms, run.rps, ratio, run.conns, errors=run.errors, cpu=cores, **fields
+    )
+
+
 def fmt(x: float, digits: int = 2) -> str:
     return "nan" if x != x else f"{x:.{digits}f}"
 
@@ -956,30 +964,14 @@ class Bench:
                 )
                 sfx = "" if conns == 32 else "_c1"
                 size = f"{f.response_bytes / 1024:.0f} KiB"
+                self.cases.append(measured(f"floor_{n}t{sfx}", f, 1.0, {"floor": "floor"}, note=size))
                 self.cases.append(
-                    Case(
-                        f"floor_{n}t{sfx}",
-                        f.p50_ms,
-                        f.p99_ms,
-                        f.rps,
-                        1.0,
-                        conns,
-                        note=size,
-                        errors=f.errors,
-                        cpu=f"floor {f.cpu.get('floor', 0):.2f}",
-                    )
-                )
-                self.cases.append(
-                    Case(
+                    measured(
                         f"tools_list_{n}t{sfx}",
-                        g.p50_ms,
-                        g.p99_ms,
-                        g.rps,
+                        g,
                         g.rps / f.rps,
-                        conns,
+                        {"gw": "gateway"},
                         note=f"{n * TOOLS_PER_TARGET} tools, {size}",
-                        errors=g.errors,
-                        cpu=f"gw {g.cpu.get('gateway', 0):.2f}",
                     )
                 )
         self.info["rss_catalog_kib"] = rss_kib(self.gw_pid)
@@ -1008,31 +1000,15 @@ class Bench:
                 conns,
                 check=True,
             )
+            self.cases.append(measured(f"tools_call_direct_c{conns}", d, 1.0, {"up": "upstream"}))
             self.cases.append(
-                Case(
-                    f"tools_call_direct_c{conns}",
-                    d.p50_ms,
-                    d.p99_ms,
-                    d.rps,
-                    1.0,
-                    conns,
-                    errors=d.errors,
-                    cpu=f"up {d.cpu.get('upstream', 0):.2f}",
-                )
-            )
-            self.cases.append(
-                Case(
+                measured(
                     f"tools_call_c{conns}",
-                    g.p50_ms,
-                    g.p99_ms,
-                    g.rps,
+                    g,
                     g.rps / d.rps,
-                    conns,
+                    {"gw": "gateway", "up": "upstream", "nats": "nats"},
                     extra={"added_p50_ms": g.p50_ms - d.p50_ms, "added_p99_ms": g.p99_ms - d.p99_ms},
                     note=f"+{g.p50_ms - d.p50_ms:.2f} ms p50, +{g.p99_ms - d.p99_ms:.2f} ms p99",
-                    errors=g.errors,
-                    cpu=f"gw {g.cpu.get('gateway', 0):.2f} up {g.cpu.get('upstream', 0):.2f} "
-                    f"nats {g.cpu.get('nats', 0):.2f}",
                 )
             )
 
@@ -1122,30 +1098,14 @@ class Bench:
                 check=True,
             )
             cost = u.p50_ms / o.p50_ms if conns == 1 else o.rps / u.rps
+            self.cases.append(measured(f"tools_call_open_c{conns}", o, 1.0, {"gw": "gateway"}))
             self.cases.append(
-                Case(
-                    f"tools_call_open_c{conns}",
-                    o.p50_ms,
-                    o.p99_ms,
-                    o.rps,
-                    1.0,
-                    conns,
-                    errors=o.errors,
-                    cpu=f"gw {o.cpu.get('gateway', 0):.2f}",
-                )
-            )
-            self.cases.append(
-                Case(
+                measured(
                     f"tools_call_3lo_c{conns}",
-                    u.p50_ms,
-                    u.p99_ms,
-                    u.rps,
+                    u,
                     cost,
-                    conns,
+                    {"gw": "gateway", "id": "identity", "db": "mongo"},
                     note="cost: p50 3lo/open" if conns == 1 else "cost: rps open/3lo",
-                    errors=u.errors,
-                    cpu=f"gw {u.cpu.get('gateway', 0):.2f} id {u.cpu.get('identity', 0):.2f} "
-                    f"db {u.cpu.get('mongo', 0):.2f}",
                 )
             )
 

@@ -11,6 +11,20 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 _ids = itertools.count(1)
 
 
+def initialize(version: str = "2025-11-25", msg_id: int = 1) -> dict[str, Any]:
+    """An initialize request, as a client sends it first."""
+    return {
+        "jsonrpc": "2.0",
+        "id": msg_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+
+
 async def post(
     http: httpx.AsyncClient,
     url: str,
@@ -34,16 +48,7 @@ async def open_session(http: httpx.AsyncClient, url: str, version: str = "2025-1
     r = await post(
         http,
         url,
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": version,
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
+        initialize(version, msg_id=0),
     )
     assert r.status_code == 200, r.text
     session = r.headers["mcp-session-id"]

@@ -16,6 +16,7 @@ import anyio
 import harness
 import httpx
 import pytest
+from rawmcp import HEADERS, initialize
 
 CORE_TOOLS = {"echo", "add", "slow", "fail", "whoami"}
 
@@ -92,24 +93,14 @@ async def test_sdk_server_tools(server: str, mode: str, request: pytest.FixtureR
 def test_sdk_server_wire(json_mode: bool, request: pytest.FixtureRequest) -> None:
     """Raw 2025-11-25 Streamable HTTP: session id on initialize, JSON vs SSE bodies."""
     proc: harness.Proc = request.getfixturevalue("sdk_server_json" if json_mode else "sdk_server")
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "smoke", "version": "1"},
-        },
-    }
+    init = initialize()
     with httpx.Client(timeout=10) as http:
-        r = http.post(proc.url, json=init, headers=headers)
+        r = http.post(proc.url, json=init, headers=HEADERS)
         assert r.status_code == 200
         session = r.headers["mcp-session-id"]
         ctype = r.headers["content-type"]
         assert ctype.startswith("application/json" if json_mode else "text/event-stream")
-        h2 = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        h2 = {**HEADERS, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
         r = http.post(proc.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h2)
         assert r.status_code == 202
         r = http.post(proc.url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=h2)
@@ -121,7 +112,7 @@ def test_sdk_server_wire(json_mode: bool, request: pytest.FixtureRequest) -> Non
             body = json.loads([d for d in data if d][-1])
         assert CORE_TOOLS <= {t["name"] for t in body["result"]["tools"]}
         # no session → 400
-        r = http.post(proc.url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
+        r = http.post(proc.url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=HEADERS)
         assert r.status_code == 400
 
 

@@ -14,7 +14,7 @@ import pytest
 from admin import Admin, target_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rawmcp import HEADERS, open_session, post
+from rawmcp import HEADERS, initialize, open_session, post
 
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
@@ -175,16 +175,7 @@ MESSAGES = st.one_of(
 def fuzz_target(stack: Any) -> tuple[str, str]:
     r = httpx.post(f"{stack.gateway_url}/gateways", json={"name": "fuzz"}, headers=stack.admin_headers)
     url = r.json()["gatewayUrl"]
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "f", "version": "1"},
-        },
-    }
+    init = initialize(msg_id=0)
     session = httpx.post(url, json=init, headers=HEADERS).headers["mcp-session-id"]
     return url, session
 

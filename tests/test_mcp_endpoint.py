@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from admin import Admin
-from rawmcp import open_session, post, rpc
+from rawmcp import initialize, open_session, post, rpc
 
 
 @pytest.fixture
@@ -31,16 +31,7 @@ async def test_initialize_negotiates_versions(gateway: dict[str, Any]) -> None:
             r = await post(
                 http,
                 url,
-                {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": asked,
-                        "capabilities": {},
-                        "clientInfo": {"name": "t", "version": "1"},
-                    },
-                },
+                initialize(asked),
             )
             assert r.status_code == 200
             result = r.json()["result"]

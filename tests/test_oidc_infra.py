@@ -17,23 +17,14 @@ import harness
 import httpx
 import jwt
 import pytest
+from rawmcp import HEADERS, initialize
 
 needs_chromium = pytest.mark.skipif(
     not browser.chromium_available(), reason="chromium missing: run scripts/install-browser.sh"
 )
 
 M2M = "gatehouse-m2m"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "infra-test", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INIT = initialize()
 
 
 def secret_of(oidc: harness.Proc, client_id: str) -> str:
@@ -52,7 +43,7 @@ def assert_not_logged(*values: str) -> None:
 
 
 def post_initialize(url: str, token: str | None) -> httpx.Response:
-    headers = dict(MCP_HEADERS)
+    headers = dict(HEADERS)
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     with httpx.Client(trust_env=False, timeout=30) as http:

@@ -24,7 +24,7 @@ import pytest
 from admin import Admin, unique
 from harness import mcp_client
 from mcp import MCPError, UrlElicitationRequiredError
-from rawmcp import post
+from rawmcp import initialize, post
 
 pytestmark = pytest.mark.skipif(
     not browser.chromium_available(), reason="chromium missing: run scripts/install-browser.sh"
@@ -167,16 +167,7 @@ async def test_inbound_jwt_is_required_and_checked(world: World) -> None:
     w = world
     url = w.gateway["gatewayUrl"]
     async with httpx.AsyncClient() as http:
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        }
+        init = initialize()
         missing = await post(http, url, init)
         assert missing.status_code == 401
         challenge = missing.headers["www-authenticate"]
@@ -338,16 +329,7 @@ async def test_old_protocol_client_gets_an_error_result_with_the_url(world: Worl
         r = await post(
             http,
             url,
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "old", "version": "1"},
-                },
-            },
+            initialize("2025-06-18"),
             headers=auth,
         )
         session = r.headers["mcp-session-id"]

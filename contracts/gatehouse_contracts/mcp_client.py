@@ -223,8 +223,7 @@ class McpSession:
             params["_meta"] = meta
         if self.protocol_version is None:
             raise RuntimeError("initialize() first")
-        msg_id = next(self._ids)
-        reply = await self._send(jsonrpc.request(msg_id, "tools/call", params))
+        reply, msg_id = await self._exchange("tools/call", params)
         if reply.content_type.lower() == "application/json":
             return _raw_result(reply, msg_id)
         result = self._answer(reply, msg_id)  # an SSE stream: its messages are decoded anyway
@@ -255,9 +254,12 @@ class McpSession:
         return headers
 
     async def _request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        return self._answer(*await self._exchange(method, params))
+
+    async def _exchange(self, method: str, params: dict[str, Any] | None) -> tuple[_Reply, int]:
+        """Send one request; the raw answer and the request's id."""
         msg_id = next(self._ids)
-        reply = await self._send(jsonrpc.request(msg_id, method, params))
-        return self._answer(reply, msg_id)
+        return await self._send(jsonrpc.request(msg_id, method, params)), msg_id
 
     async def _notify(self, method: str) -> None:
         reply = await self._send(jsonrpc.notification(method))

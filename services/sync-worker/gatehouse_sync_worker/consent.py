@@ -89,8 +89,6 @@ async def begin(deps: Deps, event: SyncEvent, doc: dict[str, Any], oauth: dict[s
     }
     await record(
         deps,
-        event.target_id,
-        event.generation,
         status,
         None,
         target_event(
@@ -126,8 +124,6 @@ async def resume(deps: Deps, event: TokenIssued, doc: dict[str, Any]) -> None:
     }
     if await record(
         deps,
-        doc["_id"],
-        doc["generation"],
         status,
         tools,
         target_event(
@@ -153,8 +149,6 @@ async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str
     }
     await record(
         deps,
-        doc["_id"],
-        doc["generation"],
         status,
         None,
         target_event(

@@ -11,7 +11,10 @@ from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.events import (
     Event,
+    TargetAuthorizationRequired,
     TargetCreated,
+    TargetSyncFailed,
+    TargetSynchronized,
     TargetSyncRequested,
     TargetUpdated,
     decode_event,
@@ -28,6 +31,7 @@ from .store import TargetStore
 SOURCE = "sync-worker"
 E = TypeVar("E", bound=Event)
 SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
+Outcome = TargetSynchronized | TargetSyncFailed | TargetAuthorizationRequired
 
 
 @dataclass(frozen=True)
@@ -73,21 +77,20 @@ def target_event(
 
 async def record(
     deps: Deps,
-    target_id: str,
-    generation: int,
     status: dict[str, Any],
     tools: list[dict[str, Any]] | None,
-    event: Event,
+    event: Outcome,
     *,
     expect_status: str | None = None,
 ) -> bool:
     """Store a sync's outcome and its event together (an outbox in the same update), publish the
     event, clear the outbox. A worker killed in between leaves the event stored; whoever handles the
     target's next delivery publishes it (same event id: JetStream drops a double). False when the
-    outcome is stale (a newer spec or status) and nothing was stored."""
+    outcome is stale (a newer spec or status) and nothing was stored. The target and generation
+    are the event's."""
     if not await deps.store.write_status(
-        target_id,
-        generation,
+        event.target_id,
+        event.generation,
         status,
         tools,
         outbox=(event.event_id, encode_event(event)),
@@ -95,7 +98,7 @@ async def record(
     ):
         return False
     await bus.publish_event(deps.bus(), event)
-    await deps.store.clear_outbox(target_id, event.event_id)
+    await deps.store.clear_outbox(event.target_id, event.event_id)
     return True
 
 

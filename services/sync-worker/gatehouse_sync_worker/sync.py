@@ -72,8 +72,6 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         log.info("sync of target %s failed (attempt %d): %s", event.target_id, attempt, why)
         await record(
             deps,
-            event.target_id,
-            event.generation,
             status,
             None,
             target_event(
@@ -97,8 +95,6 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
     }
     if await record(
         deps,
-        event.target_id,
-        event.generation,
         status,
         tools,
         target_event(
