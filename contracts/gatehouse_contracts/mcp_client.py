@@ -302,15 +302,11 @@ class McpSession:
         for msg in candidates:
             if isinstance(msg, dict) and msg.get("id") == msg_id and msg.get("jsonrpc") == "2.0":
                 if isinstance(err := msg.get("error"), dict):
-                    raise UpstreamRpcError(
-                        int(err.get("code", 0)), str(err.get("message", "")), err.get("data")
-                    )
+                    raise _rpc_error(err)
                 if isinstance(res := msg.get("result"), dict):
                     return res
                 raise NotAnMcpServer("the server's JSON-RPC answer has no result object")
-        if reply.status >= 400:
-            raise NotAnMcpServer(f"the server answered HTTP {reply.status}")
-        raise NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")
+        raise _no_response(reply)
 
 
 def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:
@@ -323,11 +319,20 @@ def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         raise NotAnMcpServer("the server sent invalid (or too deeply nested) JSON") from None
     if answer.jsonrpc != "2.0" or answer.id != msg_id:
-        if reply.status >= 400:
-            raise NotAnMcpServer(f"the server answered HTTP {reply.status}")
-        raise NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")
+        raise _no_response(reply)
     if isinstance(err := answer.error, dict):
-        raise UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+        raise _rpc_error(err)
     if flags is None:
         raise NotAnMcpServer("the server's JSON-RPC answer has no result object")
     return ToolResult(raw, bool(flags.isError))
+
+
+def _rpc_error(err: dict[str, Any]) -> UpstreamRpcError:
+    return UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+
+
+def _no_response(reply: _Reply) -> NotAnMcpServer:
+    """An answer without the JSON-RPC response to our request."""
+    if reply.status >= 400:
+        return NotAnMcpServer(f"the server answered HTTP {reply.status}")
+    return NotAnMcpServer("the server's answer carries no JSON-RPC response to our request")

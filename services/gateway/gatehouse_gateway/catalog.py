@@ -44,7 +44,8 @@ class RoutedTarget:
         return bool(self.oauth and self.oauth.get("grantType") == "AUTHORIZATION_CODE")
 
 
-Encoded = tuple[RoutedTarget, list[tuple[str, str, bytes]]]  # target, [(prefixed, tool, JSON)]
+# a target's stored document, where its tools go, and each tool: (prefixed name, own name, JSON)
+Encoded = tuple[Doc, RoutedTarget, list[tuple[str, str, bytes]]]
 
 
 @dataclass
@@ -62,7 +63,7 @@ class GatewayCatalog:
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
     _answers: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    _encoded: dict[str, tuple[Doc, Encoded]] = field(default_factory=dict)
+    _encoded: dict[str, Encoded] = field(default_factory=dict)
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
         """This catalog's targets (and their encoded tools) under a changed gateway document."""
@@ -72,15 +73,15 @@ class GatewayCatalog:
         keys: list[tuple[str, int]] = []
         tools: list[bytes] = []
         routes: dict[str, tuple[RoutedTarget, str]] = {}
-        encoded: dict[str, tuple[Doc, Encoded]] = {}
+        encoded: dict[str, Encoded] = {}
         for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
             if doc["status"]["status"] != "READY":
                 continue
             held = self._encoded.get(doc["_id"])
             if held is None or held[0] is not doc:
-                held = (doc, _encode_target(doc))
+                held = _encode_target(doc)
             encoded[doc["_id"]] = held
-            target, entries = held[1]
+            _, target, entries = held
             for i, (name, tool, data) in enumerate(entries):
                 keys.append((doc["name"], i))
                 tools.append(data)
@@ -128,7 +129,7 @@ def _encode_target(doc: Doc) -> Encoded:
         name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
         tool["name"] = prefixed
         entries.append((prefixed, name, _encoder.encode(tool)))
-    return target, entries
+    return doc, target, entries
 
 
 def _make_cursor(key: tuple[str, int]) -> str:

@@ -43,8 +43,8 @@ class JsonParts(Response):
 
     media_type = "application/json"
 
-    def __init__(self, parts: list[bytes], headers: dict[str, str] | None = None, status: int = 200) -> None:
-        self.status_code = status
+    def __init__(self, parts: list[bytes], headers: dict[str, str] | None = None) -> None:
+        self.status_code = 200
         self.background = None
         size = sum(map(len, parts))
         # each chunk is a write (a syscall, a TCP segment): join the small answers, copy no big one
