@@ -2,7 +2,7 @@
 
     from browser import consent
     final_url = await consent(authorization_url, "U1", harness.OIDC_USERS["U1"])
-    # e.g. http://127.0.0.1:<port>/callback?session_id=urn:ietf:params:oauth:request_uri:...
+    # e.g. http://127.0.0.1:<port>/callback?session_id=<completion handle>
 
 `consent()` opens the URL in a fresh browser (own temporary profile: no cookies, no session at
 the provider), follows whatever redirects happen (identity service -> oidc-provider), fills the
@@ -135,17 +135,17 @@ async def consent(
 
 
 async def _drive(page: Any, username: str, password: str, *, approve: bool, max_steps: int) -> str:
-    logged_in = False
     for _ in range(max_steps):
         kind = await _page_kind(page)
         if kind == "login":
-            if logged_in or await page.locator("#login-error").count():
+            # a second login is fine (identity's own check of who consents, then the provider),
+            # a login page that shows an error is not
+            if await page.locator("#login-error").count():
                 raise ConsentError(f"login as {username!r} was refused at {_path(page.url)}")
             await page.fill("#username", username)
             await page.fill("#password", password)
             async with page.expect_navigation(wait_until="load"):
                 await page.click("#submit")
-            logged_in = True
             continue
         if kind == "consent":
             async with page.expect_navigation(wait_until="load"):

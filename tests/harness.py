@@ -21,6 +21,7 @@ Starters:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -1419,6 +1420,7 @@ def login_http(
     approve: bool = True,
     stop_at: str | None = None,
     max_steps: int = 30,
+    http: Any = None,
 ) -> str:
     """What tests/browser.py consent() does, without a browser: GET `url` (for example an
     identity-service authorization URL that 302s to the provider), follow redirects with a
@@ -1428,6 +1430,7 @@ def login_http(
     Redirects are followed across hosts (provider -> identity callback -> return URL) until a
     page that is not a login/consent page; with `stop_at` (a URL prefix), the first redirect to
     a URL starting with it is returned without being fetched (for redirect_uris nobody serves).
+    `http`: an httpx.Client to use (its cookie jar is the "browser"), else a fresh one.
     """
     import re
     import urllib.parse
@@ -1439,7 +1442,10 @@ def login_http(
 
     if stop(url):
         return url
-    with httpx.Client(trust_env=False, timeout=30.0, follow_redirects=False) as http:
+    own = http is None
+    if own:
+        http = httpx.Client(trust_env=False, timeout=30.0, follow_redirects=False)
+    with http if own else contextlib.nullcontext(http):
         method, target, form = "GET", url, None
         for _ in range(max_steps):
             r = http.request(method, target, data=form)

@@ -129,7 +129,10 @@ def record(r: httpx.Response) -> None:
             text = json.dumps(
                 {k: v for k, v in body.items() if k not in ("accessToken", "workloadAccessToken")}
             )
-    RESPONSES.append(text + " " + r.headers.get("location", ""))
+    location = r.headers.get("location", "")
+    if "session_id=" in location:  # the one answer that must carry a completion handle
+        location = location.split("?")[0]
+    RESPONSES.append(text + " " + location)
 
 
 @dataclass
@@ -180,13 +183,14 @@ def query_of(url: str) -> dict[str, str]:
 
 
 def consent_http(
-    authorization_url: str, user: str, *, stop_at: str | None = None, approve: bool = True
+    authorization_url: str, user: str, *, stop_at: str | None = None, approve: bool = True, http: Any = None
 ) -> str:
-    """Log in and consent at the AS without a browser; the URL the flow ended on."""
+    """Log in and consent at the AS without a browser (``http``: the client whose cookies are the
+    browser's); the URL the flow ended on."""
     final = harness.login_http(
-        authorization_url, user, harness.OIDC_USERS[user], stop_at=stop_at, approve=approve
+        authorization_url, user, harness.OIDC_USERS[user], stop_at=stop_at, approve=approve, http=http
     )
-    saw(query_of(final).get("code"))
+    saw(query_of(final).get("code"), query_of(final).get("session_id"))
     return final
 
 
@@ -320,14 +324,17 @@ def provider(world: World) -> Provider:
 
 
 def consent_to(pending: dict[str, Any], user: str = "U1") -> str:
-    """Log in and consent as `user` to a pending session (no browser); its sessionUri."""
+    """Log in and consent as `user` to a pending session (no browser); the completion handle the
+    return URL received (never the sessionUri)."""
     landed = consent_http(pending["authorizationUrl"], user)
-    assert query_of(landed) == {"session_id": pending["sessionUri"]}
-    return str(pending["sessionUri"])
+    handle = query_of(landed)["session_id"]
+    assert set(query_of(landed)) == {"session_id"} and handle != pending["sessionUri"]
+    assert len(handle) >= 40
+    return handle
 
 
 def consented_session(world: World, provider: Provider, user: str = "U1", **fields: Any) -> str:
-    """Start a session for `user` and consent to it; its sessionUri."""
+    """Start a session for `user` and consent to it; its completion handle."""
     return consent_to(world.api.resource_token(world.wat[user], provider.name, **fields), user)
 
 
@@ -339,8 +346,8 @@ async def outlive(token: str, obtained: float) -> None:
 
 def stored_token(world: World, provider: Provider, user: str = "U1", **fields: Any) -> str:
     """Run the whole consent for `user` and return the access token identity now hands out."""
-    session_uri = consented_session(world, provider, user, **fields)
-    assert world.api.complete(session_uri, user_jwt=world.jwt[user]).json() == {}
+    handle = consented_session(world, provider, user, **fields)
+    assert world.api.complete(handle, user_jwt=world.jwt[user]).json() == {}
     return str(world.api.resource_token(world.wat[user], provider.name, **fields)["accessToken"])
 
 
@@ -436,6 +443,10 @@ async def test_authorization_code_with_pkce_in_a_browser(world: World, provider:
     saw(verifier)
     to_as = api.get(pending["authorizationUrl"])
     assert to_as.status_code == 302
+    # ... and binds the flow to this browser: a cookie for this session only, not readable by scripts
+    cookie = to_as.headers["set-cookie"]
+    assert cookie.startswith("gatehouse_consent_") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Path=/" in cookie and 590 <= int(cookie.split("Max-Age=")[1].split(";")[0]) <= 600
     asked = query_of(to_as.headers["location"])
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     assert asked["code_challenge"] == challenge and asked["code_challenge_method"] == "S256"
@@ -446,15 +457,20 @@ async def test_authorization_code_with_pkce_in_a_browser(world: World, provider:
     )
 
     landed = await browser.consent(pending["authorizationUrl"], "U1", harness.OIDC_USERS["U1"])
-    assert landed == f"{world.catcher.callback_url}?" + urllib.parse.urlencode({"session_id": uri})
-    assert world.catcher.wait(timeout=5)["query"] == {"session_id": uri}
-    assert api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}
+    handle = query_of(landed)["session_id"]  # a completion handle only this browser saw
+    saw(handle)
+    assert landed == f"{world.catcher.callback_url}?" + urllib.parse.urlencode({"session_id": handle})
+    assert world.catcher.wait(timeout=5)["query"] == {"session_id": handle} and handle != uri
+    assert api.complete(uri, user_jwt=world.jwt["U1"]).json() == REFUSED  # the request_uri completes nothing
+    assert api.complete(handle, user_jwt=world.jwt["U1"]).json() == {}
 
     token = api.resource_token(world.wat["U1"], provider.name)["accessToken"]
     assert api.resource_token(world.wat["U1"], provider.name, sessionUri=uri)["accessToken"] == token
     granted = harness.verify_jwt(world.oidc, token, audience=RESOURCE)
     assert (granted["sub"], granted["client_id"], granted["scope"]) == ("U1", provider.client_id, "mcp:read")
-    assert kinds(await identity_events(world, mark)) == ["identity.token_issued"]
+    events = await identity_events(world, mark)
+    assert kinds(events) == ["identity.authorization_failed", "identity.token_issued"]
+    assert reasons(events) == ["unknown_session"]
 
 
 async def test_expired_access_token_is_refreshed(world: World, provider: Provider) -> None:
@@ -502,11 +518,11 @@ async def test_provider_error_fails_the_session(world: World, provider: Provider
     pending = world.api.resource_token(world.wat["U1"], provider.name)
     mark = await event_mark(world)
     landed = consent_http(pending["authorizationUrl"], "U1", approve=False)
-    assert query_of(landed) == {"error": "access_denied", "session_id": pending["sessionUri"]}
+    assert query_of(landed) == {"error": "access_denied"}  # nothing to complete: no handle
     polled = world.api.resource_token(world.wat["U1"], provider.name, sessionUri=pending["sessionUri"])
     assert polled["sessionStatus"] == "FAILED"
     assert world.api.complete(pending["sessionUri"], user_jwt=world.jwt["U1"]).json() == REFUSED
-    assert reasons(await identity_events(world, mark)) == ["provider_error", "provider_error"]
+    assert reasons(await identity_events(world, mark)) == ["provider_error", "unknown_session"]
 
 
 # --- binding and refusals ----------------------------------------------------------------------
@@ -515,32 +531,41 @@ async def test_provider_error_fails_the_session(world: World, provider: Provider
 async def test_only_the_user_who_started_the_session_completes_it(world: World, provider: Provider) -> None:
     api, mark = world.api, await event_mark(world)
     early = api.resource_token(world.wat["U1"], provider.name)
-    assert api.complete(early["sessionUri"], user_jwt=world.jwt["U1"]).json() == REFUSED  # no consent yet
-    uri = consented_session(world, provider, "U1")
+    assert api.complete(early["sessionUri"], user_jwt=world.jwt["U1"]).json() == REFUSED  # not a handle
+    handle = consented_session(world, provider, "U1")
     wrong_aud = harness.mint_jwt(
         world.oidc, sub="U1", aud="http://127.0.0.1:1/elsewhere", client_id="gatehouse-users"
     )
     saw(wrong_aud)
     refusals = [
-        api.complete(uri, user_jwt=world.jwt["U2"]),  # another user
-        api.complete(uri, user_jwt=wrong_aud),  # U1's sub, but not a token this workload trusts
-        api.complete(uri, user_id="U1"),  # a userId without admin credentials
-        api.complete(uri, user_id="U1", admin=True),  # id:U1 is not jwt:<iss>#U1
+        api.complete(handle, user_jwt=wrong_aud),  # U1's sub, but not a token this workload trusts
+        api.complete(handle, user_id="U1"),  # a userId without admin credentials
     ]
-    assert [(r.status_code, r.json()) for r in refusals] == [(403, REFUSED)] * 4
-    assert api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}  # nothing above spoiled it
+    assert [(r.status_code, r.json()) for r in refusals] == [(403, REFUSED)] * 2
+    assert api.complete(handle, user_jwt=world.jwt["U1"]).json() == {}  # nothing above spoiled it
     token = api.resource_token(world.wat["U1"], provider.name)["accessToken"]
     assert claims(token)["sub"] == "U1"
+    # the wrong user with a handle ends the session for good: its own user cannot finish it after
+    for intruder in ({"user_jwt": world.jwt["U1"]}, {"user_id": "U2", "admin": True}):
+        pending = api.resource_token(world.wat["U2"], provider.name, forceAuthentication=True)
+        stolen = consent_to(pending, "U2")
+        assert api.complete(stolen, **intruder).json() == REFUSED
+        assert api.complete(stolen, user_jwt=world.jwt["U2"]).json() == REFUSED
+        polled = api.resource_token(world.wat["U2"], provider.name, sessionUri=pending["sessionUri"])
+        assert polled["sessionStatus"] == "FAILED"
+        session = mongo_db(world).authorization_sessions.find_one({"_id": pending["sessionUri"]})
+        assert (session["status"], session["code"], session["verifier"]) == ("FAILED", None, None)
     assert api.resource_token(world.wat["U2"], provider.name)["accessToken"] is None  # U2 got nothing
     events = await identity_events(world, mark)
     assert reasons(events) == [
-        "incomplete",
-        "user_mismatch",
+        "unknown_session",
         "invalid_user_token",
         "not_permitted",
+        "user_mismatch",  # U1 with U2's handle
+        "user_mismatch",  # ... which ended it: U2 too is refused
+        "user_mismatch",  # id:U2 is not jwt:<iss>#U2
         "user_mismatch",
     ]
-    assert kinds(events)[-1] == "identity.token_issued"
 
 
 async def test_a_user_id_session_needs_admin_credentials(world: World, provider: Provider) -> None:
@@ -551,14 +576,13 @@ async def test_a_user_id_session_needs_admin_credentials(world: World, provider:
     wat = world.api.ok("/identities/GetWorkloadAccessTokenForUserId", body)["workloadAccessToken"]
     saw(wat)
     pending = world.api.resource_token(wat, provider.name, forceAuthentication=True)
-    consent_http(pending["authorizationUrl"], "admin")
-    mark, uri = await event_mark(world), pending["sessionUri"]
-    assert world.api.complete(uri, user_jwt=world.jwt["U1"]).json() == REFUSED
-    assert world.api.complete(uri, user_id=user_id).json() == REFUSED  # no admin credentials
-    assert world.api.complete(uri, user_id=user_id, admin=True).json() == {}
+    handle = consent_to(pending, "admin")
+    mark = await event_mark(world)
+    assert world.api.complete(handle, user_id=user_id).json() == REFUSED  # no admin credentials
+    assert world.api.complete(handle, user_id=user_id, admin=True).json() == {}
     assert claims(world.api.resource_token(wat, provider.name)["accessToken"])["sub"] == "admin"
     events = await identity_events(world, mark)
-    assert reasons(events) == ["user_mismatch", "not_permitted"]
+    assert reasons(events) == ["not_permitted"]
     assert kinds(events)[-1] == "identity.token_issued" and events[-1].user_id == f"id:{user_id}"
 
 
@@ -573,32 +597,45 @@ def test_custom_parameters_cannot_override_standard_ones(world: World, provider:
 
 
 async def test_a_session_completes_once(world: World, provider: Provider) -> None:
-    uri = consented_session(world, provider)
-    assert world.api.complete(uri, user_jwt=world.jwt["U1"]).json() == {}
+    handle = consented_session(world, provider)
+    assert world.api.complete(handle, user_jwt=world.jwt["U1"]).json() == {}
     mark = await event_mark(world)
-    again = world.api.complete(uri, user_jwt=world.jwt["U1"])
+    again = world.api.complete(handle, user_jwt=world.jwt["U1"])
     assert (again.status_code, again.json()) == (403, REFUSED)
     unknown = world.api.complete("urn:ietf:params:oauth:request_uri:nope", user_jwt=world.jwt["U1"])
     assert (unknown.status_code, unknown.json()) == (403, REFUSED)
     assert reasons(await identity_events(world, mark)) == ["replayed", "unknown_session"]
 
 
-async def test_tampered_or_replayed_state_is_refused(world: World, provider: Provider) -> None:
+async def test_tampered_replayed_or_injected_state_is_refused(world: World, provider: Provider) -> None:
+    """RFC 9700 §4.7: a code obtained in one browser, taken to another (the victim's), goes nowhere."""
     pending = world.api.resource_token(world.wat["U1"], provider.name)
-    callback = consent_http(pending["authorizationUrl"], "U1", stop_at=provider.callback_url)
+    own_browser = world.api.at(world.stack.identity_url)  # its own cookie jar: the consenting browser
+    callback = consent_http(
+        pending["authorizationUrl"], "U1", stop_at=provider.callback_url, http=own_browser.http
+    )
     answer = query_of(callback)
     assert answer["code"] and answer["state"]
     mark = await event_mark(world)
+    sessions = mongo_db(world).authorization_sessions
+    before = sessions.find_one({"_id": pending["sessionUri"]})
     tampered = callback.replace(f"state={answer['state']}", f"state={answer['state'][:-4]}AAAA")
-    refused = world.api.get(tampered)
+    refused = own_browser.get(tampered)
     assert refused.status_code == 400 and "location" not in refused.headers
-    genuine = world.api.get(callback)
+    injected = world.api.get(callback)  # another browser: no binding cookie for this session
+    assert injected.status_code == 403 and "location" not in injected.headers
+    assert "did not start this authorization" in injected.text
+    assert sessions.find_one({"_id": pending["sessionUri"]}) == before  # nothing changed
+    genuine = own_browser.get(callback)
     assert genuine.status_code == 302
-    assert query_of(genuine.headers["location"]) == {"session_id": pending["sessionUri"]}
-    replayed = world.api.get(callback)
+    handle = query_of(genuine.headers["location"])["session_id"]
+    saw(handle)
+    assert handle != pending["sessionUri"] and "Max-Age=0" in genuine.headers["set-cookie"]
+    replayed = own_browser.get(callback)
     assert replayed.status_code == 400 and "location" not in replayed.headers
-    assert reasons(await identity_events(world, mark)) == ["unknown_session", "replayed"]
-    assert world.api.complete(pending["sessionUri"], user_jwt=world.jwt["U1"]).json() == {}
+    own_browser.http.close()
+    assert reasons(await identity_events(world, mark)) == ["unknown_session", "browser_mismatch", "replayed"]
+    assert world.api.complete(handle, user_jwt=world.jwt["U1"]).json() == {}
 
 
 async def test_expired_session_is_refused(world: World, provider: Provider) -> None:
@@ -612,13 +649,13 @@ async def test_expired_session_is_refused(world: World, provider: Provider) -> N
     finally:
         api.http.close()
         short.stop()
-    consent_to(late_completion)  # the code arrives in time ...
+    handle = consent_to(late_completion)  # the code arrives in time ...
     callback = consent_http(late_callback["authorizationUrl"], "U1", stop_at=provider.callback_url)
     expiry = max(late_completion["sessionExpiresAt"], late_callback["sessionExpiresAt"])
     assert expiry - time.time() < 4
     await asyncio.sleep(expiry - time.time() + 0.2)  # ... but nobody uses it before the session ends
     mark, uri = await event_mark(world), late_completion["sessionUri"]
-    assert world.api.complete(uri, user_jwt=world.jwt["U1"]).json() == REFUSED
+    assert world.api.complete(handle, user_jwt=world.jwt["U1"]).json() == REFUSED
     assert world.api.get(callback).status_code == 400
     assert world.api.get(late_callback["authorizationUrl"]).status_code == 400
     poll = world.api.token_request(world.wat["U1"], provider.name, sessionUri=uri)

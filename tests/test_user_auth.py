@@ -269,23 +269,116 @@ async def test_users_consent_on_tools_call_and_get_their_own_tokens(world: World
             assert json.loads((await c.call_tool("mine___whoami", {})).content[0].text)["sub"] == user
 
 
-async def test_another_user_cannot_complete_my_session(world: World) -> None:
+async def _requires_consent(w: World, client: Any, tool: str) -> Any:
+    """The call answers -32042: its URL elicitation."""
+    with pytest.raises(MCPError) as err:
+        await client.call_tool(tool, {})
+    return _elicitation(err.value)
+
+
+def _request_uri(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["request_uri"][0]
+
+
+async def _session(w: World, request_uri: str) -> dict[str, Any]:
+    from pymongo import AsyncMongoClient
+
+    mongo: Any = AsyncMongoClient(w.stack.mongo_url)
+    try:
+        return await mongo[w.stack.identity_db]["authorization_sessions"].find_one({"_id": request_uri})  # type: ignore[no-any-return]
+    finally:
+        await mongo.close()
+
+
+async def test_a_forwarded_consent_link_cannot_attach_another_account(world: World) -> None:
+    """MCP elicitation "Phishing" / RFC 9700 §4.7: U3 sends U4 the link of U3's -32042 ("please
+    approve this"); U4 consents with U4's account. Neither the link's request_uri nor U4's
+    completion gives U3 U4's grant; U3's own consent still works afterwards."""
     w = world
     gid = w.gateway["gatewayId"]
     async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
         await admin.create_target(gid, w.target_body("shared", inline=True))
-    u1 = w.user_jwt("U3")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
-        with pytest.raises(MCPError) as err:
-            await client.call_tool("shared___whoami", {})
-        session_uri = await _consent(_elicitation(err.value).url, "U3", w.oidc)
-        # the link was shared by accident: U4 tries to finish it
-        stolen = await _complete(w, session_uri, user_token=w.user_jwt("U4"))
-        assert stolen.status_code == 403 and stolen.json()["error"]["message"] == "Invalid or expired session"
-        assert (await _complete(w, session_uri, user_token=u1)).status_code == 200
-        assert (await _complete(w, session_uri, user_token=u1)).status_code == 403  # single use
+    u3 = w.user_jwt("U3")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u3}"}) as client:
+        link = (await _requires_consent(w, client, "shared___whoami")).url
+        request_uri = _request_uri(link)
+        # U4 opens the forwarded link and consents as U4; U4's browser alone gets the handle
+        handle = await _consent(link, "U4", w.oidc)
+        assert handle != request_uri and request_uri not in handle
+        # U3 tries to finish with the request_uri of the link (all U3 ever saw): refused
+        attempt = await _complete(w, request_uri, user_token=u3)
+        assert (
+            attempt.status_code == 403 and attempt.json()["error"]["message"] == "Invalid or expired session"
+        )
+        assert (await _session(w, request_uri))["status"] == "CODE_RECEIVED"  # nothing changed
+        # U4's app completes with U4's JWT (the person at the return URL): wrong user, the session ends
+        assert (await _complete(w, handle, user_token=w.user_jwt("U4"))).status_code == 403
+        # ... for good: not even U3 holding the handle can complete it now
+        assert (await _complete(w, handle, user_token=u3)).status_code == 403
+        ended = await _session(w, request_uri)
+        assert (ended["status"], ended["failedBecause"], ended["code"]) == ("FAILED", "user_mismatch", None)
+        # U3 got nothing: the next call asks again, with a new link
+        again = (await _requires_consent(w, client, "shared___whoami")).url
+        assert _request_uri(again) != request_uri
+        # the legitimate flow in the same run: U3 consents and completes
+        mine = await _consent(again, "U3", w.oidc)
+        assert (await _complete(w, mine, user_token=u3)).status_code == 200
         result = await client.call_tool("shared___whoami", {})
         assert json.loads(result.content[0].text)["sub"] == "U3"
+
+
+async def test_identity_verifies_who_consents_and_completes_itself(world: World) -> None:
+    """A gateway with a login client at its users' issuer: identity logs the person in before the
+    provider, refuses anyone but the user who asked (ending the session), and completes the
+    session itself, so a plain MCP client needs no return-URL app."""
+    w = world
+    login_id, login_secret = f"login-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
+    harness.register_oidc_client(
+        w.oidc,
+        login_id,
+        client_secret=login_secret,
+        redirect_uris=[f"{w.stack.identity_url}/identities/oauth2/login/callback"],
+        grant_types=["authorization_code"],
+        skip_consent=True,
+    )
+    jwt_authorizer = {
+        **w.gateway["authorizerConfiguration"]["customJWTAuthorizer"],
+        "loginClient": {"clientId": login_id, "clientSecret": login_secret},
+    }
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        gateway = await admin.create_gateway(
+            authorizerType="CUSTOM_JWT", authorizerConfiguration={"customJWTAuthorizer": jwt_authorizer}
+        )
+        stored = gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        assert stored["loginClient"] == {"clientId": login_id}  # the secret went to identity, sealed
+        body = w.target_body("verified", inline=True)
+        del body["credentialProviderConfigurations"][0]["credentialProvider"]["oauthCredentialProvider"][
+            "defaultReturnUrl"
+        ]
+        await admin.create_target(gateway["gatewayId"], body)  # no return URL: nobody needs an app
+    u1 = w.user_jwt("U1")
+    async with mcp_client(gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
+        link = (await _requires_consent(w, client, "verified___whoami")).url
+        # the link is forwarded to U2, who signs in as U2: refused before the provider, session over
+        landed = await browser.consent(link, "U2", w.oidc.users["U2"])
+        assert urlsplit(landed).path == "/identities/oauth2/login/callback"
+        ended = await _session(w, _request_uri(link))
+        assert (ended["status"], ended["failedBecause"]) == ("FAILED", "user_mismatch")
+        assert "verified" not in ended and ended.get("handle") is None  # U2 never got to the provider
+        link = (await _requires_consent(w, client, "verified___whoami")).url  # U1 got nothing
+        # U1 opens it: signs in as U1, consents at the provider, identity completes by itself
+        landed = await browser.consent(link, "U1", w.oidc.users["U1"])
+        assert urlsplit(landed).path.startswith("/identities/oauth2/callback/")
+        done = await _session(w, _request_uri(link))
+        assert (done["status"], done["verified"]) == ("COMPLETED", True)
+        result = await client.call_tool("verified___whoami", {})
+        assert json.loads(result.content[0].text)["sub"] == "U1"
+    async with httpx.AsyncClient(base_url=w.stack.identity_url, headers=w.stack.admin_headers) as identity:
+        workload = (
+            await identity.post("/identities/GetWorkloadIdentity", json={"name": gateway["gatewayId"]})
+        ).json()
+    assert workload["jwtAuthorizer"]["loginClient"] == {"clientId": login_id, "clientSecret": ""}
+    assert login_secret not in json.dumps(workload)
 
 
 async def test_overrides_force_and_upstream_401(world: World) -> None:
@@ -471,9 +564,10 @@ async def test_the_audit_trail_holds_an_authorization_code_run(world: World) -> 
     async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
         with pytest.raises(MCPError) as err:
             await client.call_tool("audited___whoami", {})
-        session_uri = await _consent(_elicitation(err.value).url, "U3", w.oidc)
-        assert (await _complete(w, session_uri, user_token=w.user_jwt("U4"))).status_code == 403
-        assert (await _complete(w, session_uri, user_token=jwt)).status_code == 200
+        handle = await _consent(_elicitation(err.value).url, "U3", w.oidc)
+        assert (await _complete(w, handle, user_token=w.user_jwt("U4"))).status_code == 403  # ends it
+        handle = await _consent((await _requires_consent(w, client, "audited___whoami")).url, "U3", w.oidc)
+        assert (await _complete(w, handle, user_token=jwt)).status_code == 200
         await client.call_tool("audited___whoami", {})
 
     db = f"gatehouse_audit_test_{uuid.uuid4().hex[:8]}"
@@ -502,3 +596,53 @@ async def test_the_audit_trail_holds_an_authorization_code_run(world: World) -> 
         assert found[:4] == sorted(found[:4]) and found[4] < found[-1], lines  # in the order it happened
     finally:
         audit.stop()
+
+
+async def test_gatehouse_authorize_completes_only_the_session_it_started(world: World) -> None:
+    """Someone consents (with their own account) to another of U2's sessions, whose link they saw,
+    and their browser brings that session's handle to U2's waiting `gatehouse authorize`: refused,
+    that session untouched; U2's own consent through the same command then works."""
+    import os
+    import shutil
+    import sys
+
+    w = world
+    gid = w.gateway["gatewayId"]
+    return_url = f"http://127.0.0.1:{harness.free_port()}/callback"
+    cli = shutil.which("gatehouse", path=os.path.dirname(sys.executable)) or "gatehouse"
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        await admin.create_target(gid, w.target_body("onlymine", inline=True, return_url=return_url))
+    jwt = w.user_jwt("U2")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        mine = (await _requires_consent(w, client, "onlymine___whoami")).url
+        leaked = (await _requires_consent(w, client, "onlymine___whoami")).url
+
+        async def authorize(url: str, consenting_url: str, user: str) -> tuple[int, str]:
+            proc = await asyncio.create_subprocess_exec(
+                cli, "authorize", "--url", url, "--user-token", jwt, "--return-url", return_url,
+                "--identity-url", w.stack.identity_url,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            try:
+                line = b""
+                while not line.strip().startswith(b"http"):
+                    line = await proc.stdout.readline()
+                    assert line, "gatehouse authorize ended before printing the URL"
+                landed = await browser.consent(consenting_url, user, w.oidc.users[user])
+                assert landed.startswith(return_url)
+                _, err = await asyncio.wait_for(proc.communicate(), 30)
+                return await proc.wait(), err.decode()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+        code, err = await authorize(mine, leaked, "U4")
+        assert code == 1 and "completion refused: HTTP 403" in err
+        untouched = await _session(w, _request_uri(leaked))
+        assert untouched["status"] == "CODE_RECEIVED" and untouched["code"] is not None
+        await _requires_consent(w, client, "onlymine___whoami")  # U2 holds no token of U4's
+        code, err = await authorize(mine, mine, "U2")
+        assert code == 0, err
+        assert json.loads((await client.call_tool("onlymine___whoami", {})).content[0].text)["sub"] == "U2"

@@ -2,9 +2,11 @@
 
 It listens on the return URL (which must be on the workload's allow-list, e.g. a target's
 ``defaultReturnUrl`` of ``http://127.0.0.1:8765/callback``), prints (or opens) the authorization
-URL, waits for the browser to come back with ``session_id`` and calls CompleteResourceTokenAuth
-with ``--user-id`` (an admin finishing a target's implicit sync; needs the admin token) or
-``--user-token`` (a gateway user finishing a tools/call consent).
+URL, waits for the browser to come back with ``session_id`` (the completion handle) and calls
+CompleteResourceTokenAuth with ``--user-id`` (an admin finishing a target's implicit sync; needs the
+admin token) or ``--user-token`` (a gateway user finishing a tools/call consent). It sends the
+``request_uri`` of the URL it printed along, so identity completes only that session: a handle of
+another session, brought to this listener by someone else, is refused.
 """
 
 from __future__ import annotations
@@ -100,10 +102,21 @@ def _listen(return_url: str) -> tuple[http.server.HTTPServer, queue.Queue[dict[s
     return server, results
 
 
+def request_uri_of(authorization_url: str) -> str:
+    """The session an authorization URL starts (its ``request_uri``)."""
+    values = parse_qs(urlsplit(authorization_url).query).get("request_uri")
+    if not values:
+        raise AuthorizeError(
+            "the authorization URL has no request_uri: is it identity's /oauth2/authorize URL?"
+        )
+    return values[0]
+
+
 def complete(
     identity_url: str,
-    session_uri: str,
+    handle: str,
     *,
+    request_uri: str,
     user_id: str | None,
     user_token: str | None,
     admin_token: str | None,
@@ -112,7 +125,7 @@ def complete(
     headers = {"Authorization": f"Bearer {admin_token}"} if user_id and admin_token else {}
     response = httpx.post(
         f"{identity_url.rstrip('/')}/identities/CompleteResourceTokenAuth",
-        json={"userIdentifier": who, "sessionUri": session_uri},
+        json={"userIdentifier": who, "sessionUri": handle, "requestUri": request_uri},
         headers=headers,
         timeout=60,
     )
@@ -121,6 +134,7 @@ def complete(
 
 
 def run(req: Request) -> None:
+    request_uri = request_uri_of(req.authorization_url)
     server, results = _listen(req.return_url)
     try:
         print(f"Open this URL to consent:\n\n  {req.authorization_url}\n", flush=True)
@@ -138,6 +152,7 @@ def run(req: Request) -> None:
     complete(
         req.identity_url,
         query["session_id"][0],
+        request_uri=request_uri,
         user_id=req.user_id,
         user_token=req.user_token,
         admin_token=req.admin_token,

@@ -104,6 +104,8 @@ AuthorizationFailure = Literal[
     "invalid_user_token",  # the user JWT offered for completion does not validate
     "not_permitted",  # a userId completion without admin or service credentials
     "incomplete",  # completion before the provider's callback
+    "browser_mismatch",  # the callback came to a browser that did not start the flow (no binding cookie)
+    "login_failed",  # identity's own login of the consenting person failed (refused, invalid ID token)
 ]
 
 

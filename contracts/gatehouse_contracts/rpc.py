@@ -30,6 +30,15 @@ class _Reply(msgspec.Struct, frozen=True, kw_only=True, tag=True, rename="camel"
 # --- workload identities --------------------------------------------------------------------
 
 
+class LoginClient(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """An OAuth client at the workload's own JWT issuer: identity logs the consenting person in with
+    it and checks they are the user who started the session. The secret travels only in create and
+    update requests (empty there: keep the stored one for the same client id); replies never carry it."""
+
+    client_id: str
+    client_secret: str = ""
+
+
 class JwtAuthorizer(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
     """Which user JWTs a workload trusts (a gateway registers its inbound authorizer here)."""
 
@@ -37,6 +46,7 @@ class JwtAuthorizer(msgspec.Struct, frozen=True, kw_only=True, rename="camel", f
     allowed_audience: list[str] = []
     allowed_clients: list[str] = []
     allowed_scopes: list[str] = []
+    login_client: LoginClient | None = None
 
 
 class WorkloadIdentity(_Reply, frozen=True):
@@ -223,6 +233,10 @@ class UserIdentifier(msgspec.Struct, frozen=True, rename="camel", forbid_unknown
 class CompleteResourceTokenAuth(_Request, frozen=True):
     user_identifier: UserIdentifier
     session_uri: str
+    """The completion handle the return URL received as ``session_id`` (never the request_uri)."""
+    request_uri: str | None = None
+    """Gatehouse's addition: the session the caller started (the ``request_uri`` of its authorization
+    URL); a handle of any other session is refused. ``gatehouse authorize`` always sends it."""
 
 
 class Completed(_Reply, frozen=True):

@@ -87,7 +87,21 @@ async def _authorizer(ctx: Ctx, body: GatewayBody) -> Doc | None:
         await ctx.jwt.metadata(jwt.discovery_url)
     except IssuerUnavailable as exc:
         raise BadRequest(f"customJWTAuthorizer.discoveryUrl: {exc}") from None
-    return {"customJWTAuthorizer": msgspec.to_builtins(jwt)}
+    stored = msgspec.to_builtins(jwt)
+    if jwt.login_client is not None:
+        stored["loginClient"] = {"clientId": jwt.login_client.client_id}  # the secret is identity's
+    return {"customJWTAuthorizer": stored}
+
+
+def _with_login_secret(authorizer: rpc.JwtAuthorizer | None, body: GatewayBody) -> rpc.JwtAuthorizer | None:
+    """The authorizer for identity, with the login client's secret from the admin's body."""
+    config = body.authorizer_configuration
+    login = config.custom_jwt_authorizer.login_client if config and config.custom_jwt_authorizer else None
+    if authorizer is None or login is None:
+        return authorizer
+    return msgspec.structs.replace(
+        authorizer, login_client=rpc.LoginClient(client_id=login.client_id, client_secret=login.client_secret)
+    )
 
 
 async def _config(ctx: Ctx, body: GatewayBody) -> Doc:
@@ -115,6 +129,12 @@ async def _config(ctx: Ctx, body: GatewayBody) -> Doc:
     }
 
 
+def has_login_client(gateway: Doc) -> bool:
+    """Whether identity itself checks who consents for this gateway's users (and completes for them)."""
+    config = (gateway.get("authorizerConfiguration") or {}).get("customJWTAuthorizer") or {}
+    return bool(config.get("loginClient"))
+
+
 def check_user_auth_allowed(gateway: Doc) -> None:
     """AUTHORIZATION_CODE targets need users (CUSTOM_JWT) and URL elicitation (protocol 2025-11-25)."""
     if gateway["authorizerType"] != "CUSTOM_JWT":
@@ -132,13 +152,15 @@ def jwt_authorizer(gateway: Doc) -> rpc.JwtAuthorizer | None:
     return msgspec.convert(config, rpc.JwtAuthorizer) if config else None
 
 
-async def sync_workload_identity(ctx: Ctx, gateway: Doc) -> None:
-    """Tell identity what the gateway's workload trusts: its authorizer and its targets' return URLs."""
+async def sync_workload_identity(ctx: Ctx, gateway: Doc, body: GatewayBody | None = None) -> None:
+    """Tell identity what the gateway's workload trusts: its authorizer and its targets' return URLs
+    (and, from an admin's ``body``, a new login-client secret; without one identity keeps its own)."""
+    authorizer = jwt_authorizer(gateway)
     await ctx.identity.call(
         rpc.UpdateWorkloadIdentity(
             name=gateway["_id"],
             allowed_resource_oauth2_return_urls=await ctx.store.return_urls(gateway["_id"]),
-            jwt_authorizer=jwt_authorizer(gateway),
+            jwt_authorizer=_with_login_secret(authorizer, body) if body else authorizer,
         ),
         rpc.WorkloadIdentity,
     )
@@ -159,7 +181,9 @@ async def create(ctx: Ctx, body: GatewayBody) -> Doc:
     await ctx.store.insert_gateway(doc)
     try:
         await ctx.identity.call(
-            rpc.CreateWorkloadIdentity(name=gateway_id, jwt_authorizer=jwt_authorizer(doc)),
+            rpc.CreateWorkloadIdentity(
+                name=gateway_id, jwt_authorizer=_with_login_secret(jwt_authorizer(doc), body)
+            ),
             rpc.WorkloadIdentity,
         )
         await bus.publish_event(
@@ -193,7 +217,7 @@ async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
     doc = await ctx.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")
-    await sync_workload_identity(ctx, doc)
+    await sync_workload_identity(ctx, doc, body)
     await ctx.changed(gateway_id, None)
     await bus.publish_event(
         ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name)

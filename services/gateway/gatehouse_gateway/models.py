@@ -26,11 +26,21 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_un
     pass
 
 
+class LoginClient(_Body, frozen=True):
+    """An OAuth client at the gateway's own issuer with which identity logs in the person who
+    consents and checks they are the user who asked. The secret goes to identity (sealed there);
+    the gateway keeps only the client id. On update an omitted secret keeps the one identity has."""
+
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    client_secret: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+
+
 class CustomJWTAuthorizer(_Body, frozen=True):
     discovery_url: Url
     allowed_audience: list[str] = []
     allowed_clients: list[str] = []
     allowed_scopes: list[str] = []
+    login_client: LoginClient | None = None
 
 
 class AuthorizerConfiguration(_Body, frozen=True):

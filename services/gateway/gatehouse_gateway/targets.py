@@ -24,7 +24,7 @@ from gatehouse_contracts.netguard import EndpointDenied
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .errors import BadRequest, Conflict, NotFound
-from .gateways import SOURCE, Ctx, check_user_auth_allowed, sync_workload_identity
+from .gateways import SOURCE, Ctx, check_user_auth_allowed, has_login_client, sync_workload_identity
 from .gateways import get as get_gateway
 from .models import (
     OauthCredentialProvider,
@@ -106,9 +106,9 @@ def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | N
         if isinstance(credentials, OauthCredentials)
         else None
     )
-    if oauth is not None:
-        _check_oauth(gateway, oauth)
     server = body.target_configuration.mcp.mcp_server
+    if oauth is not None:
+        _check_oauth(gateway, oauth, inline=server.mcp_tool_schema is not None)
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
     spec = {
@@ -129,13 +129,21 @@ async def _check_reachable(ctx: Ctx, endpoint: str) -> None:
         raise BadRequest(str(exc)) from None
 
 
-def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider) -> None:
+def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider, *, inline: bool) -> None:
     if oauth.grant_type == "AUTHORIZATION_CODE":
         check_user_auth_allowed(gateway)
         url = oauth.default_return_url or ""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(url) > 2048:
-            raise BadRequest("AUTHORIZATION_CODE targets need defaultReturnUrl, an absolute http(s) URL")
+        # users of a gateway with a login client consent without an app: identity completes for them;
+        # an admin's consent for a sync still ends at a return URL (an admin is not a gateway user)
+        optional = inline and has_login_client(gateway)
+        if (url or not optional) and (
+            parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(url) > 2048
+        ):
+            raise BadRequest(
+                "AUTHORIZATION_CODE targets need defaultReturnUrl, an absolute http(s) URL (optional only "
+                "with mcpToolSchema on a gateway whose customJWTAuthorizer has a loginClient)"
+            )
     if not 1 <= len(oauth.provider_name) <= 128:
         raise BadRequest("providerName must name a credential provider of the identity service")
     if len(oauth.scopes) > 50 or any(not s or " " in s for s in oauth.scopes):

@@ -33,6 +33,7 @@ from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
 from . import browser
+from .consenting_user import LOGIN_PATH
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
 from .oauth import TokenEndpoint
@@ -172,8 +173,13 @@ def build(settings: Settings) -> FastAPI:
 
     @app.get("/identities/oauth2/callback/{provider_id}", responses=BROWSER_RESPONSES)
     async def callback(request: Request, provider_id: str) -> Response:
-        """The provider sends the browser back here: a 302 to the return URL with session_id."""
+        """The provider sends the browser back here: a 302 to the return URL with a completion handle."""
         return await browser.callback(deps, request, provider_id)
+
+    @app.get(LOGIN_PATH, responses=BROWSER_RESPONSES)
+    async def login_callback(request: Request) -> Response:
+        """The users' own issuer sends the browser back here after identity's check of who consents."""
+        return await browser.login_callback(deps, request)
 
     for name, op in OPERATIONS.items():
         app.add_api_route(

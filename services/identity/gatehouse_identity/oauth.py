@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -45,6 +46,7 @@ class Token:
     expires_at: float | None
     scope: str | None = None
     renew_at: float | None = None
+    id_token: str | None = None  # OpenID Connect: identity's own login of the consenting person
     """When to stop handing the token out: a tenth of its lifetime (at most 30 s) before it expires,
     so it is still valid when used. A fixed margin would make a short-lived token (under 30 s)
     stale the moment it arrives and refresh it on every request."""
@@ -116,6 +118,7 @@ class TokenEndpoint:
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
             expires_at=now + lifetime if lifetime is not None else None,
             scope=body.get("scope") if isinstance(body.get("scope"), str) else None,
+            id_token=body.get("id_token") if isinstance(body.get("id_token"), str) else None,
             renew_at=now + lifetime - min(EARLY_RENEWAL_SECONDS, lifetime / 10)
             if lifetime is not None
             else None,
@@ -134,14 +137,14 @@ class TokenEndpoint:
         code: str,
         verifier: str,
         redirect_uri: str,
-        resources: list[str],
+        resources: Sequence[str] = (),
     ) -> Token:
         params = [
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
-        ] + _scope_and_resources([], resources)
+        ] + _scope_and_resources([], list(resources))
         return await self.request(provider, secret, params)
 
     async def refresh(

@@ -31,9 +31,9 @@ class Operation:
     created: bool = False  # answers 201 over HTTP
 
 
-def _workloads(fn: Callable[[Any, Any, Caller], Awaitable[msgspec.Struct]]) -> Handler:
+def _workloads(fn: Callable[[Any, Any, Any, Caller], Awaitable[msgspec.Struct]]) -> Handler:
     async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
-        return await fn(deps.workloads, req, caller)
+        return await fn(deps.workloads, deps.vault, req, caller)
 
     return handler
 

@@ -16,6 +16,8 @@ from gatehouse_contracts.rpc import JwtAuthorizer, WorkloadIdentity
 
 def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
     authorizer = doc.get("jwtAuthorizer")
+    if authorizer and authorizer.get("loginClient"):  # the sealed secret stays in the database
+        authorizer = {**authorizer, "loginClient": {"clientId": authorizer["loginClient"]["clientId"]}}
     return WorkloadIdentity(
         name=doc["_id"],
         allowed_resource_oauth2_return_urls=doc.get("allowedReturnUrls", []),
@@ -27,23 +29,19 @@ def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
     )
 
 
-def _builtins(authorizer: JwtAuthorizer | None) -> dict[str, Any] | None:
-    return msgspec.to_builtins(authorizer) if authorizer else None
-
-
 class WorkloadStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
         self._col = client[db]["workload_identities"]
 
     async def create(
-        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None, owner: str
+        self, name: str, return_urls: list[str], authorizer: dict[str, Any] | None, owner: str
     ) -> WorkloadIdentity:
         now = time.time()
         doc = {
             "_id": name,
             "owner": owner,
             "allowedReturnUrls": return_urls,
-            "jwtAuthorizer": _builtins(authorizer),
+            "jwtAuthorizer": authorizer,
             "createdAt": now,
             "updatedAt": now,
         }
@@ -55,14 +53,18 @@ class WorkloadStore:
         return _to_workload(doc)
 
     async def get(self, name: str) -> WorkloadIdentity:
+        return _to_workload(await self.stored(name))
+
+    async def stored(self, name: str) -> dict[str, Any]:
+        """The document as stored (with the sealed login-client secret)."""
         async with translate_errors():
             doc = await self._col.find_one({"_id": name})
         if doc is None:
             raise NotFound(f"workload identity {name!r} not found")
-        return _to_workload(doc)
+        return doc
 
     async def update(
-        self, name: str, return_urls: list[str], authorizer: JwtAuthorizer | None
+        self, name: str, return_urls: list[str], authorizer: dict[str, Any] | None
     ) -> WorkloadIdentity:
         async with translate_errors():
             doc = await self._col.find_one_and_update(
@@ -70,7 +72,7 @@ class WorkloadStore:
                 {
                     "$set": {
                         "allowedReturnUrls": return_urls,
-                        "jwtAuthorizer": _builtins(authorizer),
+                        "jwtAuthorizer": authorizer,
                         "updatedAt": time.time(),
                     }
                 },
@@ -166,6 +168,8 @@ class SessionStore:
         async with translate_errors():
             await self._col.create_index([("state", ASCENDING)], unique=True)
             await self._col.create_index([("expiresAt", ASCENDING)])
+            await self._col.create_index([("handle", ASCENDING)], sparse=True)
+            await self._col.create_index([("loginState", ASCENDING)], sparse=True)
 
     async def insert(self, doc: dict[str, Any]) -> None:
         async with translate_errors():
@@ -175,9 +179,10 @@ class SessionStore:
         async with translate_errors():
             return await self._col.find_one({"_id": session_uri})
 
-    async def find_by_state(self, state: str) -> dict[str, Any] | None:
+    async def find_by(self, field: str, value: str) -> dict[str, Any] | None:
+        """The session whose ``state``, ``loginState`` or ``handle`` (a digest) is ``value``."""
         async with translate_errors():
-            return await self._col.find_one({"state": state})
+            return await self._col.find_one({field: value})
 
     async def transition(
         self, query: dict[str, Any], from_status: str, fields: dict[str, Any], now: float
@@ -193,6 +198,17 @@ class SessionStore:
     async def set_fields(self, session_uri: str, fields: dict[str, Any]) -> None:
         async with translate_errors():
             await self._col.update_one({"_id": session_uri}, {"$set": fields})
+
+    async def fail(self, session_uri: str, because: str) -> None:
+        """End a session for good (unless it completed already): nothing of it can be used any more."""
+        fields = {
+            "status": "FAILED",
+            "failedBecause": because,
+            "code": None,
+            "verifier": None,
+        }
+        async with translate_errors():
+            await self._col.update_one({"_id": session_uri, "status": {"$ne": "COMPLETED"}}, {"$set": fields})
 
     async def purge_expired(self, before: float) -> None:
         async with translate_errors():

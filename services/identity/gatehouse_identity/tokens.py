@@ -17,11 +17,11 @@ from gatehouse_contracts import rpc
 from gatehouse_contracts.events import AuthorizationFailed, AuthorizationFailure, TokenIssued, new_event
 from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
 
-from .browser import code_aad
 from .deps import Caller, Deps
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
+from .session_binding import code_aad, digest
 from .vault_tokens import drop_user_token, store_token, token_event, usable_token
 
 log = logging.getLogger("gatehouse.identity.tokens")
@@ -166,11 +166,16 @@ async def _start_session(
     workload = await deps.workloads.get(workload_name)
     allowed = workload.allowed_resource_oauth2_return_urls
     return_url = req.resource_oauth2_return_url
-    if return_url is None:
+    # identity checks who consents when the workload has a login client at its users' issuer; with
+    # no return URL asked for, it then also completes the session itself (no app needed)
+    verify_user = bool(workload.jwt_authorizer and workload.jwt_authorizer.login_client) and user.startswith(
+        "jwt:"
+    )
+    if return_url is None and not verify_user:
         if len(allowed) != 1:
             raise BadRequest("resourceOauth2ReturnUrl is required (the workload allows several or none)")
         return_url = allowed[0]
-    if return_url not in allowed:
+    if return_url is not None and return_url not in allowed:
         raise BadRequest(
             f"resourceOauth2ReturnUrl is not on the allow-list of workload identity {workload_name!r}"
         )
@@ -190,6 +195,7 @@ async def _start_session(
             "resources": req.resources,
             "customParameters": req.custom_parameters,
             "returnUrl": return_url,
+            "verifyUser": verify_user,
             "verifier": deps.vault.seal(verifier, f"session:{session_uri}:verifier"),
             "vaultKey": key,
             "createdAt": now,
@@ -238,38 +244,46 @@ async def _poll(
 # --- completing a consent -----------------------------------------------------------------------
 
 
-async def _refuse(
-    deps: Deps, reason: AuthorizationFailure, session: dict[str, Any] | None, session_uri: str
-) -> Forbidden:
-    """Publish ``identity.authorization_failed`` and give the one refusal every failure shares."""
+async def publish_failure(deps: Deps, reason: AuthorizationFailure, session: dict[str, Any] | None) -> None:
+    """``identity.authorization_failed``: names the session, never a handle, code or cookie."""
     log.info("authorization refused: %s", reason)
     await deps.publish(
         new_event(
             AuthorizationFailed,
             source=SOURCE,
             reason=reason,
-            session_uri=session_uri,
+            session_uri=session["_id"] if session else "",
             workload_name=session["workload"] if session else "",
             user_id=session["user"] if session else "",
             provider_name=session["providerName"] if session else "",
         )
     )
+
+
+async def _refuse(deps: Deps, reason: AuthorizationFailure, session: dict[str, Any] | None) -> Forbidden:
+    """Publish the failure and give the one refusal every failure shares."""
+    await publish_failure(deps, reason, session)
     return Forbidden(REFUSED)
 
 
 async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Caller) -> rpc.Completed:
-    """Exchange the session's code, but only for the user who started the session."""
-    uri = req.session_uri
-    session = await deps.sessions.get(uri)
+    """Exchange the code of the session whose completion handle this is, for its own user only.
+
+    The handle reached only the browser that consented (at the return URL); the ``request_uri`` of
+    the authorization URL is not a handle and completes nothing. A user other than the one who
+    started the session ends it for good.
+    """
+    handle = req.session_uri
+    session = await deps.sessions.find_by("handle", digest(handle)) if handle else None
     now = time.time()
-    if session is None:
-        raise await _refuse(deps, "unknown_session", None, uri)
+    if session is None or (req.request_uri is not None and req.request_uri != session["_id"]):
+        raise await _refuse(deps, "unknown_session", None)
     if session["status"] in ("COMPLETING", "COMPLETED"):
-        raise await _refuse(deps, "replayed", session, uri)
+        raise await _refuse(deps, "replayed", session)
     if session["expiresAt"] <= now:
-        raise await _refuse(deps, "expired", session, uri)
+        raise await _refuse(deps, "expired", session)
     if session["status"] == "FAILED":
-        raise await _refuse(deps, "provider_error", session, uri)
+        raise await _refuse(deps, session.get("failedBecause") or "provider_error", session)
     who = req.user_identifier
     if (who.user_token is None) == (who.user_id is None):
         raise BadRequest("userIdentifier takes exactly one of userToken or userId")
@@ -279,30 +293,37 @@ async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Calle
         except (InvalidToken, BadRequest, NotFound):
             # also a workload that trusts no issuer (its sessions are for user ids) or is gone:
             # the caller learns no more than from any other refusal
-            raise await _refuse(deps, "invalid_user_token", session, uri) from None
+            raise await _refuse(deps, "invalid_user_token", session) from None
     else:
         if not caller.privileged:
-            raise await _refuse(deps, "not_permitted", session, uri)
+            raise await _refuse(deps, "not_permitted", session)
         user = _user_id(who.user_id or "")
     if user != session["user"]:
-        raise await _refuse(deps, "user_mismatch", session, uri)
-    if session["status"] != "CODE_RECEIVED":
-        raise await _refuse(deps, "incomplete", session, uri)
-    claimed = await deps.sessions.transition({"_id": uri}, "CODE_RECEIVED", {"status": "COMPLETING"}, now)
+        await deps.sessions.fail(session["_id"], "user_mismatch")
+        raise await _refuse(deps, "user_mismatch", session)
+    claimed = await deps.sessions.transition(
+        {"_id": session["_id"]}, "CODE_RECEIVED", {"status": "COMPLETING"}, now
+    )
     if claimed is None:
-        raise await _refuse(deps, "replayed", session, uri)
+        raise await _refuse(deps, "replayed", session)
+    await finish(deps, claimed)
+    return rpc.Completed()
+
+
+async def finish(deps: Deps, claimed: dict[str, Any]) -> None:
+    """Exchange a claimed (COMPLETING) session's code, keep the token, say so on the bus."""
     token, provider = await _exchange(deps, claimed)
     await store_token(deps, claimed, provider, token)
+    uri = claimed["_id"]
     await deps.sessions.set_fields(uri, {"status": "COMPLETED", "code": None, "verifier": None})
     await deps.publish(token_event(TokenIssued, claimed, session_uri=uri))
-    return rpc.Completed()
 
 
 async def _exchange(deps: Deps, session: dict[str, Any]) -> tuple[Token, dict[str, Any]]:
     uri = session["_id"]
     provider = await deps.providers.store.by_id(session["providerId"])
     if provider is None:
-        await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
+        await deps.sessions.fail(uri, "provider_error")
         raise BadRequest("the session's credential provider was deleted")
     code = deps.vault.open(session["code"], code_aad(session["state"]))
     verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
@@ -316,8 +337,8 @@ async def _exchange(deps: Deps, session: dict[str, Any]) -> tuple[Token, dict[st
             session["resources"],
         )
     except ProviderRefused:
-        await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
-        raise await _refuse(deps, "provider_error", session, uri) from None
+        await deps.sessions.fail(uri, "provider_error")
+        raise await _refuse(deps, "provider_error", session) from None
     except Unavailable:
         await deps.sessions.set_fields(uri, {"status": "CODE_RECEIVED"})  # the user may try again
         raise

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.errors import BadRequest
 from gatehouse_contracts.http import page_token, parse_page
 
+from .crypto import Vault
 from .deps import Caller
 from .store import WorkloadStore
 
@@ -33,41 +37,78 @@ def _check_return_urls(urls: list[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
+def login_secret_aad(workload: str) -> str:
+    return f"workload:{workload}:login-client"
+
+
+def _stored_authorizer(
+    vault: Vault, name: str, authorizer: rpc.JwtAuthorizer | None, current: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The authorizer as stored: a login client's secret sealed; an empty secret keeps the stored
+    one of the same client id (a gateway re-sends its authorizer without the secret it never kept)."""
+    if authorizer is None:
+        return None
+    doc: dict[str, Any] = msgspec.to_builtins(authorizer)
+    login = authorizer.login_client
+    if login is None:
+        doc.pop("loginClient", None)
+        return doc
+    if not 1 <= len(login.client_id) <= 256 or not login.client_id.isprintable():
+        raise BadRequest("jwtAuthorizer.loginClient.clientId must be 1-256 printable characters")
+    if login.client_secret:
+        sealed = vault.seal(login.client_secret, login_secret_aad(name))
+    else:
+        kept = ((current or {}).get("jwtAuthorizer") or {}).get("loginClient") or {}
+        if kept.get("clientId") != login.client_id or not kept.get("clientSecret"):
+            raise BadRequest("jwtAuthorizer.loginClient.clientSecret is required for a new login client")
+        sealed = kept["clientSecret"]
+    doc["loginClient"] = {"clientId": login.client_id, "clientSecret": sealed}
+    return doc
+
+
 async def create(
-    store: WorkloadStore, req: rpc.CreateWorkloadIdentity, caller: Caller
+    store: WorkloadStore, vault: Vault, req: rpc.CreateWorkloadIdentity, caller: Caller
 ) -> rpc.WorkloadIdentity:
     owner = "gateway" if caller.service == "gateway" else "admin"
+    name = _check_name(req.name)
     return await store.create(
-        _check_name(req.name),
+        name,
         _check_return_urls(req.allowed_resource_oauth2_return_urls),
-        req.jwt_authorizer,
+        _stored_authorizer(vault, name, req.jwt_authorizer, None),
         owner,
     )
 
 
-async def get(store: WorkloadStore, req: rpc.GetWorkloadIdentity, caller: Caller) -> rpc.WorkloadIdentity:
+async def get(
+    store: WorkloadStore, vault: Vault, req: rpc.GetWorkloadIdentity, caller: Caller
+) -> rpc.WorkloadIdentity:
     workload = await store.get(req.name)
     caller.check_workload(workload)
     return workload
 
 
 async def update(
-    store: WorkloadStore, req: rpc.UpdateWorkloadIdentity, caller: Caller
+    store: WorkloadStore, vault: Vault, req: rpc.UpdateWorkloadIdentity, caller: Caller
 ) -> rpc.WorkloadIdentity:
+    current = await store.stored(req.name)
     caller.check_workload(await store.get(req.name))
     return await store.update(
-        req.name, _check_return_urls(req.allowed_resource_oauth2_return_urls), req.jwt_authorizer
+        req.name,
+        _check_return_urls(req.allowed_resource_oauth2_return_urls),
+        _stored_authorizer(vault, req.name, req.jwt_authorizer, current),
     )
 
 
-async def delete(store: WorkloadStore, req: rpc.DeleteWorkloadIdentity, caller: Caller) -> rpc.Deleted:
+async def delete(
+    store: WorkloadStore, vault: Vault, req: rpc.DeleteWorkloadIdentity, caller: Caller
+) -> rpc.Deleted:
     caller.check_workload(await store.get(req.name))
     await store.delete(req.name)
     return rpc.Deleted(name=req.name)
 
 
 async def list_(
-    store: WorkloadStore, req: rpc.ListWorkloadIdentities, caller: Caller
+    store: WorkloadStore, vault: Vault, req: rpc.ListWorkloadIdentities, caller: Caller
 ) -> rpc.WorkloadIdentityList:
     size, after = parse_page(req.max_results, req.next_token)
     items, last = await store.list(size, after)
