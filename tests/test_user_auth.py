@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import browser
 import harness
@@ -40,6 +40,7 @@ class World:
     provider: str
     gateway: dict[str, Any]
     audience: str
+    provider_client: str = ""
 
     def user_jwt(self, user: str) -> str:
         return harness.user_tokens(self.oidc, user, resource=self.audience)["access_token"]  # type: ignore[no-any-return]
@@ -104,7 +105,7 @@ async def world(stack: Any, oidc_provider: Any) -> AsyncIterator[World]:
                 }
             },
         )
-    yield World(stack, oidc_provider, upstream, catcher, provider["name"], gateway, audience)
+    yield World(stack, oidc_provider, upstream, catcher, provider["name"], gateway, audience, client_id)
     catcher.stop()
     upstream.stop()
 
@@ -114,6 +115,7 @@ async def _consent(url: str, user: str, oidc: Any) -> str:
     landed = await browser.consent(url, user, oidc.users[user])
     query = parse_qs(urlsplit(landed).query)
     assert "session_id" in query, landed
+    harness.remember_secret(query["session_id"][0])
     return query["session_id"][0]
 
 
@@ -364,8 +366,24 @@ async def test_identity_verifies_who_consents_and_completes_itself(world: World)
         assert urlsplit(landed).path == "/identities/oauth2/login/callback"
         ended = await _session(w, _request_uri(link))
         assert (ended["status"], ended["failedBecause"]) == ("FAILED", "user_mismatch")
-        assert "verified" not in ended and ended.get("handle") is None  # U2 never got to the provider
+        assert not ended["verified"] and ended.get("handle") is None  # U2 never got to the provider
         link = (await _requires_consent(w, client, "verified___whoami")).url  # U1 got nothing
+        # U1 signs in (verified), stops before the provider and forwards the link: U2 must sign in again
+        to_provider = f"{w.oidc.url}/auth?" + urlencode(
+            {"response_type": "code", "client_id": w.provider_client}
+        )
+        stopped = await asyncio.to_thread(
+            harness.login_http, link, "U1", w.oidc.users["U1"], stop_at=to_provider
+        )
+        assert stopped.startswith(to_provider) and (await _session(w, _request_uri(link)))["verified"] is True
+        await browser.consent(link, "U2", w.oidc.users["U2"])
+        ended = await _session(w, _request_uri(link))
+        assert (ended["status"], ended["failedBecause"], ended["verified"]) == (
+            "FAILED",
+            "user_mismatch",
+            False,
+        )
+        link = (await _requires_consent(w, client, "verified___whoami")).url
         # U1 opens it: signs in as U1, consents at the provider, identity completes by itself
         landed = await browser.consent(link, "U1", w.oidc.users["U1"])
         assert urlsplit(landed).path.startswith("/identities/oauth2/callback/")

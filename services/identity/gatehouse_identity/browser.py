@@ -122,7 +122,8 @@ async def authorize(deps: Deps, request: Request) -> Response:
     cookie = new_secret()
     fields: dict[str, Any] = {"binding": digest(cookie)}
     try:
-        if session.get("verifyUser") and not session.get("verified"):
+        if session.get("verifyUser"):  # in every browser that opens the link: a check is per browser
+            fields["verified"] = False
             target = await consenting_user.login_url(deps, session, fields)
         else:
             fields["state"] = new_state()
