@@ -156,3 +156,27 @@ async def _drive(page: Any, username: str, password: str, *, approve: bool, max_
             raise ConsentError(f"provider error page at {_path(page.url)}: {text[:300]}")
         return str(page.url)
     raise ConsentError(f"still on the provider's pages after {max_steps} steps ({_path(page.url)})")
+
+
+async def visit(url: str, *, timeout: float = 30.0) -> tuple[int, str]:
+    """Open `url` in a fresh browser (no cookies: someone else's browser) and return the HTTP
+    status and visible text of the page it ends on, e.g. an attacker's callback URL in a victim's
+    browser."""
+    from playwright.async_api import async_playwright
+
+    if not chromium_available():
+        raise ConsentError(f"{CHROMIUM} not found: run scripts/install-browser.sh")
+    profile = tempfile.mkdtemp(prefix="gatehouse-chromium-")
+    try:
+        async with async_playwright() as pw:
+            context = await pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=timeout * 1000
+            )
+            try:
+                page = context.pages[0] if context.pages else await context.new_page()
+                response = await page.goto(url, wait_until="load", timeout=timeout * 1000)
+                return (response.status if response else 0), " ".join((await page.inner_text("body")).split())
+            finally:
+                await context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
