@@ -715,9 +715,20 @@ def test_rotate_vault_reseals_and_tokens_come_back(world: World) -> None:
 
     proc, _ = identity(harness.VAULT_KEYS)
     there = dataclasses.replace(world, api=world.api.at(proc.url or ""))
-    there.api.ok(
-        "/identities/CreateWorkloadIdentity", workload_body(world.workload, world.oidc, world.catcher), 201
+    login_secret = f"login-secret-{secrets.token_hex(16)}"
+    saw(login_secret)
+    body = workload_body(world.workload, world.oidc, world.catcher)
+    body["jwtAuthorizer"]["loginClient"] = {"clientId": "login-rotation", "clientSecret": login_secret}
+    harness.register_oidc_client(  # with a login client identity also checks who consents
+        world.oidc,
+        "login-rotation",
+        client_secret=login_secret,
+        redirect_uris=[f"{proc.url}/identities/oauth2/login/callback"],
+        grant_types=["authorization_code"],
+        skip_consent=True,
     )
+    created = there.api.ok("/identities/CreateWorkloadIdentity", body, 201)
+    assert created["jwtAuthorizer"]["loginClient"] == {"clientId": "login-rotation", "clientSecret": ""}
     provider = new_provider(there.api, world.oidc)
     token = stored_token(there, provider)  # sealed under test1
     proc.stop()
@@ -743,6 +754,8 @@ def test_rotate_vault_reseals_and_tokens_come_back(world: World) -> None:
     assert {vault_doc["access"]["kid"], vault_doc["refresh"]["kid"]} == {"test2"}
     assert {d["clientSecret"]["kid"] for d in db.credential_providers.find({})} == {"test2"}
     keys = {"test2": new_key}
+    login = db.workload_identities.find_one({"_id": world.workload})["jwtAuthorizer"]["loginClient"]
+    assert unseal(login["clientSecret"], f"workload:{world.workload}:login-client", keys) == login_secret
     assert unseal(vault_doc["access"], f"vault:{vault_doc['_id']}:access", keys) == token
 
     proc, _ = identity(f"test2:{new_key}")  # the old key is gone: everything must be under the new one

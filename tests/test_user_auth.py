@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import browser
@@ -271,10 +272,11 @@ async def test_users_consent_on_tools_call_and_get_their_own_tokens(world: World
             assert json.loads((await c.call_tool("mine___whoami", {})).content[0].text)["sub"] == user
 
 
-async def _requires_consent(w: World, client: Any, tool: str) -> Any:
-    """The call answers -32042: its URL elicitation."""
+async def _requires_consent(w: World, client: Any, tool: str, *, force: bool = False) -> Any:
+    """The call answers -32042: its URL elicitation (``force``: even if the user holds a token)."""
+    meta = {"gatehouse/oauth": {"forceAuthentication": True}} if force else None
     with pytest.raises(MCPError) as err:
-        await client.call_tool(tool, {})
+        await client.call_tool(tool, {}, meta=meta)
     return _elicitation(err.value)
 
 
@@ -282,14 +284,19 @@ def _request_uri(url: str) -> str:
     return parse_qs(urlsplit(url).query)["request_uri"][0]
 
 
-async def _session(w: World, request_uri: str) -> dict[str, Any]:
+async def _identity_doc(w: World, collection: str, key: str) -> dict[str, Any]:
+    """A document of identity's database as stored."""
     from pymongo import AsyncMongoClient
 
     mongo: Any = AsyncMongoClient(w.stack.mongo_url)
     try:
-        return await mongo[w.stack.identity_db]["authorization_sessions"].find_one({"_id": request_uri})  # type: ignore[no-any-return]
+        return await mongo[w.stack.identity_db][collection].find_one({"_id": key})  # type: ignore[no-any-return]
     finally:
         await mongo.close()
+
+
+async def _session(w: World, request_uri: str) -> dict[str, Any]:
+    return await _identity_doc(w, "authorization_sessions", request_uri)
 
 
 async def test_a_forwarded_consent_link_cannot_attach_another_account(world: World) -> None:
@@ -397,6 +404,26 @@ async def test_identity_verifies_who_consents_and_completes_itself(world: World)
         ).json()
     assert workload["jwtAuthorizer"]["loginClient"] == {"clientId": login_id, "clientSecret": ""}
     assert login_secret not in json.dumps(workload)
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        without = {
+            "name": gateway["name"],
+            "authorizerType": "CUSTOM_JWT",
+            "authorizerConfiguration": w.gateway["authorizerConfiguration"],
+        }
+        r = await admin.http.put(f"/gateways/{gateway['gatewayId']}", json=without)
+        assert r.status_code == 400 and "loginClient is needed" in r.json()["error"]["message"]
+        # an update that re-sends the client id without the secret keeps the sealed secret
+        kept = {
+            **without,
+            "authorizerConfiguration": {
+                "customJWTAuthorizer": {**jwt_authorizer, "loginClient": {"clientId": login_id}}
+            },
+        }
+        sealed = await _identity_doc(w, "workload_identities", gateway["gatewayId"])
+        assert (await admin.http.put(f"/gateways/{gateway['gatewayId']}", json=kept)).status_code == 202
+        assert await _identity_doc(w, "workload_identities", gateway["gatewayId"]) == sealed | {
+            "updatedAt": ANY
+        }
 
 
 async def test_overrides_force_and_upstream_401(world: World) -> None:
@@ -632,7 +659,7 @@ async def test_gatehouse_authorize_completes_only_the_session_it_started(world: 
         await admin.create_target(gid, w.target_body("onlymine", inline=True, return_url=return_url))
     jwt = w.user_jwt("U2")
     async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
-        mine = (await _requires_consent(w, client, "onlymine___whoami")).url
+        mine = (await _requires_consent(w, client, "onlymine___whoami", force=True)).url
         leaked = (await _requires_consent(w, client, "onlymine___whoami")).url
 
         async def authorize(url: str, consenting_url: str, user: str) -> tuple[int, str]:

@@ -214,6 +214,13 @@ async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
     config = await _config(ctx, body)
     if await ctx.store.count_targets(gateway_id, grant_type="AUTHORIZATION_CODE"):
         check_user_auth_allowed(config)
+        if not has_login_client(config) and await ctx.store.count_targets(
+            gateway_id, grant_type="AUTHORIZATION_CODE", without_return_url=True
+        ):
+            raise BadRequest(
+                "customJWTAuthorizer.loginClient is needed by this gateway's AUTHORIZATION_CODE targets "
+                "without defaultReturnUrl (identity completes their users' consents)"
+            )
     doc = await ctx.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")

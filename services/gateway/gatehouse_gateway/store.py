@@ -124,10 +124,14 @@ class Store:
                 await self.targets.delete_one({"_id": target_id, "gatewayId": gateway_id})
             ).deleted_count == 1
 
-    async def count_targets(self, gateway_id: str, grant_type: str | None = None) -> int:
+    async def count_targets(
+        self, gateway_id: str, grant_type: str | None = None, *, without_return_url: bool = False
+    ) -> int:
         query: Doc = {"gatewayId": gateway_id}
         if grant_type:
             query["spec.grantType"] = grant_type
+        if without_return_url:
+            query["spec.defaultReturnUrl"] = None
         async with translate_errors():
             return await self.targets.count_documents(query)
 

@@ -26,7 +26,7 @@ def login_callback_url(deps: Deps) -> str:
     return deps.settings.identity_public_url.rstrip("/") + LOGIN_PATH
 
 
-def _verifier_aad(session_uri: str) -> str:
+def login_verifier_aad(session_uri: str) -> str:
     return f"session:{session_uri}:login-verifier"
 
 
@@ -48,7 +48,7 @@ async def login_url(deps: Deps, session: dict[str, Any], fields: dict[str, Any])
     fields.update(
         loginState=state,
         loginNonce=nonce,
-        loginVerifier=deps.vault.seal(verifier, _verifier_aad(session["_id"])),
+        loginVerifier=deps.vault.seal(verifier, login_verifier_aad(session["_id"])),
     )
     params = {
         "response_type": "code",
@@ -80,7 +80,7 @@ async def user_of(deps: Deps, session: dict[str, Any], code: str) -> str:
         as_provider,
         deps.vault.open(client["clientSecret"], login_secret_aad(session["workload"])),
         code,
-        deps.vault.open(session["loginVerifier"], _verifier_aad(session["_id"])),
+        deps.vault.open(session["loginVerifier"], login_verifier_aad(session["_id"])),
         login_callback_url(deps),
     )
     if not token.id_token:

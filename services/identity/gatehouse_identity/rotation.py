@@ -12,26 +12,41 @@ from typing import Any
 
 from gatehouse_contracts.mongo import connect
 
+from .consenting_user import login_verifier_aad
 from .crypto import Vault
+from .session_binding import code_aad
 from .settings import Settings
+from .workloads import login_secret_aad
 
-# collection -> the fields holding sealed records
+# collection -> the fields (dotted paths) holding sealed records
 SEALED_FIELDS = {
     "credential_providers": ["clientSecret"],
     "token_vault": ["access", "refresh"],
-    "authorization_sessions": ["verifier", "code"],
+    "authorization_sessions": ["verifier", "code", "loginVerifier"],
+    "workload_identities": ["jwtAuthorizer.loginClient.clientSecret"],
 }
 
 
 def _aad(collection: str, doc: dict[str, Any], field: str) -> str:
-    """The associated data each record was sealed with (see providers, vault_tokens, tokens, browser)."""
+    """The associated data each record was sealed with (see providers, vault_tokens, tokens,
+    session_binding, consenting_user, workloads)."""
     if collection == "credential_providers":
         return f"provider:{doc['_id']}:client_secret"
     if collection == "token_vault":
         return f"vault:{doc['_id']}:{field}"
+    if collection == "workload_identities":
+        return login_secret_aad(doc["_id"])
     if field == "code":
-        return f"state:{doc['state']}:code"
+        return code_aad(doc["state"])
+    if field == "loginVerifier":
+        return login_verifier_aad(doc["_id"])
     return f"session:{doc['_id']}:verifier"
+
+
+def _at(doc: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None  # type: ignore[assignment]
+    return doc
 
 
 async def rotate(settings: Settings) -> dict[str, int]:
@@ -46,12 +61,12 @@ async def rotate(settings: Settings) -> dict[str, int]:
             async for doc in db[collection].find({}):
                 changes = {}
                 for field in fields:
-                    record = doc.get(field)
+                    record = _at(doc, field)
                     if record and not vault.is_current(record):
                         aad = _aad(collection, doc, field)
                         changes[field] = vault.seal(vault.open(record, aad), aad)
                 if changes:
-                    match = {"_id": doc["_id"], **{f: doc[f] for f in changes}}
+                    match = {"_id": doc["_id"], **{f: _at(doc, f) for f in changes}}
                     result = await db[collection].update_one(match, {"$set": changes})
                     counts[collection] += result.modified_count
     finally:
