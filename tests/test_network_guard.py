@@ -1,0 +1,325 @@
+"""The network guard at connect time, against the running stack: DNS rebinding through a real DNS
+server, identity's outbound fetches (deny-list, size limits), the discovery issuer rule, a
+provider's changed registration, https for what carries tokens, endpoint queries kept out of
+statuses and events, JWKS fetches single-flight per issuer.
+
+Names resolve through a small real DNS server (dnslib, UDP on 127.0.0.1) that a gateway and an
+identity process started here use instead of the system resolver (``TARGET_DNS_SERVERS``); the
+addresses a name resolves to are then filtered by the same code as with the system resolver.
+"Internal" addresses are simulated inside 127.0.0.0/8: ``127.0.0.3`` is denied, and a server
+listening there would answer if anything connected to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import harness
+import httpx
+import msgspec
+import nats
+import pymongo
+import pytest
+from admin import Admin, target_body
+from aiohttp import web
+from dnslib import QTYPE, RCODE, RR, A
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import RSAKey
+from rawmcp import HEADERS, initialize, open_session, rpc
+
+from gatehouse_contracts.events import decode_event
+from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
+from gatehouse_identity.crypto import Vault
+from gatehouse_identity.tokens import vault_key
+
+INTERNAL = "127.0.0.3"
+ALLOWED = "127.0.0.2"
+DENIED = f"{DEFAULT_DENIED_NETWORKS},{INTERNAL}/32"
+ECHO = {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}}
+
+
+# --- a real DNS server whose answers the test changes ----------------------------------------
+
+
+class Zone(BaseResolver):  # type: ignore[misc]
+    """A records for the names in ``names``; NXDOMAIN for the others."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        reply = request.reply()
+        address = self.names.get(str(request.q.qname).rstrip(".").lower())
+        if address is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+        elif request.q.qtype == QTYPE.A:
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=0))
+        return reply
+
+
+@dataclass
+class Guarded:
+    zone: Zone
+    gateway: harness.Proc
+    identity: harness.Proc
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def guarded(stack: harness.Stack) -> Iterator[Guarded]:
+    """A gateway and an identity that resolve through the test's DNS server and deny 127.0.0.3."""
+    zone = Zone()
+    dns = DNSServer(
+        zone, port=0, address="127.0.0.1", logger=DNSLogger("-request,-reply", logf=lambda _: None)
+    )
+    dns.start_thread()
+    env = {
+        **stack.env,
+        "TARGET_DNS_SERVERS": f"127.0.0.1:{dns.server.server_address[1]}",
+        "TARGET_DENIED_NETWORKS": DENIED,
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
+    }
+    gateway = harness.start_service("gateway", env, label="gateway-guarded")
+    identity = harness.start_service("identity", env, label="identity-guarded")
+    try:
+        yield Guarded(zone, gateway, identity, env)
+    finally:
+        identity.stop()
+        gateway.stop()
+        dns.stop()
+        dns.server.server_close()
+
+
+# --- small HTTP servers in the test's own loop -------------------------------------------------
+
+
+@asynccontextmanager
+async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """``app`` on host:port; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        await runner.cleanup()
+
+
+def recorder(hits: list[str]) -> web.Application:
+    """An HTTP server that answers anything and records that it was reached."""
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(f"{request.method} {request.path}")
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def endless(sent: list[int]) -> Any:
+    """A handler whose JSON answer never ends; ``sent[0]`` counts what it managed to send."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b'{"keys": [' + b" " * 65536
+        try:
+            while sent[0] < 1024**3:
+                await response.write(chunk)
+                sent[0] += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass
+        return response
+
+    return handle
+
+
+def discovery_doc(issuer: str, jwks_uri: str | None = None) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "jwks_uri": jwks_uri or f"{issuer}/jwks",
+    }
+
+
+# --- identity's API ----------------------------------------------------------------------------
+
+
+def provider_body(name: str, discovery: str | None, client_id: str = "c", *, metadata: Any = None) -> Any:
+    oauth_discovery = {"discoveryUrl": discovery} if discovery else {"authorizationServerMetadata": metadata}
+    config = {
+        "oauthDiscovery": oauth_discovery,
+        "clientId": client_id,
+        "clientSecret": "gh-test-guard-secret",
+    }
+    return {
+        "name": name,
+        "credentialProviderVendor": "CustomOauth2",
+        "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": config},
+    }
+
+
+async def create_provider(http: httpx.AsyncClient, base: str, body: Any) -> httpx.Response:
+    return await http.post(f"{base}/identities/CreateOauth2CredentialProvider", json=body)
+
+
+async def provider_names(http: httpx.AsyncClient, base: str) -> set[str]:
+    r = await http.post(f"{base}/identities/ListOauth2CredentialProviders", json={"maxResults": 100})
+    return {p["name"] for p in r.json()["items"]}
+
+
+# --- 4. the deny-list on the address actually connected to -------------------------------------
+
+
+def sdk_server_on(host: str) -> harness.Proc:
+    """The SDK test server on ``host`` (not 127.0.0.1: there the SDK itself refuses other Host
+    headers, its own DNS-rebinding protection)."""
+    port = harness.free_port()
+    server = harness.SERVERS / "sdk_server.py"
+    cmd = [sys.executable, str(server), "--port", str(port), "--host", host, "--json-response"]
+    proc = harness.Proc("sdk-server-rebind", cmd, cwd=harness.REPO, port=port, role="upstream")
+    proc.start()
+    return proc.wait_port(host=host)
+
+
+async def test_dns_rebinding_cannot_reach_a_denied_address(stack: harness.Stack, guarded: Guarded) -> None:
+    allowed = sdk_server_on(ALLOWED)  # the real target
+    port = allowed.port or 0
+    hits: list[str] = []
+    zone = guarded.zone.names
+    zone["rebind.gatehouse.test"] = ALLOWED
+    zone["internal.gatehouse.test"] = INTERNAL
+    async with (
+        serve(recorder(hits), INTERNAL, port),  # an "internal" service on the same port
+        Admin(guarded.gateway.url or "", stack.admin_headers) as admin,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        gateway = await admin.create_gateway()
+        gid = gateway["gatewayId"]
+        # at admin time: a name that resolves to a denied address, and one that does not resolve
+        for host, why in (("internal", "denied network"), ("nowhere", "does not resolve")):
+            body = target_body("t", f"http://{host}.gatehouse.test:{port}/mcp", inline_tools=[ECHO])
+            r = await admin.http.post(f"/gateways/{gid}/targets", json=body)
+            assert r.status_code == 400 and why in r.json()["error"]["message"], r.text
+        body = target_body("rebind", f"http://rebind.gatehouse.test:{port}/mcp", inline_tools=[ECHO])
+        await admin.create_target(gid, body)
+        url = f"{guarded.gateway.url}/gateways/{gid}/mcp"
+        session = await open_session(http, url)
+        call = {"name": "rebind___echo", "arguments": {"text": "before"}}
+        answer = await rpc(http, url, session, "tools/call", call)
+        assert answer.get("result", {}).get("content", [{}])[0].get("text") == "before", answer
+
+        # the name now points at the internal address; the real target goes away, so the next call
+        # needs a new connection (the gateway's DNS cache holds the old answer for a few seconds)
+        zone["rebind.gatehouse.test"] = INTERNAL
+        allowed.stop()
+        deadline = time.monotonic() + 60
+        while True:
+            answer = await rpc(http, url, session, "tools/call", call)
+            message = answer.get("error", {}).get("message", "")
+            if "denied network" in message:
+                break
+            assert "error" in answer and time.monotonic() < deadline, answer
+            await asyncio.sleep(0.5)
+        assert "rebind.gatehouse.test" in message and "-32001" not in message
+        assert hits == []  # nothing ever reached the internal service
+
+
+async def test_identity_fetches_only_where_the_guard_allows(stack: harness.Stack, guarded: Guarded) -> None:
+    sent = [0]
+    internal_hits: list[str] = []
+    big = web.Application()
+    big.router.add_get("/.well-known/openid-configuration", endless(sent))
+    base = guarded.identity.url or ""
+    async with (
+        serve(recorder(internal_hits), INTERNAL) as internal,
+        serve(big) as huge,
+        httpx.AsyncClient(headers=stack.admin_headers, timeout=60) as http,
+    ):
+        before = await provider_names(http, base)
+        port = urllib.parse.urlsplit(internal).port
+        guarded.zone.names["idp.gatehouse.test"] = INTERNAL
+        refused = {
+            # discovery on a denied address, literal and by name
+            "literal": provider_body("g-lit", f"{internal}/.well-known/openid-configuration"),
+            "named": provider_body(
+                "g-name", f"https://idp.gatehouse.test:{port}/.well-known/openid-configuration"
+            ),
+            # a token endpoint there, given inline
+            "token": provider_body(
+                "g-token",
+                None,
+                metadata={
+                    "issuer": "https://idp.example",
+                    "authorizationEndpoint": "https://idp.example/authorize",
+                    "tokenEndpoint": f"{internal}/token",
+                },
+            ),
+            # a discovery document that never ends
+            "huge": provider_body("g-huge", f"{huge}/.well-known/openid-configuration"),
+        }
+        for case, body in refused.items():
+            r = await create_provider(http, base, body)
+            assert r.status_code == 400, (case, r.text)
+            message = r.json()["error"]["message"]
+            expected = "over 1048576 bytes" if case == "huge" else "denied network"
+            assert expected in message, (case, message)
+        assert internal_hits == [] and sent[0] < 64 * 1024**2
+        assert await provider_names(http, base) == before  # nothing stored
+
+
+async def test_a_token_endpoint_rebound_to_a_denied_address_fails_clearly(
+    stack: harness.Stack, guarded: Guarded
+) -> None:
+    base = guarded.identity.url or ""
+    async with httpx.AsyncClient(headers=stack.admin_headers, timeout=60) as http:
+        guarded.zone.names["as.gatehouse.test"] = "127.0.0.1"
+        name = f"g-m2m-{secrets.token_hex(3)}"
+        metadata = {
+            "issuer": "https://as.gatehouse.test",
+            "authorizationEndpoint": "https://as.gatehouse.test/authorize",
+            "tokenEndpoint": "https://as.gatehouse.test:9443/token",
+        }
+        r = await create_provider(http, base, provider_body(name, None, metadata=metadata))
+        assert r.status_code == 201, r.text
+        guarded.zone.names["as.gatehouse.test"] = INTERNAL  # re-pointed after the admin's check
+        wat = (
+            await http.post(
+                f"{base}/identities/GetWorkloadAccessTokenForUserId",
+                json={"workloadName": await workload(http, base), "userId": "alice"},
+            )
+        ).json()["workloadAccessToken"]
+        body = {
+            "workloadIdentityToken": wat,
+            "resourceCredentialProviderName": name,
+            "scopes": [],
+            "oauth2Flow": "M2M",
+            "resources": [],
+        }
+        r = await http.post(f"{base}/identities/oauth2/token", json=body)
+        # refused before connecting (a connection would have failed the TLS handshake instead)
+        assert r.status_code == 503, r.text
+        assert "as.gatehouse.test" in r.json()["error"]["message"]
+        assert "denied network" in r.json()["error"]["message"]
+
+
+async def workload(http: httpx.AsyncClient, base: str, return_urls: list[str] | None = None) -> str:
+    name = f"wl-guard-{secrets.token_hex(4)}"
+    body = {"name": name, "allowedResourceOauth2ReturnUrls": return_urls or ["http://127.0.0.1:9/back"]}
+    r = await http.post(f"{base}/identities/CreateWorkloadIdentity", json=body)
+    assert r.status_code == 201, r.text
+    return name
