@@ -13,7 +13,6 @@ listening there would answer if anything connected to it.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import sys
 import time
@@ -25,7 +24,6 @@ from typing import Any
 
 import harness
 import httpx
-import msgspec
 import nats
 import pymongo
 import pytest
@@ -323,3 +321,286 @@ async def workload(http: httpx.AsyncClient, base: str, return_urls: list[str] | 
     r = await http.post(f"{base}/identities/CreateWorkloadIdentity", json=body)
     assert r.status_code == 201, r.text
     return name
+
+
+# --- the discovery document names the issuer of its URL -----------------------------------------
+
+
+def custom_jwt(discovery: str, audience: str) -> dict[str, Any]:
+    return {
+        "authorizerType": "CUSTOM_JWT",
+        "authorizerConfiguration": {
+            "customJWTAuthorizer": {"discoveryUrl": discovery, "allowedAudience": [audience]}
+        },
+    }
+
+
+async def test_a_discovery_document_must_name_the_issuer_of_its_url(
+    stack: harness.Stack, oidc_provider: harness.Proc
+) -> None:
+    # the real IdP reached under another name than its issuer (http://127.0.0.1:<port>)
+    port = urllib.parse.urlsplit(oidc_provider.url).port
+    elsewhere = f"http://localhost:{port}/.well-known/openid-configuration"
+    right = f"{oidc_provider.url}/.well-known/openid-configuration"
+    async with (
+        httpx.AsyncClient(headers=stack.admin_headers, timeout=60) as http,
+        Admin(stack.gateway_url, stack.admin_headers) as admin,
+    ):
+        before = await provider_names(http, stack.identity_url)
+        r = await create_provider(
+            http, stack.identity_url, provider_body(f"iss-{secrets.token_hex(3)}", elsewhere)
+        )
+        message = r.json()["error"]["message"]
+        assert r.status_code == 400 and "does not match" in message and repr(oidc_provider.url) in message
+        assert await provider_names(http, stack.identity_url) == before
+        name = f"iss-{secrets.token_hex(3)}"
+        assert (
+            await create_provider(http, stack.identity_url, provider_body(name, right))
+        ).status_code == 201
+        # the gateway's inbound issuer, the same rule
+        gateways = (await admin.http.get("/gateways")).json()["items"]
+        r = await admin.http.post("/gateways", json={"name": "iss", **custom_jwt(elsewhere, "aud")})
+        assert r.status_code == 400 and "does not match" in r.json()["error"]["message"], r.text
+        assert (await admin.http.get("/gateways")).json()["items"] == gateways
+        await admin.create_gateway(**custom_jwt(right, "aud"))
+
+
+# --- 5. https for what carries tokens ------------------------------------------------------------
+
+
+def oauth_target(name: str, endpoint: str, grant: str, return_url: str | None = None) -> dict[str, Any]:
+    oauth: dict[str, Any] = {"providerName": "p", "scopes": [], "grantType": grant}
+    if return_url:
+        oauth["defaultReturnUrl"] = return_url
+    return {
+        "name": name,
+        "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": endpoint}}},
+        "credentialProviderConfigurations": [
+            {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+        ],
+    }
+
+
+async def test_https_is_required_where_tokens_go(stack: harness.Stack, oidc_provider: harness.Proc) -> None:
+    base = stack.identity_url
+    async with (
+        httpx.AsyncClient(headers=stack.admin_headers, timeout=60) as http,
+        Admin(stack.gateway_url, stack.admin_headers) as admin,
+    ):
+        # return URLs of a workload identity
+        body = {"name": f"wl-{secrets.token_hex(4)}", "allowedResourceOauth2ReturnUrls": []}
+        body["allowedResourceOauth2ReturnUrls"] = ["https://app.example/back", "http://app.example/back"]
+        r = await http.post(f"{base}/identities/CreateWorkloadIdentity", json=body)
+        assert r.status_code == 400 and "must be an https URL" in r.json()["error"]["message"], r.text
+        loopback = ["http://127.0.0.1:9/back", "http://localhost:9/back", "http://[::1]:9/back"]
+        body["allowedResourceOauth2ReturnUrls"] = ["https://app.example/back", *loopback]
+        assert (await http.post(f"{base}/identities/CreateWorkloadIdentity", json=body)).status_code == 201
+        # a provider's endpoints
+        before = await provider_names(http, base)
+        for field_name in ("authorizationEndpoint", "tokenEndpoint"):
+            metadata = {
+                "issuer": "https://idp.example",
+                "authorizationEndpoint": "https://idp.example/authorize",
+                "tokenEndpoint": "https://idp.example/token",
+                field_name: "http://idp.example/plain",
+            }
+            r = await create_provider(http, base, provider_body("plain", None, metadata=metadata))
+            assert r.status_code == 400 and "must be an https URL" in r.json()["error"]["message"], r.text
+        assert await provider_names(http, base) == before
+        # a gateway's inbound issuer, targets that receive tokens and their return URLs
+        r = await admin.http.post(
+            "/gateways", json={"name": "plain", **custom_jwt("http://idp.example/.well-known/x", "aud")}
+        )
+        assert r.status_code == 400 and "must be an https URL" in r.json()["error"]["message"], r.text
+        gateway = await admin.create_gateway(
+            **custom_jwt(f"{oidc_provider.url}/.well-known/openid-configuration", "aud")
+        )
+        gid = gateway["gatewayId"]
+        for body in (
+            oauth_target("m2m", "http://mcp.example/mcp", "CLIENT_CREDENTIALS"),
+            oauth_target("user", "https://mcp.example/mcp", "AUTHORIZATION_CODE", "http://app.example/back"),
+        ):
+            r = await admin.http.post(f"/gateways/{gid}/targets", json=body)
+            assert r.status_code == 400 and "must be an https URL" in r.json()["error"]["message"], r.text
+        assert (await admin.http.get(f"/gateways/{gid}/targets")).json()["items"] == []
+
+
+# --- 5. an endpoint's query (an API key?) stays out of statuses and events ------------------------
+
+
+async def test_endpoint_queries_stay_out_of_statuses_and_events(stack: harness.Stack) -> None:
+    secret = f"gh-test-query-secret-{secrets.token_hex(8)}"
+    harness.remember_secret(secret)
+    failed: list[Any] = []
+    done = asyncio.Event()
+    nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
+    try:
+        async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+            gateway = await admin.create_gateway()
+            target_id = ""
+
+            async def on_failed(msg: Any) -> None:
+                event = decode_event(msg.data)
+                if event.target_id == target_id:
+                    failed.append(event)
+                    if event.terminal:
+                        done.set()
+
+            await nc.subscribe("gatehouse.events.target.sync_failed", cb=on_failed)
+            body = target_body("keyed", f"http://127.0.0.1:9/mcp?api_key={secret}")
+            target_id = (await admin.create_target(gateway["gatewayId"], body))["targetId"]
+            await asyncio.wait_for(done.wait(), 60)
+            target = await admin.wait_status(gateway["gatewayId"], target_id)
+    finally:
+        await nc.close()
+    assert target["status"] == "FAILED"
+    shown = [*target["statusReasons"], *(e.reason for e in failed)]
+    assert all("http://127.0.0.1:9/mcp" in text and secret not in text for text in shown), shown
+    assert secret not in stack.sync_worker.log_text()
+
+
+# --- 4. changing a provider's registration drops what the old one left ----------------------------
+
+
+async def test_a_changed_registration_drops_stored_tokens_and_pending_sessions(
+    stack: harness.Stack, oidc_provider: harness.Proc
+) -> None:
+    base = stack.identity_url
+    discovery = f"{oidc_provider.url}/.well-known/openid-configuration"
+    name = f"reg-{secrets.token_hex(3)}"
+    async with httpx.AsyncClient(headers=stack.admin_headers, timeout=60) as http:
+        wl = await workload(http, base)
+        r = await create_provider(http, base, provider_body(name, discovery, "client-one"))
+        assert r.status_code == 201, r.text
+        provider_id = r.json()["callbackUrl"].rsplit("/", 1)[1]
+
+        async def wat(user: str) -> str:
+            body = {"workloadName": wl, "userId": user}
+            r = await http.post(f"{base}/identities/GetWorkloadAccessTokenForUserId", json=body)
+            return str(r.json()["workloadAccessToken"])
+
+        async def token(user: str) -> dict[str, Any]:
+            body = {
+                "workloadIdentityToken": await wat(user),
+                "resourceCredentialProviderName": name,
+                "scopes": ["mcp:read"],
+                "oauth2Flow": "USER_FEDERATION",
+                "resources": [],
+            }
+            r = await http.post(f"{base}/identities/oauth2/token", json=body)
+            assert r.status_code == 200, r.text
+            return r.json()  # type: ignore[no-any-return]
+
+        async def link_works(url: str) -> bool:
+            r = await http.get(url, follow_redirects=False)
+            assert r.status_code in (302, 400), r.text
+            return r.status_code == 302
+
+        # alice has a token in the vault (sealed as identity seals it), bob a consent under way
+        vault = Vault(harness.VAULT_KEYS)
+        key = vault_key(wl, "id:alice", provider_id, ["mcp:read"], [])
+        stored = f"gh-test-stored-at-{secrets.token_hex(8)}"
+        harness.remember_secret(stored)
+        now = time.time()
+        db = pymongo.MongoClient(stack.mongo_url)[stack.identity_db]
+        db.token_vault.insert_one(
+            {
+                "_id": key,
+                "workload": wl,
+                "user": "id:alice",
+                "providerId": provider_id,
+                "providerName": name,
+                "scopes": ["mcp:read"],
+                "resources": [],
+                "access": vault.seal(stored, f"vault:{key}:access"),
+                "refresh": None,
+                "expiresAt": now + 3600,
+                "renewAt": now + 3000,
+                "updatedAt": now,
+            }
+        )
+        assert (await token("alice")).get("accessToken") == stored
+        pending = (await token("bob"))["authorizationUrl"]
+        assert await link_works(pending)
+
+        # a new secret only: the same registration, everything stays
+        same = provider_body(name, discovery, "client-one")
+        same["oauth2ProviderConfigInput"]["customOauth2ProviderConfig"]["clientSecret"] = "gh-test-guard-new"
+        r = await http.post(f"{base}/identities/UpdateOauth2CredentialProvider", json=same)
+        assert r.status_code == 200, r.text
+        assert (await token("alice")).get("accessToken") == stored
+        assert await link_works(pending)
+
+        # another client: alice's token and bob's session belonged to the old one
+        other = provider_body(name, discovery, "client-two")
+        r = await http.post(f"{base}/identities/UpdateOauth2CredentialProvider", json=other)
+        assert r.status_code == 200, r.text
+        assert db.token_vault.count_documents({"providerId": provider_id}) == 0
+        again = await token("alice")
+        assert again.get("accessToken") is None and again["authorizationUrl"]
+        assert not await link_works(pending)
+        assert await link_works(again["authorizationUrl"])
+        db.client.close()
+
+
+# --- 5. JWKS fetches wait for their own issuer only ----------------------------------------------
+
+
+async def test_a_slow_issuer_stalls_only_its_own_tokens(
+    stack: harness.Stack, guarded: Guarded, oidc_provider: harness.Proc
+) -> None:
+    key = RSAKey.generate_key(2048, parameters={"kid": "slow-1"})
+    fetches: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
+    where: dict[str, str] = {}
+
+    async def metadata(request: web.Request) -> web.Response:
+        return web.json_response(discovery_doc(where["issuer"]))
+
+    async def jwks(request: web.Request) -> web.Response:
+        fetches.append(request.path)
+        started.set()
+        await release.wait()
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", metadata)
+    app.router.add_get("/jwks", jwks)
+    gateway = guarded.gateway.url or ""
+    async with (
+        serve(app) as issuer,
+        Admin(gateway, stack.admin_headers) as admin,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        where["issuer"] = issuer
+        slow = await admin.create_gateway(**custom_jwt(f"{issuer}/.well-known/openid-configuration", "slow"))
+        fast = await admin.create_gateway(
+            **custom_jwt(f"{oidc_provider.url}/.well-known/openid-configuration", "fast")
+        )
+
+        def slow_token(sub: str) -> str:
+            claims = {
+                "iss": issuer,
+                "sub": sub,
+                "aud": "slow",
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 300,
+            }
+            return jose_jwt.encode({"alg": "RS256", "kid": "slow-1"}, claims, key)
+
+        async def initialize_as(gateway_id: str, token: str) -> httpx.Response:
+            headers = {**HEADERS, "Authorization": f"Bearer {token}"}
+            return await http.post(f"{gateway}/gateways/{gateway_id}/mcp", json=initialize(), headers=headers)
+
+        waiting = [
+            asyncio.create_task(initialize_as(slow["gatewayId"], slow_token(sub))) for sub in ("s1", "s2")
+        ]
+        await asyncio.wait_for(started.wait(), 60)  # the slow issuer holds its JWKS answer
+        fast_user = harness.mint_jwt(oidc_provider, sub="U1", aud="fast")
+        answered = await initialize_as(fast["gatewayId"], fast_user)
+        assert answered.status_code == 200, answered.text
+        assert not any(task.done() for task in waiting)
+        release.set()
+        for task in waiting:
+            assert (await task).status_code == 200
+        assert fetches == ["/jwks"]  # two validations, one fetch
