@@ -21,7 +21,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .netguard import ResponseTooLarge, denial, read_capped
+from .netguard import Limits, ResponseTooLarge, denial, fetch
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -75,8 +75,7 @@ class JwtValidator:
         min_refresh_seconds: float = 10,
     ) -> None:
         self._http = http
-        self._timeout = timeout
-        self._max_bytes = max_bytes
+        self._limits = Limits(timeout, max_bytes)
         self._leeway = leeway
         self._ttl = ttl_seconds
         self._min_refresh = min_refresh_seconds
@@ -86,15 +85,14 @@ class JwtValidator:
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            async with self._http.stream("GET", url, timeout=self._timeout) as response:
-                if response.status_code != 200:
-                    raise IssuerUnavailable(f"{url} answered HTTP {response.status_code}")
-                body = await read_capped(response, self._max_bytes)
+            status, body = await fetch(self._http, "GET", url, self._limits)
         except ResponseTooLarge as exc:
             raise IssuerUnavailable(f"{url}: {exc}") from None
         except httpx.HTTPError as exc:
             why = denial(exc) or type(exc).__name__
             raise IssuerUnavailable(f"cannot fetch {url} ({why})") from None
+        if status != 200:
+            raise IssuerUnavailable(f"{url} answered HTTP {status}")
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -253,9 +254,29 @@ class ResponseTooLarge(Exception):
     """An answer was longer than the caller allows."""
 
 
-async def read_capped(response: httpx.Response, limit: int) -> bytes:
-    """The body of a streamed response, refused (``ResponseTooLarge``) past ``limit`` bytes without
-    reading on."""
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much one outbound fetch (discovery, JWKS, token endpoint) may take."""
+
+    timeout: float
+    max_bytes: int
+
+
+async def fetch(
+    http: httpx.AsyncClient, method: str, url: str, limits: Limits, **options: Any
+) -> tuple[int, bytes]:
+    """One request's status and body: at most ``limits.max_bytes`` (else ``ResponseTooLarge``,
+    without reading on), within ``limits.timeout`` seconds in all (a server dripping its answer
+    cannot hold the caller: ``httpx.ReadTimeout``); transport faults are httpx's errors."""
+    try:
+        async with asyncio.timeout(limits.timeout):
+            async with http.stream(method, url, **options) as response:
+                return response.status_code, await _read_capped(response, limits.max_bytes)
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"no complete answer within {limits.timeout:g}s") from None
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge(f"the answer is over {limit} bytes")

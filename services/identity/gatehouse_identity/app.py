@@ -29,7 +29,7 @@ from gatehouse_contracts.http import (
 )
 from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect
-from gatehouse_contracts.netguard import EndpointGuard
+from gatehouse_contracts.netguard import EndpointGuard, Limits
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
 from . import browser, vault_tokens
@@ -111,6 +111,7 @@ def build(settings: Settings) -> FastAPI:
     db = settings.identity_db
     guard = EndpointGuard.from_settings(settings)
     http = guard.httpx_client(timeout=settings.identity_http_timeout_seconds)
+    limits = Limits(settings.identity_http_timeout_seconds, settings.identity_http_max_bytes)
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     vault = Vault(settings.identity_vault_keys)
     provider_store = ProviderStore(mongo, db)
@@ -131,14 +132,14 @@ def build(settings: Settings) -> FastAPI:
             http,
             guard,
             settings.identity_public_url,
-            settings.identity_http_max_bytes,
+            limits,
             forget=lambda provider_id: vault_tokens.drop_provider(deps, provider_id),
         ),
         sessions=SessionStore(mongo, db),
         tokens=TokenStore(mongo, db),
         vault=vault,
         signer=TokenSigner(settings.identity_token_keys, settings.identity_workload_token_ttl_seconds),
-        token_endpoint=TokenEndpoint(http, settings.identity_http_max_bytes),
+        token_endpoint=TokenEndpoint(http, limits),
         jwt=JwtValidator(
             http, timeout=settings.identity_http_timeout_seconds, max_bytes=settings.identity_http_max_bytes
         ),

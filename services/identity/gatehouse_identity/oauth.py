@@ -19,7 +19,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from gatehouse_contracts.netguard import ResponseTooLarge, denial, read_capped
+from gatehouse_contracts.netguard import Limits, ResponseTooLarge, denial, fetch
 
 from .errors import GatehouseError, Unavailable
 
@@ -68,9 +68,9 @@ def new_state() -> str:
 
 
 class TokenEndpoint:
-    def __init__(self, http: httpx.AsyncClient, max_bytes: int) -> None:
+    def __init__(self, http: httpx.AsyncClient, limits: Limits) -> None:
         self._http = http
-        self._max_bytes = max_bytes
+        self._limits = limits
 
     async def request(
         self, provider: dict[str, Any], client_secret: str, params: list[tuple[str, str]]
@@ -84,11 +84,14 @@ class TokenEndpoint:
         else:
             form += [("client_id", provider["clientId"]), ("client_secret", client_secret)]
         try:
-            async with self._http.stream(
-                "POST", metadata["token_endpoint"], data=_as_form(form), headers=headers
-            ) as response:
-                status = response.status_code
-                raw = await read_capped(response, self._max_bytes)
+            status, raw = await fetch(
+                self._http,
+                "POST",
+                metadata["token_endpoint"],
+                self._limits,
+                data=_as_form(form),
+                headers=headers,
+            )
         except ResponseTooLarge as exc:
             raise ProviderUnavailable(
                 f"the authorization server of {provider['name']!r} sent too much: {exc}"

@@ -21,7 +21,14 @@ import httpx
 from gatehouse_contracts import rpc
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import issuer_mismatch
-from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard, ResponseTooLarge, denial, read_capped
+from gatehouse_contracts.netguard import (
+    EndpointDenied,
+    EndpointGuard,
+    Limits,
+    ResponseTooLarge,
+    denial,
+    fetch,
+)
 
 from .crypto import Vault
 from .errors import BadRequest
@@ -83,20 +90,19 @@ def _from_discovery(guard: EndpointGuard, doc: Any, url: str) -> rpc.Authorizati
 
 
 async def discover(
-    http: httpx.AsyncClient, guard: EndpointGuard, url: str, max_bytes: int
+    http: httpx.AsyncClient, guard: EndpointGuard, url: str, limits: Limits
 ) -> rpc.AuthorizationServerMetadata:
     """Fetch and check RFC 8414 / OpenID discovery metadata; every fault is a clear 400."""
     _check_url(guard, url, "discoveryUrl")
     try:
-        async with http.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise BadRequest(f"discoveryUrl {url} answered HTTP {response.status_code}")
-            body = await read_capped(response, max_bytes)
+        status, body = await fetch(http, "GET", url, limits)
     except ResponseTooLarge as exc:
         raise BadRequest(f"discoveryUrl {url}: {exc}") from None
     except httpx.HTTPError as exc:
         why = denial(exc) or type(exc).__name__
         raise BadRequest(f"discoveryUrl {url} is unreachable ({why})") from None
+    if status != 200:
+        raise BadRequest(f"discoveryUrl {url} answered HTTP {status}")
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -108,7 +114,7 @@ async def _resolve(
     http: httpx.AsyncClient,
     guard: EndpointGuard,
     req: rpc.CreateOauth2CredentialProvider | rpc.UpdateOauth2CredentialProvider,
-    max_bytes: int,
+    limits: Limits,
 ) -> tuple[rpc.AuthorizationServerMetadata, str, str, str | None]:
     """(metadata, client id, client secret, discovery URL) of a create/update body."""
     if not NAME.fullmatch(req.name):
@@ -128,7 +134,7 @@ async def _resolve(
     if not custom.client_id or not custom.client_secret:
         raise BadRequest("clientId and clientSecret are required")
     if discovery.discovery_url is not None:
-        metadata = await discover(http, guard, discovery.discovery_url, max_bytes)
+        metadata = await discover(http, guard, discovery.discovery_url, limits)
     else:
         metadata = discovery.authorization_server_metadata or GITHUB  # not None: checked above
         _check_url(guard, metadata.authorization_endpoint, "authorizationEndpoint")
@@ -188,7 +194,7 @@ class Providers:
         http: httpx.AsyncClient,
         guard: EndpointGuard,
         public_url: str,
-        max_bytes: int,
+        limits: Limits,
         forget: Callable[[str], Awaitable[None]],
     ) -> None:
         self.store = store
@@ -196,13 +202,13 @@ class Providers:
         self.http = http
         self.guard = guard
         self.public_url = public_url
-        self.max_bytes = max_bytes
+        self.limits = limits
         self.forget = forget
         """Drop what a provider's registration left (vault entries, sessions), by provider id."""
 
     async def create(self, req: rpc.CreateOauth2CredentialProvider) -> rpc.Oauth2CredentialProvider:
         metadata, client_id, client_secret, discovery_url = await _resolve(
-            self.http, self.guard, req, self.max_bytes
+            self.http, self.guard, req, self.limits
         )
         provider_id = secrets.token_hex(8)
         now = time.time()
@@ -223,7 +229,7 @@ class Providers:
     async def update(self, req: rpc.UpdateOauth2CredentialProvider) -> rpc.Oauth2CredentialProvider:
         current = await self.store.by_name(req.name)
         metadata, client_id, client_secret, discovery_url = await _resolve(
-            self.http, self.guard, req, self.max_bytes
+            self.http, self.guard, req, self.limits
         )
         fields = {
             "vendor": req.credential_provider_vendor,
