@@ -86,6 +86,7 @@ def guarded(stack: harness.Stack) -> Iterator[Guarded]:
         "TARGET_DNS_SERVERS": f"127.0.0.1:{dns.server.server_address[1]}",
         "TARGET_DENIED_NETWORKS": DENIED,
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
+        "IDENTITY_HTTP_TIMEOUT_SECONDS": "3",
     }
     gateway = harness.start_service("gateway", env, label="gateway-guarded")
     identity = harness.start_service("identity", env, label="identity-guarded")
@@ -143,6 +144,19 @@ def endless(sent: list[int]) -> Any:
         return response
 
     return handle
+
+
+async def drip(request: web.Request) -> web.StreamResponse:
+    """An answer that goes on a byte every half second (each read is quick, the whole never ends)."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    try:
+        while True:
+            await response.write(b" ")
+            await asyncio.sleep(0.5)
+    except (ConnectionError, RuntimeError):
+        pass
+    return response
 
 
 def discovery_doc(issuer: str, jwks_uri: str | None = None) -> dict[str, Any]:
@@ -242,6 +256,7 @@ async def test_identity_fetches_only_where_the_guard_allows(stack: harness.Stack
     internal_hits: list[str] = []
     big = web.Application()
     big.router.add_get("/.well-known/openid-configuration", endless(sent))
+    big.router.add_get("/drip/.well-known/openid-configuration", drip)
     base = guarded.identity.url or ""
     async with (
         serve(recorder(internal_hits), INTERNAL) as internal,
@@ -267,14 +282,15 @@ async def test_identity_fetches_only_where_the_guard_allows(stack: harness.Stack
                     "tokenEndpoint": f"{internal}/token",
                 },
             ),
-            # a discovery document that never ends
+            # a discovery document that never ends, and one that comes a byte at a time
             "huge": provider_body("g-huge", f"{huge}/.well-known/openid-configuration"),
+            "drip": provider_body("g-drip", f"{huge}/drip/.well-known/openid-configuration"),
         }
         for case, body in refused.items():
             r = await create_provider(http, base, body)
             assert r.status_code == 400, (case, r.text)
             message = r.json()["error"]["message"]
-            expected = "over 1048576 bytes" if case == "huge" else "denied network"
+            expected = {"huge": "over 1048576 bytes", "drip": "ReadTimeout"}.get(case, "denied network")
             assert expected in message, (case, message)
         assert internal_hits == [] and sent[0] < 64 * 1024**2
         assert await provider_names(http, base) == before  # nothing stored
@@ -412,6 +428,18 @@ async def test_https_is_required_where_tokens_go(stack: harness.Stack, oidc_prov
             "/gateways", json={"name": "plain", **custom_jwt("http://idp.example/.well-known/x", "aud")}
         )
         assert r.status_code == 400 and "must be an https URL" in r.json()["error"]["message"], r.text
+        where: dict[str, str] = {}
+
+        async def plain_keys(request: web.Request) -> web.Response:
+            return web.json_response(discovery_doc(where["issuer"], "http://keys.example/jwks"))
+
+        app = web.Application()
+        app.router.add_get("/.well-known/openid-configuration", plain_keys)
+        async with serve(app) as issuer:
+            where["issuer"] = issuer
+            body = {"name": "plain", **custom_jwt(f"{issuer}/.well-known/openid-configuration", "aud")}
+            r = await admin.http.post("/gateways", json=body)
+            assert r.status_code == 400 and "jwks_uri must be an https URL" in r.text, r.text
         gateway = await admin.create_gateway(
             **custom_jwt(f"{oidc_provider.url}/.well-known/openid-configuration", "aud")
         )
@@ -532,9 +560,21 @@ async def test_a_changed_registration_drops_stored_tokens_and_pending_sessions(
         assert await link_works(pending)
 
         # another client: alice's token and bob's session belonged to the old one
+        revoked: asyncio.Queue[Any] = asyncio.Queue()
+        nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
+
+        async def on_revoked(msg: Any) -> None:
+            event = decode_event(msg.data)
+            if event.provider_name == name:
+                await revoked.put(event)
+
+        await nc.subscribe("gatehouse.events.identity.token_revoked", cb=on_revoked)
         other = provider_body(name, discovery, "client-two")
         r = await http.post(f"{base}/identities/UpdateOauth2CredentialProvider", json=other)
         assert r.status_code == 200, r.text
+        event = await asyncio.wait_for(revoked.get(), 30)  # the gateways forget what they kept of it
+        assert (event.user_id, event.reason) == ("id:alice", "the credential provider's registration changed")
+        await nc.close()
         assert db.token_vault.count_documents({"providerId": provider_id}) == 0
         again = await token("alice")
         assert again.get("accessToken") is None and again["authorizationUrl"]

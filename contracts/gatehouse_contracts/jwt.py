@@ -21,7 +21,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .netguard import Limits, ResponseTooLarge, denial, fetch
+from .netguard import EndpointDenied, EndpointGuard, Limits, ResponseTooLarge, denial, fetch
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -68,6 +68,7 @@ class JwtValidator:
         self,
         http: httpx.AsyncClient,
         *,
+        guard: EndpointGuard | None = None,
         timeout: float = 10.0,
         max_bytes: int = 1024 * 1024,
         leeway: int = 60,
@@ -75,6 +76,7 @@ class JwtValidator:
         min_refresh_seconds: float = 10,
     ) -> None:
         self._http = http
+        self._guard = guard
         self._limits = Limits(timeout, max_bytes)
         self._leeway = leeway
         self._ttl = ttl_seconds
@@ -121,6 +123,11 @@ class JwtValidator:
                 raise IssuerUnavailable(f"{discovery_url} is not an OpenID/OAuth metadata document")
             if (mismatch := issuer_mismatch(discovery_url, doc["issuer"])) is not None:
                 raise IssuerUnavailable(mismatch)
+            try:  # the keys decide who the users are: not over a network anyone could tamper with
+                if self._guard is not None:
+                    self._guard.check_https(doc["jwks_uri"], "the issuer's jwks_uri")
+            except EndpointDenied as exc:
+                raise IssuerUnavailable(str(exc)) from None
             self._metadata[discovery_url] = (time.monotonic(), doc)
             return doc
 

@@ -167,7 +167,10 @@ def build(settings: Settings) -> McpFastPath:
             user_tokens.forget_target(target_id)
 
     jwt = JwtValidator(
-        http, timeout=settings.gateway_upstream_timeout_seconds, max_bytes=settings.gateway_jwks_max_bytes
+        http,
+        guard=guard,
+        timeout=settings.gateway_upstream_timeout_seconds,
+        max_bytes=settings.gateway_jwks_max_bytes,
     )
     inbound = Inbound(jwt)
     ctx = Ctx(

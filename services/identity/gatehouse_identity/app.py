@@ -141,7 +141,10 @@ def build(settings: Settings) -> FastAPI:
         signer=TokenSigner(settings.identity_token_keys, settings.identity_workload_token_ttl_seconds),
         token_endpoint=TokenEndpoint(http, limits),
         jwt=JwtValidator(
-            http, timeout=settings.identity_http_timeout_seconds, max_bytes=settings.identity_http_max_bytes
+            http,
+            guard=guard,
+            timeout=settings.identity_http_timeout_seconds,
+            max_bytes=settings.identity_http_max_bytes,
         ),
         publish=publish,
     )
