@@ -10,7 +10,6 @@ document must name the issuer its URL was formed from (RFC 8414 §3.3, OIDC Disc
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .netguard import EndpointDenied, EndpointGuard, Limits, ResponseTooLarge, denial, fetch
+from .netguard import EndpointDenied, EndpointGuard, FetchFailed, Limits, get_json
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -87,18 +86,9 @@ class JwtValidator:
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            status, body = await fetch(self._http, "GET", url, self._limits)
-        except ResponseTooLarge as exc:
-            raise IssuerUnavailable(f"{url}: {exc}") from None
-        except httpx.HTTPError as exc:
-            why = denial(exc) or type(exc).__name__
-            raise IssuerUnavailable(f"cannot fetch {url} ({why})") from None
-        if status != 200:
-            raise IssuerUnavailable(f"{url} answered HTTP {status}")
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise IssuerUnavailable(f"{url} did not answer JSON") from None
+            doc = await get_json(self._http, url, self._limits)
+        except FetchFailed as exc:
+            raise IssuerUnavailable(str(exc)) from None
         if not isinstance(doc, dict):
             raise IssuerUnavailable(f"{url} did not answer a JSON object")
         return doc

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -252,6 +253,26 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
 
 class ResponseTooLarge(Exception):
     """An answer was longer than the caller allows."""
+
+
+class FetchFailed(Exception):
+    """A document could not be fetched; the message names the URL and why."""
+
+
+async def get_json(http: httpx.AsyncClient, url: str, limits: Limits) -> Any:
+    """The JSON document at ``url`` (discovery, JWKS), within ``limits``; else ``FetchFailed``."""
+    try:
+        status, body = await fetch(http, "GET", url, limits)
+    except ResponseTooLarge as exc:
+        raise FetchFailed(f"{url}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"{url} is unreachable ({denial(exc) or type(exc).__name__})") from None
+    if status != 200:
+        raise FetchFailed(f"{url} answered HTTP {status}")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise FetchFailed(f"{url} did not answer JSON") from None
 
 
 @dataclass(frozen=True)

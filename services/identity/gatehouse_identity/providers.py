@@ -8,7 +8,6 @@ tokens in the vault and the authorization sessions under way.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -21,14 +20,7 @@ import httpx
 from gatehouse_contracts import rpc
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import issuer_mismatch
-from gatehouse_contracts.netguard import (
-    EndpointDenied,
-    EndpointGuard,
-    Limits,
-    ResponseTooLarge,
-    denial,
-    fetch,
-)
+from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard, FetchFailed, Limits, get_json
 
 from .crypto import Vault
 from .errors import BadRequest
@@ -95,18 +87,9 @@ async def discover(
     """Fetch and check RFC 8414 / OpenID discovery metadata; every fault is a clear 400."""
     _check_url(guard, url, "discoveryUrl")
     try:
-        status, body = await fetch(http, "GET", url, limits)
-    except ResponseTooLarge as exc:
-        raise BadRequest(f"discoveryUrl {url}: {exc}") from None
-    except httpx.HTTPError as exc:
-        why = denial(exc) or type(exc).__name__
-        raise BadRequest(f"discoveryUrl {url} is unreachable ({why})") from None
-    if status != 200:
-        raise BadRequest(f"discoveryUrl {url} answered HTTP {status}")
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"discoveryUrl {url} did not answer JSON") from None
+        doc = await get_json(http, url, limits)
+    except FetchFailed as exc:
+        raise BadRequest(f"discoveryUrl {exc}") from None
     return _from_discovery(guard, doc, url)
 
 
