@@ -20,7 +20,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .netguard import EndpointDenied, EndpointGuard, FetchFailed, Limits, get_json
+from .netguard import EndpointDenied, EndpointGuard
+from .outbound import FetchFailed, Limits, get_json
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 

@@ -29,7 +29,8 @@ from gatehouse_contracts.http import (
 )
 from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect
-from gatehouse_contracts.netguard import EndpointGuard, Limits
+from gatehouse_contracts.netguard import EndpointGuard
+from gatehouse_contracts.outbound import Limits
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
 from . import browser, vault_tokens

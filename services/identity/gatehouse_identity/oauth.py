@@ -19,7 +19,8 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from gatehouse_contracts.netguard import Limits, ResponseTooLarge, denial, fetch
+from gatehouse_contracts.netguard import denial
+from gatehouse_contracts.outbound import Limits, ResponseTooLarge, fetch
 
 from .errors import GatehouseError, Unavailable
 

@@ -20,7 +20,8 @@ import httpx
 from gatehouse_contracts import rpc
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import issuer_mismatch
-from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard, FetchFailed, Limits, get_json
+from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard
+from gatehouse_contracts.outbound import FetchFailed, Limits, get_json
 
 from .crypto import Vault
 from .errors import BadRequest
