@@ -251,6 +251,47 @@ async def test_dns_rebinding_cannot_reach_a_denied_address(stack: harness.Stack,
         assert hits == []  # nothing ever reached the internal service
 
 
+async def test_the_sync_worker_connects_only_where_the_guard_allows(
+    stack: harness.Stack, guarded: Guarded
+) -> None:
+    allowed = sdk_server_on(ALLOWED)
+    port = allowed.port or 0
+    hits: list[str] = []
+    guarded.zone.names["sync.gatehouse.test"] = ALLOWED
+    worker = stack.sync_worker
+    saved = dict(worker.env)
+    worker.env.update({k: guarded.env[k] for k in ("TARGET_DNS_SERVERS", "TARGET_DENIED_NETWORKS")})
+    worker.restart()
+    try:
+        async with (
+            serve(recorder(hits), INTERNAL, port),
+            Admin(guarded.gateway.url or "", stack.admin_headers) as admin,
+        ):
+            gid = (await admin.create_gateway())["gatewayId"]
+            body = target_body("synced", f"http://sync.gatehouse.test:{port}/mcp")
+            target_id = (await admin.create_target(gid, body))["targetId"]
+            ready = await admin.wait_status(gid, target_id)
+            assert ready["status"] == "READY" and ready["toolCount"] >= 5, ready
+
+            guarded.zone.names["sync.gatehouse.test"] = INTERNAL
+            allowed.stop()
+            deadline = time.monotonic() + 60
+            while True:  # until the worker's DNS cache lets go of the old answer
+                sync = {"targetIdList": [target_id]}
+                r = await admin.http.put(f"/gateways/{gid}/synchronizeTargets", json=sync)
+                assert r.status_code == 202, r.text
+                done = await admin.wait_status(gid, target_id, statuses={"SYNCHRONIZE_UNSUCCESSFUL"})
+                if "denied network" in done["statusReasons"][0]:
+                    break
+                assert time.monotonic() < deadline, done
+            assert done["statusReasons"][0].startswith("Endpoint not allowed"), done
+        assert hits == []  # the worker never reached the internal service
+    finally:
+        worker.env.clear()
+        worker.env.update(saved)
+        worker.restart()
+
+
 async def test_identity_fetches_only_where_the_guard_allows(stack: harness.Stack, guarded: Guarded) -> None:
     sent = [0]
     internal_hits: list[str] = []
