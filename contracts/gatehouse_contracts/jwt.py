@@ -1,7 +1,10 @@
 """Validating users' JWTs against an issuer's discovery document and JWKS (gateway and identity both do).
 
 The JWKS is cached per issuer and fetched again when a token names a key id we do not know
-(at most every ``min_refresh_seconds``), so a key rotation at the issuer needs no restart.
+(at most every ``min_refresh_seconds``), so a key rotation at the issuer needs no restart. Fetches
+are single-flight per URL: concurrent validations against one issuer wait for one fetch, and a
+slow issuer holds up only its own tokens. Answers are size-limited (``max_bytes``), and a discovery
+document must name the issuer its URL was formed from (RFC 8414 §3.3, OIDC Discovery §4.3).
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from .netguard import EndpointDenied, EndpointGuard
+from .outbound import FetchFailed, Limits, get_json
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -27,6 +34,30 @@ class IssuerUnavailable(Exception):
     """The issuer's discovery document or JWKS could not be fetched."""
 
 
+def issuer_mismatch(discovery_url: str, issuer: Any) -> str | None:
+    """Why a discovery document's ``issuer`` does not fit the URL it was read from, or None.
+
+    The URL must be the issuer with ``/.well-known/openid-configuration`` appended (OIDC) or with
+    ``/.well-known/oauth-authorization-server`` (or the OIDC name) put between host and path (RFC
+    8414); issuers that append the RFC 8414 name are accepted too, as most clients do.
+    """
+    if not isinstance(issuer, str) or not issuer:
+        return "the discovery document names no issuer"
+    base = issuer.rstrip("/")
+    parts = urlsplit(base)
+    origin, path = f"{parts.scheme}://{parts.netloc}", parts.path
+    names = ("oauth-authorization-server", "openid-configuration")
+    forms = {f"{origin}/.well-known/{name}{path}" for name in names} | {
+        f"{base}/.well-known/{name}" for name in names
+    }
+    if discovery_url in forms:
+        return None
+    return (
+        f"the discovery document's issuer {issuer[:200]!r} does not match the URL it was read from, "
+        f"{discovery_url[:200]!r} (RFC 8414 §3.3)"
+    )
+
+
 def scopes_of(claims: dict[str, Any]) -> set[str]:
     scope = claims.get("scope", claims.get("scp", ""))
     return set(scope.split()) if isinstance(scope, str) else {str(s) for s in scope}
@@ -37,52 +68,69 @@ class JwtValidator:
         self,
         http: httpx.AsyncClient,
         *,
+        guard: EndpointGuard | None = None,
         timeout: float = 10.0,
+        max_bytes: int = 1024 * 1024,
         leeway: int = 60,
         ttl_seconds: float = 3600,
         min_refresh_seconds: float = 10,
     ) -> None:
         self._http = http
-        self._timeout = timeout
+        self._guard = guard
+        self._limits = Limits(timeout, max_bytes)
         self._leeway = leeway
         self._ttl = ttl_seconds
         self._min_refresh = min_refresh_seconds
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
         self._keys: dict[str, tuple[float, KeySet]] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            response = await self._http.get(url, timeout=self._timeout)
-        except httpx.HTTPError as exc:
-            raise IssuerUnavailable(f"cannot fetch {url} ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise IssuerUnavailable(f"{url} answered HTTP {response.status_code}")
-        try:
-            doc = response.json()
-        except ValueError:
-            raise IssuerUnavailable(f"{url} did not answer JSON") from None
+            doc = await get_json(self._http, url, self._limits)
+        except FetchFailed as exc:
+            raise IssuerUnavailable(str(exc)) from None
         if not isinstance(doc, dict):
             raise IssuerUnavailable(f"{url} did not answer a JSON object")
         return doc
 
-    async def metadata(self, discovery_url: str) -> dict[str, Any]:
-        cached = self._metadata.get(discovery_url)
-        if cached and time.monotonic() - cached[0] < self._ttl:
+    def _fresh(self, cache: dict[str, tuple[float, Any]], url: str, usable: Any = None) -> Any:
+        cached = cache.get(url)
+        if cached is None:
+            return None
+        age = time.monotonic() - cached[0]
+        if age < self._ttl and (usable is None or usable(cached[1]) or age < self._min_refresh):
             return cached[1]
-        doc = await self._get_json(discovery_url)
-        if not isinstance(doc.get("issuer"), str) or not isinstance(doc.get("jwks_uri"), str):
-            raise IssuerUnavailable(f"{discovery_url} is not an OpenID/OAuth metadata document")
-        self._metadata[discovery_url] = (time.monotonic(), doc)
-        return doc
+        return None
+
+    async def metadata(self, discovery_url: str) -> dict[str, Any]:
+        if (doc := self._fresh(self._metadata, discovery_url)) is not None:
+            return doc  # type: ignore[no-any-return]
+        async with self._locks.setdefault(discovery_url, asyncio.Lock()):  # one fetch per URL at a time
+            if (doc := self._fresh(self._metadata, discovery_url)) is not None:
+                return doc  # type: ignore[no-any-return]
+            doc = await self._get_json(discovery_url)
+            if not isinstance(doc.get("issuer"), str) or not isinstance(doc.get("jwks_uri"), str):
+                raise IssuerUnavailable(f"{discovery_url} is not an OpenID/OAuth metadata document")
+            if (mismatch := issuer_mismatch(discovery_url, doc["issuer"])) is not None:
+                raise IssuerUnavailable(mismatch)
+            try:  # the keys decide who the users are: not over a network anyone could tamper with
+                if self._guard is not None:
+                    self._guard.check_https(doc["jwks_uri"], "the issuer's jwks_uri")
+            except EndpointDenied as exc:
+                raise IssuerUnavailable(str(exc)) from None
+            self._metadata[discovery_url] = (time.monotonic(), doc)
+            return doc
 
     async def _keyset(self, jwks_uri: str, kid: str | None) -> KeySet:
-        async with self._lock:
-            cached = self._keys.get(jwks_uri)
-            age = time.monotonic() - cached[0] if cached else None
-            known = cached is not None and (kid is None or any(k.kid == kid for k in cached[1].keys))
-            if cached and age is not None and age < self._ttl and (known or age < self._min_refresh):
-                return cached[1]
+        def knows(keys: KeySet) -> bool:
+            return kid is None or any(k.kid == kid for k in keys.keys)
+
+        if (keys := self._fresh(self._keys, jwks_uri, knows)) is not None:
+            return keys  # type: ignore[no-any-return]
+        async with self._locks.setdefault(jwks_uri, asyncio.Lock()):  # one fetch per URL at a time
+            if (keys := self._fresh(self._keys, jwks_uri, knows)) is not None:
+                return keys  # type: ignore[no-any-return]
             try:
                 keys = KeySet.import_key_set(await self._get_json(jwks_uri))  # type: ignore[arg-type]
             except (JoseError, ValueError, TypeError):

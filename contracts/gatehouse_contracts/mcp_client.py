@@ -20,7 +20,7 @@ import aiohttp
 import msgspec
 
 from . import jsonrpc
-from .netguard import EndpointDenied, EndpointGuard
+from .netguard import EndpointDenied, EndpointGuard, denial
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -78,18 +78,23 @@ class McpHttp:
     proxy from the environment, no redirects. An idle connection is closed after 4 s, before
     common servers close theirs (uvicorn and Node.js: 5 s), so a call is rarely written into a
     connection the server is closing; a tools/call is not retried, it may not be idempotent.
-    The session is made on first use, inside the loop.
+    The session is made on first use, inside the loop. Connections go only where ``guard``
+    allows: the deny-list is applied to the addresses a host name resolves to, each time it does.
     """
 
-    def __init__(self, *, max_connections: int = 512) -> None:
+    def __init__(self, *, max_connections: int = 512, guard: EndpointGuard | None = None) -> None:
         self._max_connections = max_connections
+        self.guard = guard or EndpointGuard()
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, limit_per_host=0, keepalive_timeout=IDLE_SECONDS
+                    limit=self._max_connections,
+                    limit_per_host=0,
+                    keepalive_timeout=IDLE_SECONDS,
+                    resolver=self.guard.aiohttp_resolver(),  # the deny-list, on every connection
                 ),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None),
@@ -157,13 +162,11 @@ class McpSession:
         *,
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
-        guard: EndpointGuard | None = None,
     ) -> None:
         self._http = http
         self.endpoint = endpoint
         self.timeout = timeout
         self.extra_headers = dict(headers or {})
-        self._guard = guard
         self._headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
         self._headers.update(self.extra_headers)
         self._ids = itertools.count(1)
@@ -172,11 +175,10 @@ class McpSession:
         self.server_info: dict[str, Any] = {}
 
     async def initialize(self) -> None:
-        if self._guard is not None:
-            try:
-                await self._guard.check_resolved(self.endpoint)
-            except EndpointDenied as exc:
-                raise EndpointNotAllowed(str(exc)) from None
+        try:  # a literal address; host names are checked each time they resolve
+            self._http.guard.check_url(self.endpoint)
+        except EndpointDenied as exc:
+            raise EndpointNotAllowed(str(exc)) from None
         result = await self._request(
             "initialize",
             {
@@ -278,6 +280,8 @@ class McpSession:
         except TimeoutError:
             raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
         except (aiohttp.ClientError, ValueError) as exc:
+            if (denied := denial(exc)) is not None:
+                raise EndpointNotAllowed(str(denied)) from None
             raise UpstreamUnreachable(f"cannot connect ({type(exc).__name__})") from None
         if reply.status in (401, 403):
             raise UpstreamUnauthorized(f"the server refused the credentials (HTTP {reply.status})")

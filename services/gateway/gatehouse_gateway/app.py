@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
@@ -62,17 +61,17 @@ log = logging.getLogger("gatehouse.gateway")
 def build(settings: Settings) -> McpFastPath:
     mongo = connect(settings.mongodb_url)
     store = Store(mongo, settings.gatehouse_db)
-    guard = EndpointGuard(settings.target_denied_networks)
+    guard = EndpointGuard.from_settings(settings)
     catalog = Catalog(store)
-    http = httpx.AsyncClient()  # JWKS fetches
-    mcp_http = McpHttp()  # upstream MCP calls
+    http = guard.httpx_client(timeout=settings.gateway_upstream_timeout_seconds)  # JWKS fetches
+    mcp_http = McpHttp(guard=guard)  # upstream MCP calls
 
     async def target_headers(target: RoutedTarget) -> dict[str, str]:
         if target.oauth is None:
             return {}
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
-    upstream = UpstreamPool(mcp_http, settings.gateway_upstream_timeout_seconds, target_headers, guard)
+    upstream = UpstreamPool(mcp_http, settings.gateway_upstream_timeout_seconds, target_headers)
     ended = EndedSessions(settings.gateway_session_max_age_seconds)
     background: set[asyncio.Task[None]] = set()
 
@@ -167,7 +166,12 @@ def build(settings: Settings) -> McpFastPath:
             await upstream.forget(target_id)
             user_tokens.forget_target(target_id)
 
-    jwt = JwtValidator(http, timeout=settings.gateway_upstream_timeout_seconds)
+    jwt = JwtValidator(
+        http,
+        guard=guard,
+        timeout=settings.gateway_upstream_timeout_seconds,
+        max_bytes=settings.gateway_jwks_max_bytes,
+    )
     inbound = Inbound(jwt)
     ctx = Ctx(
         store=store,
@@ -220,6 +224,7 @@ def build(settings: Settings) -> McpFastPath:
         await mcp_http.close()
         await broker.stop()
         await http.aclose()
+        await guard.close()
         await mongo.close()
 
     app = service_app("Gatehouse gateway", lifespan, broker, mongo)

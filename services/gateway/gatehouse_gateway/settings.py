@@ -26,6 +26,9 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     events_max_bytes: int = 1024**3
     max_body_bytes: int = 1024 * 1024
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
+    target_dns_servers: str = ""
+    gatehouse_allow_insecure_http: bool = False
+    gateway_jwks_max_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
     @property

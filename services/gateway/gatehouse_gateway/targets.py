@@ -20,7 +20,7 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.http import page_token, parse_page
-from gatehouse_contracts.netguard import EndpointDenied
+from gatehouse_contracts.netguard import EndpointDenied, shown
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .errors import BadRequest, Conflict, NotFound
@@ -71,7 +71,7 @@ def render(doc: Doc) -> dict[str, Any]:
 def check_endpoint(endpoint: str) -> str:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(endpoint) > 2048:
-        raise BadRequest(f"endpoint {endpoint[:200]!r} must be an absolute http(s) URL")
+        raise BadRequest(f"endpoint {shown(endpoint)!r} must be an absolute http(s) URL")
     if parts.username or parts.password:
         raise BadRequest("endpoint must not carry credentials in the URL")
     return endpoint
@@ -91,7 +91,7 @@ def inline_tools(payload: str) -> list[dict[str, Any]]:
         raise BadRequest(f"mcpToolSchema.inlinePayload: {exc}") from None
 
 
-def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
+def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
     """The stored spec of a target body and its inline tools (None when the tools come from a sync).
 
     ``grantType`` and ``defaultReturnUrl`` are copied to the top of the spec for queries.
@@ -108,7 +108,7 @@ def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | N
     )
     server = body.target_configuration.mcp.mcp_server
     if oauth is not None:
-        _check_oauth(gateway, oauth, inline=server.mcp_tool_schema is not None)
+        _check_oauth(ctx, gateway, oauth, server.endpoint, inline=server.mcp_tool_schema is not None)
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
     spec = {
@@ -121,6 +121,13 @@ def _spec(gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | N
     return spec, tools
 
 
+def _check_https(ctx: Ctx, url: str, what: str) -> None:
+    try:
+        ctx.guard.check_https(url, what)
+    except EndpointDenied as exc:
+        raise BadRequest(str(exc)) from None
+
+
 async def _check_reachable(ctx: Ctx, endpoint: str) -> None:
     """Refuse an endpoint on a denied network (``TARGET_DENIED_NETWORKS``), also by what it resolves to."""
     try:
@@ -129,7 +136,10 @@ async def _check_reachable(ctx: Ctx, endpoint: str) -> None:
         raise BadRequest(str(exc)) from None
 
 
-def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider, *, inline: bool) -> None:
+def _check_oauth(
+    ctx: Ctx, gateway: Doc, oauth: OauthCredentialProvider, endpoint: str, *, inline: bool
+) -> None:
+    """Rules of a target that receives tokens: over https (loopback aside), like its return URL."""
     if oauth.grant_type == "AUTHORIZATION_CODE":
         check_user_auth_allowed(gateway)
         url = oauth.default_return_url or ""
@@ -144,6 +154,9 @@ def _check_oauth(gateway: Doc, oauth: OauthCredentialProvider, *, inline: bool) 
                 "AUTHORIZATION_CODE targets need defaultReturnUrl, an absolute http(s) URL (optional only "
                 "with mcpToolSchema on a gateway whose customJWTAuthorizer has a loginClient)"
             )
+        if url:
+            _check_https(ctx, url, "defaultReturnUrl")
+    _check_https(ctx, endpoint, "the endpoint of a target with OAUTH credentials")
     if not 1 <= len(oauth.provider_name) <= 128:
         raise BadRequest("providerName must name a credential provider of the identity service")
     if len(oauth.scopes) > 50 or any(not s or " " in s for s in oauth.scopes):
@@ -181,7 +194,7 @@ def _refuse_if_pending(doc: Doc, action: str) -> None:
 
 async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     gateway = await get_gateway(ctx, gateway_id)
-    spec, tools = _spec(gateway, body)
+    spec, tools = _spec(ctx, gateway, body)
     await _check_reachable(ctx, spec["endpoint"])
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
@@ -231,7 +244,7 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     gateway = await get_gateway(ctx, gateway_id)
     current = await get(ctx, gateway_id, target_id)
     _refuse_if_pending(current, "update")
-    spec, tools = _spec(gateway, body)
+    spec, tools = _spec(ctx, gateway, body)
     await _check_reachable(ctx, spec["endpoint"])
     generation = current["generation"] + 1
     fields: Doc = {

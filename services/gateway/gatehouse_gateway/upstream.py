@@ -19,7 +19,6 @@ from gatehouse_contracts.mcp_client import (
     UpstreamSessionLost,
     UpstreamUnauthorized,
 )
-from gatehouse_contracts.netguard import EndpointGuard
 
 from .catalog import RoutedTarget
 
@@ -28,9 +27,8 @@ Key = tuple[str, int, str]
 
 
 class UpstreamPool:
-    def __init__(self, http: McpHttp, timeout: float, m2m_headers: Headers, guard: EndpointGuard) -> None:
+    def __init__(self, http: McpHttp, timeout: float, m2m_headers: Headers) -> None:
         self._http = http
-        self._guard = guard
         self._timeout = timeout
         self._m2m_headers = m2m_headers
         self._sessions: dict[Key, McpSession] = {}
@@ -49,9 +47,7 @@ class UpstreamPool:
                 await session.close()
             if headers is None:
                 headers = await self._m2m_headers(target) if target.oauth else {}
-            session = McpSession(
-                self._http, target.endpoint, timeout=self._timeout, headers=headers, guard=self._guard
-            )
+            session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
             await session.initialize()
             self._sessions[key] = session
             return session

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 from fastapi import FastAPI, Request
 from faststream.nats.annotations import NatsMessage
@@ -30,9 +29,11 @@ from gatehouse_contracts.http import (
 )
 from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect
+from gatehouse_contracts.netguard import EndpointGuard
+from gatehouse_contracts.outbound import Limits
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
-from . import browser
+from . import browser, vault_tokens
 from .consenting_user import LOGIN_PATH
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
@@ -110,7 +111,9 @@ def _http_handler(settings: Settings, deps: Deps, auth: AdminAuth, op: Operation
 def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
     db = settings.identity_db
-    http = httpx.AsyncClient(follow_redirects=False)
+    guard = EndpointGuard.from_settings(settings)
+    http = guard.httpx_client(timeout=settings.identity_http_timeout_seconds)
+    limits = Limits(settings.identity_http_timeout_seconds, settings.identity_http_max_bytes)
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     vault = Vault(settings.identity_vault_keys)
     provider_store = ProviderStore(mongo, db)
@@ -126,14 +129,25 @@ def build(settings: Settings) -> FastAPI:
         http=http,
         workloads=WorkloadStore(mongo, db),
         providers=Providers(
-            provider_store, vault, http, settings.identity_public_url, settings.identity_http_timeout_seconds
+            provider_store,
+            vault,
+            http,
+            guard,
+            settings.identity_public_url,
+            limits,
+            forget=lambda provider_id: vault_tokens.drop_provider(deps, provider_id),
         ),
         sessions=SessionStore(mongo, db),
         tokens=TokenStore(mongo, db),
         vault=vault,
         signer=TokenSigner(settings.identity_token_keys, settings.identity_workload_token_ttl_seconds),
-        token_endpoint=TokenEndpoint(http, settings.identity_http_timeout_seconds),
-        jwt=JwtValidator(http, timeout=settings.identity_http_timeout_seconds),
+        token_endpoint=TokenEndpoint(http, limits),
+        jwt=JwtValidator(
+            http,
+            guard=guard,
+            timeout=settings.identity_http_timeout_seconds,
+            max_bytes=settings.identity_http_max_bytes,
+        ),
         publish=publish,
     )
     admin_auth = AdminAuth.from_settings(settings, deps.jwt)
@@ -162,6 +176,7 @@ def build(settings: Settings) -> FastAPI:
         purger.cancel()
         await broker.stop()
         await http.aclose()
+        await guard.close()
         await mongo.close()
 
     app = service_app("Gatehouse identity", lifespan, broker, mongo)

@@ -9,6 +9,7 @@ authlib. Provider answers become ``ProviderRefused`` (an OAuth error such as ``i
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from urllib.parse import quote_plus
 import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from gatehouse_contracts.netguard import denial
+from gatehouse_contracts.outbound import Limits, ResponseTooLarge, fetch
 
 from .errors import GatehouseError, Unavailable
 
@@ -67,9 +71,9 @@ def new_state() -> str:
 
 
 class TokenEndpoint:
-    def __init__(self, http: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(self, http: httpx.AsyncClient, limits: Limits) -> None:
         self._http = http
-        self._timeout = timeout
+        self._limits = limits
 
     async def request(
         self, provider: dict[str, Any], client_secret: str, params: list[tuple[str, str]]
@@ -83,26 +87,32 @@ class TokenEndpoint:
         else:
             form += [("client_id", provider["clientId"]), ("client_secret", client_secret)]
         try:
-            response = await self._http.post(
+            status, raw = await fetch(
+                self._http,
+                "POST",
                 metadata["token_endpoint"],
+                self._limits,
                 data=_as_form(form),
-                timeout=self._timeout,
                 headers=headers,
             )
-        except httpx.HTTPError as exc:
+        except ResponseTooLarge as exc:
             raise ProviderUnavailable(
-                f"the authorization server of {provider['name']!r} is unreachable ({type(exc).__name__})"
+                f"the authorization server of {provider['name']!r} sent too much: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            why = denial(exc) or type(exc).__name__
+            raise ProviderUnavailable(
+                f"the authorization server of {provider['name']!r} is unreachable ({why})"
             ) from None
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
             raise ProviderUnavailable(
-                f"the authorization server of {provider['name']!r} answered "
-                f"HTTP {response.status_code} without JSON"
+                f"the authorization server of {provider['name']!r} answered HTTP {status} without JSON"
             )
-        if response.status_code >= 400 or "error" in body:
+        if status >= 400 or "error" in body:
             error = str(body.get("error", "server_error"))[:64]
             raise ProviderRefused(error, f"the authorization server of {provider['name']!r} refused: {error}")
         access = body.get("access_token")

@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 
 from gatehouse_contracts import rpc
+from gatehouse_contracts.errors import BadRequest
+from gatehouse_contracts.netguard import EndpointDenied
 
 from . import tokens, workloads
 from .deps import Caller, Deps
@@ -33,9 +35,20 @@ class Operation:
 
 def _workloads(fn: Callable[[Any, Any, Any, Caller], Awaitable[msgspec.Struct]]) -> Handler:
     async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
+        if isinstance(req, (rpc.CreateWorkloadIdentity, rpc.UpdateWorkloadIdentity)):
+            _check_https(deps, req.allowed_resource_oauth2_return_urls)
         return await fn(deps.workloads, deps.vault, req, caller)
 
     return handler
+
+
+def _check_https(deps: Deps, return_urls: list[str]) -> None:
+    """A return URL receives the completion of a consent: https only (loopback aside)."""
+    for url in return_urls:
+        try:
+            deps.providers.guard.check_https(url, f"return URL {url[:100]!r}")
+        except EndpointDenied as exc:
+            raise BadRequest(str(exc)) from None
 
 
 def _providers(method: str) -> Handler:

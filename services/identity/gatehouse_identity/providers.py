@@ -1,10 +1,17 @@
-"""OAuth 2.0 credential providers: an upstream authorization server, our client there, its secret sealed."""
+"""OAuth 2.0 credential providers: an upstream authorization server, our client there, its secret sealed.
+
+Their endpoints must be https (loopback aside) and, where identity calls them, not on a denied
+network; a discovery document must name the issuer its URL was formed from. Changing where a
+provider lives or which client we are there drops what the old registration left: the users'
+tokens in the vault and the authorization sessions under way.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +19,9 @@ import httpx
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.jwt import issuer_mismatch
+from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard
+from gatehouse_contracts.outbound import FetchFailed, Limits, get_json
 
 from .crypto import Vault
 from .errors import BadRequest
@@ -30,25 +40,41 @@ def secret_aad(provider_id: str) -> str:
     return f"provider:{provider_id}:client_secret"
 
 
-def _check_url(url: str, what: str) -> str:
+def _check_url(guard: EndpointGuard, url: str, what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
         raise BadRequest(f"{what} must be an absolute http(s) URL")
-    return url
+    try:
+        return guard.check_https(url, what)
+    except EndpointDenied as exc:
+        raise BadRequest(str(exc)) from None
 
 
-def _from_discovery(doc: Any, url: str) -> rpc.AuthorizationServerMetadata:
+async def _check_reachable(guard: EndpointGuard, url: str | None, what: str) -> None:
+    """A URL identity will call must not be on (or resolve to) a denied network."""
+    if url is None:
+        return
+    try:
+        await guard.check_resolved(url)
+    except EndpointDenied as exc:
+        raise BadRequest(f"{what}: {exc}") from None
+
+
+def _from_discovery(guard: EndpointGuard, doc: Any, url: str) -> rpc.AuthorizationServerMetadata:
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(k), str) for k in ("issuer", "authorization_endpoint", "token_endpoint")
     ):
         raise BadRequest(f"{url} is not OAuth 2.0 authorization server metadata (issuer, endpoints missing)")
+    if (mismatch := issuer_mismatch(url, doc["issuer"])) is not None:
+        raise BadRequest(f"discoveryUrl: {mismatch}")
     methods = doc.get("token_endpoint_auth_methods_supported")
+    revocation = doc.get("revocation_endpoint")
     return rpc.AuthorizationServerMetadata(
         issuer=doc["issuer"],
-        authorization_endpoint=_check_url(doc["authorization_endpoint"], "authorization_endpoint"),
-        token_endpoint=_check_url(doc["token_endpoint"], "token_endpoint"),
-        revocation_endpoint=doc.get("revocation_endpoint")
-        if isinstance(doc.get("revocation_endpoint"), str)
+        authorization_endpoint=_check_url(guard, doc["authorization_endpoint"], "authorization_endpoint"),
+        token_endpoint=_check_url(guard, doc["token_endpoint"], "token_endpoint"),
+        revocation_endpoint=_check_url(guard, revocation, "revocation_endpoint")
+        if isinstance(revocation, str)
         else None,
         token_endpoint_auth_methods=[m for m in methods if isinstance(m, str)]
         if isinstance(methods, list)
@@ -56,26 +82,23 @@ def _from_discovery(doc: Any, url: str) -> rpc.AuthorizationServerMetadata:
     )
 
 
-async def discover(http: httpx.AsyncClient, url: str, timeout: float) -> rpc.AuthorizationServerMetadata:
+async def discover(
+    http: httpx.AsyncClient, guard: EndpointGuard, url: str, limits: Limits
+) -> rpc.AuthorizationServerMetadata:
     """Fetch and check RFC 8414 / OpenID discovery metadata; every fault is a clear 400."""
-    _check_url(url, "discoveryUrl")
+    _check_url(guard, url, "discoveryUrl")
     try:
-        response = await http.get(url, timeout=timeout, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise BadRequest(f"discoveryUrl {url} is unreachable ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        raise BadRequest(f"discoveryUrl {url} answered HTTP {response.status_code}")
-    try:
-        doc = response.json()
-    except ValueError:
-        raise BadRequest(f"discoveryUrl {url} did not answer JSON") from None
-    return _from_discovery(doc, url)
+        doc = await get_json(http, url, limits)
+    except FetchFailed as exc:
+        raise BadRequest(f"discoveryUrl {exc}") from None
+    return _from_discovery(guard, doc, url)
 
 
 async def _resolve(
     http: httpx.AsyncClient,
+    guard: EndpointGuard,
     req: rpc.CreateOauth2CredentialProvider | rpc.UpdateOauth2CredentialProvider,
-    timeout: float,
+    limits: Limits,
 ) -> tuple[rpc.AuthorizationServerMetadata, str, str, str | None]:
     """(metadata, client id, client secret, discovery URL) of a create/update body."""
     if not NAME.fullmatch(req.name):
@@ -95,11 +118,15 @@ async def _resolve(
     if not custom.client_id or not custom.client_secret:
         raise BadRequest("clientId and clientSecret are required")
     if discovery.discovery_url is not None:
-        metadata = await discover(http, discovery.discovery_url, timeout)
+        metadata = await discover(http, guard, discovery.discovery_url, limits)
     else:
         metadata = discovery.authorization_server_metadata or GITHUB  # not None: checked above
-        _check_url(metadata.authorization_endpoint, "authorizationEndpoint")
-        _check_url(metadata.token_endpoint, "tokenEndpoint")
+        _check_url(guard, metadata.authorization_endpoint, "authorizationEndpoint")
+        _check_url(guard, metadata.token_endpoint, "tokenEndpoint")
+        if metadata.revocation_endpoint is not None:
+            _check_url(guard, metadata.revocation_endpoint, "revocationEndpoint")
+    await _check_reachable(guard, metadata.token_endpoint, "tokenEndpoint")
+    await _check_reachable(guard, metadata.revocation_endpoint, "revocationEndpoint")
     return metadata, custom.client_id, custom.client_secret, discovery.discovery_url
 
 
@@ -130,18 +157,43 @@ def _metadata_doc(metadata: rpc.AuthorizationServerMetadata) -> dict[str, Any]:
     }
 
 
+def _registration(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """What a provider's tokens and sessions belong to: where it lives and which client we are there."""
+    meta = doc["metadata"]
+    return (
+        doc["clientId"],
+        doc.get("discoveryUrl"),
+        meta["issuer"],
+        meta["authorization_endpoint"],
+        meta["token_endpoint"],
+        meta.get("revocation_endpoint"),
+    )
+
+
 class Providers:
     def __init__(
-        self, store: ProviderStore, vault: Vault, http: httpx.AsyncClient, public_url: str, timeout: float
+        self,
+        store: ProviderStore,
+        vault: Vault,
+        http: httpx.AsyncClient,
+        guard: EndpointGuard,
+        public_url: str,
+        limits: Limits,
+        forget: Callable[[str], Awaitable[None]],
     ) -> None:
         self.store = store
         self.vault = vault
         self.http = http
+        self.guard = guard
         self.public_url = public_url
-        self.timeout = timeout
+        self.limits = limits
+        self.forget = forget
+        """Drop what a provider's registration left (vault entries, sessions), by provider id."""
 
     async def create(self, req: rpc.CreateOauth2CredentialProvider) -> rpc.Oauth2CredentialProvider:
-        metadata, client_id, client_secret, discovery_url = await _resolve(self.http, req, self.timeout)
+        metadata, client_id, client_secret, discovery_url = await _resolve(
+            self.http, self.guard, req, self.limits
+        )
         provider_id = secrets.token_hex(8)
         now = time.time()
         doc = {
@@ -160,25 +212,32 @@ class Providers:
 
     async def update(self, req: rpc.UpdateOauth2CredentialProvider) -> rpc.Oauth2CredentialProvider:
         current = await self.store.by_name(req.name)
-        metadata, client_id, client_secret, discovery_url = await _resolve(self.http, req, self.timeout)
-        doc = await self.store.replace(
-            req.name,
-            {
-                "vendor": req.credential_provider_vendor,
-                "clientId": client_id,
-                "clientSecret": self.vault.seal(client_secret, secret_aad(current["_id"])),
-                "metadata": _metadata_doc(metadata),
-                "discoveryUrl": discovery_url,
-                "updatedAt": time.time(),
-            },
+        metadata, client_id, client_secret, discovery_url = await _resolve(
+            self.http, self.guard, req, self.limits
         )
+        fields = {
+            "vendor": req.credential_provider_vendor,
+            "clientId": client_id,
+            "clientSecret": self.vault.seal(client_secret, secret_aad(current["_id"])),
+            "metadata": _metadata_doc(metadata),
+            "discoveryUrl": discovery_url,
+            "updatedAt": time.time(),
+        }
+        moved = _registration(current) != _registration({**current, **fields})
+        if moved:  # before and after the change: a token stored in between is dropped too
+            await self.forget(current["_id"])
+        doc = await self.store.replace(req.name, fields)
+        if moved:
+            await self.forget(current["_id"])
         return render(doc, self.public_url)
 
     async def get(self, req: rpc.GetOauth2CredentialProvider) -> rpc.Oauth2CredentialProvider:
         return render(await self.store.by_name(req.name), self.public_url)
 
     async def delete(self, req: rpc.DeleteOauth2CredentialProvider) -> rpc.Deleted:
+        current = await self.store.by_name(req.name)
         await self.store.delete(req.name)
+        await self.forget(current["_id"])
         return rpc.Deleted(name=req.name)
 
     async def list(self, req: rpc.ListOauth2CredentialProviders) -> rpc.Oauth2CredentialProviderList:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gatehouse_contracts.config import AdminSettings, load_settings
+from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
 class Settings(AdminSettings, frozen=True, kw_only=True):
@@ -24,6 +25,10 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     identity_session_ttl_seconds: float = 600
     identity_workload_token_ttl_seconds: float = 900
     identity_http_timeout_seconds: float = 10
+    identity_http_max_bytes: int = 1024 * 1024
+    target_denied_networks: str = DEFAULT_DENIED_NETWORKS
+    target_dns_servers: str = ""
+    gatehouse_allow_insecure_http: bool = False
     log_level: str = "INFO"
 
     @classmethod

@@ -210,6 +210,10 @@ class SessionStore:
         async with translate_errors():
             await self._col.update_one({"_id": session_uri, "status": {"$ne": "COMPLETED"}}, {"$set": fields})
 
+    async def delete_by_provider(self, provider_id: str) -> None:
+        async with translate_errors():
+            await self._col.delete_many({"providerId": provider_id})
+
     async def purge_expired(self, before: float) -> None:
         async with translate_errors():
             await self._col.delete_many({"expiresAt": {"$lt": before}})
@@ -232,6 +236,10 @@ class TokenStore:
     async def delete(self, key: str) -> bool:
         async with translate_errors():
             return (await self._col.delete_one({"_id": key})).deleted_count == 1
+
+    async def keys_of_provider(self, provider_id: str) -> list[str]:
+        async with translate_errors():
+            return [d["_id"] for d in await self._col.find({"providerId": provider_id}, {"_id": 1}).to_list()]
 
     async def all(self) -> list[dict[str, Any]]:
         async with translate_errors():

@@ -110,3 +110,11 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> tuple[
 async def drop_user_token(deps: Deps, key: str, reason: str) -> None:
     async with deps.lock("vault:" + key):
         await drop(deps, key, reason)
+
+
+async def drop_provider(deps: Deps, provider_id: str) -> None:
+    """Drop every vault entry and authorization session of a provider whose registration changed
+    or went away: they belong to the old one (another client, another authorization server)."""
+    for key in await deps.tokens.keys_of_provider(provider_id):
+        await drop_user_token(deps, key, "the credential provider's registration changed")
+    await deps.sessions.delete_by_provider(provider_id)

@@ -45,14 +45,14 @@ Handler = Callable[[NatsMessage], Awaitable[None]]
 
 def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
-    http = McpHttp()
+    guard = EndpointGuard.from_settings(settings)
+    http = McpHttp(guard=guard)
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
         http=http,
         settings=settings,
         nats=lambda: broker.connection,
-        guard=EndpointGuard(settings.target_denied_networks),
         identity=IdentityClient(lambda: broker.connection, "sync-worker", settings.sync_timeout_seconds),
     )
 
@@ -156,6 +156,7 @@ def build(settings: Settings) -> Any:
         sweeper.cancel()
         await broker.stop()
         await http.close()
+        await guard.close()
         await mongo.close()
 
     return service_app("Gatehouse sync-worker", lifespan, broker, mongo)

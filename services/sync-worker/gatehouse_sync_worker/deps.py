@@ -22,7 +22,6 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.mcp_client import McpHttp, McpSession
-from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.tools import validate_tools
 
 from .settings import Settings
@@ -41,7 +40,6 @@ class Deps:
     settings: Settings
     nats: Any  # () -> NatsClient, resolved at call time so a reconnect is picked up
     identity: IdentityClient
-    guard: EndpointGuard
 
     def bus(self) -> NatsClient:
         return self.nats()  # type: ignore[no-any-return]
@@ -49,9 +47,7 @@ class Deps:
 
 async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     """Open an MCP session, page through tools/list, end the session, validate the tools."""
-    session = McpSession(
-        deps.http, endpoint, timeout=deps.settings.sync_timeout_seconds, headers=headers, guard=deps.guard
-    )
+    session = McpSession(deps.http, endpoint, timeout=deps.settings.sync_timeout_seconds, headers=headers)
     try:
         await session.initialize()
         tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)

@@ -26,6 +26,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_age_seconds: float = 30 * 24 * 3600
     events_max_bytes: int = 1024**3
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
+    target_dns_servers: str = ""
     log_level: str = "INFO"
 
     @classmethod

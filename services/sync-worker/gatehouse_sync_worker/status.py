@@ -11,6 +11,7 @@ from gatehouse_contracts.mcp_client import (
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
+from gatehouse_contracts.netguard import shown
 from gatehouse_contracts.tools import InvalidTool
 
 FAILED_AFTER = {
@@ -48,8 +49,9 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, (UpstreamUnreachable, UpstreamTimeout))
 
 
-def reason(exc: Exception, endpoint: str) -> str:
-    """A human-readable ``statusReasons`` entry; never carries a credential."""
+def reason(exc: Exception, url: str) -> str:
+    """A human-readable ``statusReasons`` entry; never carries a credential (nor the endpoint's query)."""
+    endpoint = shown(url)
     if isinstance(exc, NoTargetToken):
         return f"No token for the target from identity: {exc}"
     if isinstance(exc, UpstreamUnreachable):
