@@ -342,6 +342,7 @@ async def test_identity_verifies_who_consents_and_completes_itself(world: World)
     session itself, so a plain MCP client needs no return-URL app."""
     w = world
     login_id, login_secret = f"login-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
+    harness.remember_secret(login_secret)  # the last test looks for it in every log and event
     harness.register_oidc_client(
         w.oidc,
         login_id,
