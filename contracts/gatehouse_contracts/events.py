@@ -103,7 +103,7 @@ AuthorizationFailure = Literal[
     "unknown_session",  # no such session or state (tampered)
     "invalid_user_token",  # the user JWT offered for completion does not validate
     "not_permitted",  # a userId completion without admin or service credentials
-    "incomplete",  # completion before the provider's callback (kept for older events: a handle exists only after it)
+    "incomplete",  # completion before the callback (older events only: handles exist after it)
     "browser_mismatch",  # the callback came to a browser that did not start the flow (no binding cookie)
     "login_failed",  # identity's own login of the consenting person failed (refused, invalid ID token)
 ]
