@@ -110,7 +110,7 @@ def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
     db = settings.identity_db
     http = httpx.AsyncClient(follow_redirects=False)
-    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
+    broker = bus.make_broker(settings.nats_url, "identity", settings.nats_user, settings.nats_password)
     vault = Vault(settings.identity_vault_keys)
     provider_store = ProviderStore(mongo, db)
 
@@ -150,9 +150,8 @@ def build(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await bus.start_broker(
-            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
-        )
+        limits = bus.StreamLimits(settings.events_max_age_seconds, settings.events_max_bytes)
+        await bus.start_broker(broker, log, create=limits)
         await provider_store.create_indexes()
         await deps.sessions.create_indexes()
         purger = asyncio.create_task(purge_forever())
