@@ -32,7 +32,7 @@ from gatehouse_contracts.jwt import JwtValidator
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
-from . import browser
+from . import browser, workload_auth
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
 from .oauth import TokenEndpoint
@@ -96,9 +96,14 @@ def _untagged(value: Any) -> Any:
 def _http_handler(settings: Settings, deps: Deps, auth: AdminAuth, op: Operation) -> Any:
     async def serve(request: Request) -> Response:
         privileged = await auth.is_admin(request)
-        if op.admin and not privileged:
+        workload = None
+        if not privileged and op.workload:
+            workload = await workload_auth.authenticate(deps.workloads, request)
+        elif op.admin and not privileged:
             raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
         req = decode_body(await read_body(request, settings.max_body_bytes), op.request)
+        if workload is not None:
+            workload_auth.check_for_itself(deps.signer, workload, req)
         answer = await op.handler(deps, req, Caller(privileged=privileged))
         body = _untagged(msgspec.to_builtins(answer))
         return json_response(body, 201 if op.created else 200, headers={"Cache-Control": "no-store"})
