@@ -69,7 +69,7 @@ def _rpc_handler(deps: Deps, op: Operation) -> Any:
             return rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return rpc.encode(
                 rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
             )
