@@ -19,7 +19,7 @@ from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
 
 from .browser import code_aad
 from .deps import Caller, Deps
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, VaultUnreadable
 from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
 from .vault_tokens import drop_user_token, store_token, token_event, usable_token
@@ -304,8 +304,12 @@ async def _exchange(deps: Deps, session: dict[str, Any]) -> tuple[Token, dict[st
     if provider is None:
         await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
         raise BadRequest("the session's credential provider was deleted")
-    code = deps.vault.open(session["code"], code_aad(session["state"]))
-    verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
+    try:
+        code = deps.vault.open(session["code"], code_aad(session["state"]))
+        verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
+    except VaultUnreadable:  # never readable again: end the session rather than leave it COMPLETING
+        await deps.sessions.set_fields(uri, {"status": "FAILED", "code": None, "verifier": None})
+        raise
     try:
         token = await deps.token_endpoint.exchange_code(
             provider,
