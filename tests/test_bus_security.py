@@ -246,3 +246,34 @@ async def test_no_service_can_change_purge_or_delete_the_event_stream(stack: Any
         for nc, _ in conns.values():
             await nc.close()
         await admin_nc.close()
+
+
+def test_services_wait_for_identity_to_create_the_stream(tmp_path: Any, mongo_url: str, run_id: str) -> None:
+    """On a new NATS the stream does not exist yet: the services that may not create it wait (and
+    say so) instead of crashing, and go on as soon as identity has created it."""
+    nats_server = harness.start_nats(tmp_path)
+    assert nats_server.url
+    env = harness.service_env(
+        nats_server.url,
+        mongo_url,
+        run_id=f"{run_id}_stream",
+        AUDIT_DB=f"gatehouse_audit_test_{run_id}_stream",
+    )
+    waiting = [harness.start_service(name, env, wait=False) for name in ("gateway", "sync-worker", "audit")]
+    started = list(waiting)
+    try:
+        for proc in waiting:
+            proc._wait(
+                lambda p=proc: "waiting for the event stream GATEHOUSE_EVENTS" in p.log_text(),
+                "the log line",
+                60,
+            )
+            assert proc.alive
+        started.append(harness.start_service("identity", env))
+        for proc in waiting:
+            proc.wait_ready()
+        assert "created the event stream GATEHOUSE_EVENTS" in started[-1].log_text()
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        nats_server.stop()
