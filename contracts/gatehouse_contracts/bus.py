@@ -113,6 +113,7 @@ async def wait_for_stream(nc: NatsClient, log: logging.Logger) -> None:
     sub = await nc.subscribe(STREAM_CREATED_ADVISORY, cb=on_created)
     try:
         while True:
+            created.clear()  # before looking, so an advisory sent meanwhile is not lost
             try:
                 await nc.jetstream().stream_info(STREAM)
                 return
@@ -123,7 +124,6 @@ async def wait_for_stream(nc: NatsClient, log: logging.Logger) -> None:
                 "(or an operator, as the NATS admin user)",
                 STREAM,
             )
-            created.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(created.wait(), 30)
     finally:
