@@ -7,11 +7,14 @@ import uuid
 from typing import Any
 
 import harness
+import httpx
 import nats
 import nats.errors
 import nats.js.errors
 import pytest
-from admin import Admin
+from admin import Admin, target_body, unique
+from rawmcp import initialize, post
+from rawmcp import rpc as rpc_call
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.bus import IdentityClient, inbox_prefix
@@ -153,7 +156,57 @@ async def test_identity_scopes_each_service_to_gateways_workloads(stack: Any) ->
             await nc.close()
 
 
-async def test_no_service_can_read_another_services_replies(stack: Any) -> None:
+async def _user_auth_gateway(stack: Any, admin: Admin, oidc: Any, audience: str) -> dict[str, Any]:
+    """A CUSTOM_JWT gateway with an authorization-code target (tools given inline, so READY at once)."""
+    provider = unique("as")
+    metadata = {
+        "issuer": "http://127.0.0.1:1/as",
+        "authorizationEndpoint": "http://127.0.0.1:1/as/authorize",
+        "tokenEndpoint": "http://127.0.0.1:1/as/token",
+    }
+    async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
+        made = await identity.post(
+            "/identities/CreateOauth2CredentialProvider",
+            json={
+                "name": provider,
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {
+                    "customOauth2ProviderConfig": {
+                        "oauthDiscovery": {"authorizationServerMetadata": metadata},
+                        "clientId": "c",
+                        "clientSecret": f"gh-test-{uuid.uuid4().hex}",
+                    }
+                },
+            },
+        )
+        assert made.status_code == 201, made.text
+    gateway = await admin.create_gateway(
+        authorizerType="CUSTOM_JWT",
+        authorizerConfiguration={
+            "customJWTAuthorizer": {
+                "discoveryUrl": f"{oidc.url}/.well-known/openid-configuration",
+                "allowedAudience": [audience],
+            }
+        },
+    )
+    tools = [{"name": "whoami", "description": "who", "inputSchema": {"type": "object"}}]
+    oauth = {
+        "providerName": provider,
+        "scopes": ["mcp:tools"],
+        "grantType": "AUTHORIZATION_CODE",
+        "defaultReturnUrl": "http://127.0.0.1:1/back",
+    }
+    body = {
+        **target_body("lane", "http://127.0.0.1:1/mcp", inline_tools=tools),
+        "credentialProviderConfigurations": [
+            {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+        ],
+    }
+    await admin.create_target(gateway["gatewayId"], body)
+    return gateway
+
+
+async def test_no_service_can_read_another_services_replies(stack: Any, oidc_provider: Any) -> None:
     """Every user once could subscribe to ``_INBOX.>`` and read identity's replies (workload tokens,
     users' upstream tokens). Now each subscribes to its own prefix only, while real RPCs go on."""
     admin_nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
@@ -189,9 +242,28 @@ async def test_no_service_can_read_another_services_replies(stack: Any) -> None:
             )
             assert token.workload_access_token
             assert (await admin.http.delete(f"/gateways/{gateway_id}")).status_code == 202
+
+            # a tools/call: the gateway process asks identity for the user's workload access token
+            # and resource token (none yet: the answer is the URL to consent at)
+            audience = f"https://gatehouse.test/{uuid.uuid4().hex[:8]}"
+            gateway = await _user_auth_gateway(stack, admin, oidc_provider, audience)
+            user_jwt = harness.user_tokens(oidc_provider, "U1", resource=audience)["access_token"]
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {user_jwt}"}) as http:
+                r = await post(http, gateway["gatewayUrl"], initialize())
+                assert r.status_code == 200, r.text
+                call = {"name": "lane___whoami", "arguments": {}}
+                answer = await rpc_call(
+                    http, gateway["gatewayUrl"], r.headers["mcp-session-id"], "tools/call", call
+                )
+            assert answer["error"]["code"] == -32042, answer
         await admin_nc.flush()
         assert any(token.workload_access_token.encode() in m for m in seen_by_operator)
-        assert any(b"WorkloadIdentity" in m for m in seen_by_operator)  # the gateway process's own RPC
+        assert any(b"WorkloadIdentity" in m for m in seen_by_operator)  # the gateway process's own RPCs
+        # ours, and the gateway process's for U1 during the tools/call; then its resource-token answer
+        assert sum(b'"type":"WorkloadAccessToken"' in m for m in seen_by_operator) >= 2
+        assert any(
+            b'"type":"ResourceOauth2Token"' in m and b"authorizationUrl" in m for m in seen_by_operator
+        )
         assert not overheard
     finally:
         for nc, _ in spies.values():
