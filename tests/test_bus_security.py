@@ -12,7 +12,7 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
-from admin import Admin, target_body, unique
+from admin import Admin, offline_provider_body, target_body, unique
 from rawmcp import initialize, post
 from rawmcp import rpc as rpc_call
 
@@ -159,25 +159,9 @@ async def test_identity_scopes_each_service_to_gateways_workloads(stack: Any) ->
 async def _user_auth_gateway(stack: Any, admin: Admin, oidc: Any, audience: str) -> dict[str, Any]:
     """A CUSTOM_JWT gateway with an authorization-code target (tools given inline, so READY at once)."""
     provider = unique("as")
-    metadata = {
-        "issuer": "http://127.0.0.1:1/as",
-        "authorizationEndpoint": "http://127.0.0.1:1/as/authorize",
-        "tokenEndpoint": "http://127.0.0.1:1/as/token",
-    }
     async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
         made = await identity.post(
-            "/identities/CreateOauth2CredentialProvider",
-            json={
-                "name": provider,
-                "credentialProviderVendor": "CustomOauth2",
-                "oauth2ProviderConfigInput": {
-                    "customOauth2ProviderConfig": {
-                        "oauthDiscovery": {"authorizationServerMetadata": metadata},
-                        "clientId": "c",
-                        "clientSecret": f"gh-test-{uuid.uuid4().hex}",
-                    }
-                },
-            },
+            "/identities/CreateOauth2CredentialProvider", json=offline_provider_body(provider)
         )
         assert made.status_code == 201, made.text
     gateway = await admin.create_gateway(

@@ -12,6 +12,7 @@ import harness
 import httpx
 import pymongo
 import pytest
+from admin import offline_provider_body
 
 RETURN_URL = "http://127.0.0.1:1/token-endpoints/back"
 
@@ -71,25 +72,8 @@ async def test_token_endpoints_need_the_workloads_own_credentials(
         )
     ).json()["workloadAccessToken"]
     provider = f"prov-{secrets.token_hex(4)}"
-    metadata = {
-        "issuer": "http://127.0.0.1:1/as",
-        "authorizationEndpoint": "http://127.0.0.1:1/as/authorize",
-        "tokenEndpoint": "http://127.0.0.1:1/as/token",
-    }
     made = await identity.post(
-        "/identities/CreateOauth2CredentialProvider",
-        json={
-            "name": provider,
-            "credentialProviderVendor": "CustomOauth2",
-            "oauth2ProviderConfigInput": {
-                "customOauth2ProviderConfig": {
-                    "oauthDiscovery": {"authorizationServerMetadata": metadata},
-                    "clientId": "c",
-                    "clientSecret": f"gh-test-{secrets.token_hex(8)}",
-                }
-            },
-        },
-        headers=admin,
+        "/identities/CreateOauth2CredentialProvider", json=offline_provider_body(provider), headers=admin
     )
     assert made.status_code == 201, made.text
     body: dict[str, Any] = {

@@ -13,6 +13,7 @@ from typing import Any
 import harness
 import httpx
 import pymongo
+from admin import offline_provider_body
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gatehouse_identity.tokens import vault_key
@@ -45,23 +46,8 @@ async def test_a_missing_vault_key_is_a_clear_error_and_ends_the_session(stack: 
             body = {"name": workload, "allowedResourceOauth2ReturnUrls": ["http://127.0.0.1:1/back"]}
             assert (await http.post("/identities/CreateWorkloadIdentity", json=body)).status_code == 201
             provider = f"prov-{secrets.token_hex(4)}"
-            metadata = {
-                "issuer": "http://127.0.0.1:1/as",
-                "authorizationEndpoint": "http://127.0.0.1:1/as/authorize",
-                "tokenEndpoint": "http://127.0.0.1:1/as/token",
-            }
-            config = {
-                "oauthDiscovery": {"authorizationServerMetadata": metadata},
-                "clientId": "c",
-                "clientSecret": f"gh-test-{secrets.token_hex(8)}",
-            }
             made = await http.post(
-                "/identities/CreateOauth2CredentialProvider",
-                json={
-                    "name": provider,
-                    "credentialProviderVendor": "CustomOauth2",
-                    "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": config},
-                },
+                "/identities/CreateOauth2CredentialProvider", json=offline_provider_body(provider)
             )
             assert made.status_code == 201, made.text
             provider_id = made.json()["callbackUrl"].rsplit("/", 1)[-1]
