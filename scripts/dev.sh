@@ -232,7 +232,7 @@ main() {
   start_nats
   start_mongodb
   export NATS_URL MONGODB_URL
-  start_service identity "$IDENTITY_PORT" IDENTITY_PORT
+  start_service identity "$IDENTITY_PORT" IDENTITY_PORT  # first: it creates the event stream the others wait for
   start_service sync-worker "$SYNC_WORKER_PORT" SYNC_WORKER_HEALTH_PORT
   start_service gateway "$GATEWAY_PORT" GATEWAY_PORT
   start_service audit "$AUDIT_PORT" AUDIT_HEALTH_PORT

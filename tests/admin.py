@@ -38,6 +38,27 @@ def target_body(
     }
 
 
+def offline_provider_body(name: str) -> dict[str, Any]:
+    """An identity credential provider whose authorization server is never contacted (its
+    endpoints are given, not discovered): enough for sessions to start and for sealed secrets."""
+    metadata = {
+        "issuer": "http://127.0.0.1:1/as",
+        "authorizationEndpoint": "http://127.0.0.1:1/as/authorize",
+        "tokenEndpoint": "http://127.0.0.1:1/as/token",
+    }
+    return {
+        "name": name,
+        "credentialProviderVendor": "CustomOauth2",
+        "oauth2ProviderConfigInput": {
+            "customOauth2ProviderConfig": {
+                "oauthDiscovery": {"authorizationServerMetadata": metadata},
+                "clientId": "c",
+                "clientSecret": f"gh-test-{uuid.uuid4().hex}",
+            }
+        },
+    }
+
+
 class Admin:
     def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)

@@ -242,3 +242,18 @@ async def test_admin_jwts_from_the_configured_issuer(stack: Any, oidc_provider: 
                 assert r.status_code == status, r.text
     finally:
         identity.stop()
+
+
+def test_admin_jwts_without_an_audience_refuse_to_start(stack: Any, oidc_provider: Any) -> None:
+    """Any token of the admin issuer (made for another application, with the same role) would
+    otherwise open the admin APIs: gateway and identity refuse to start, naming the setting."""
+    import harness
+
+    env = {**stack.env, "ADMIN_JWT_DISCOVERY_URL": f"{oidc_provider.url}/.well-known/openid-configuration"}
+    for name in ("gateway", "identity"):
+        proc = harness.start_service(name, env, label=f"{name}-no-audience", wait=False)
+        try:
+            assert proc.popen is not None and proc.popen.wait(timeout=60) != 0
+            assert "ADMIN_JWT_AUDIENCE must be set when ADMIN_JWT_DISCOVERY_URL is" in proc.log_text()
+        finally:
+            proc.stop()

@@ -189,7 +189,7 @@ def test_depends_on_healthy(services):
         "identity": {"nats", "mongo"},
         "sync-worker": {"nats", "mongo", "identity"},
         "gateway": {"nats", "mongo", "identity"},
-        "audit": {"nats", "mongo"},
+        "audit": {"nats", "mongo", "identity"},  # identity creates the event stream
     }
     for name, deps in expected.items():
         depends_on = services[name]["depends_on"]

@@ -4,6 +4,7 @@ changes; the OpenAPI documents hold against schemathesis; the MCP endpoint holds
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,35 @@ async def test_oversized_headers_get_431(stack: Any) -> None:
         for base in (stack.gateway_url, stack.identity_url):
             r = await http.get(f"{base}/healthz", headers={f"X-Filler-{i}": "x" * 1000 for i in range(20)})
             assert r.status_code == 431
+
+
+async def test_invalid_utf8_inside_a_json_string_is_a_400_on_every_admin_call(stack: Any) -> None:
+    """msgspec raises UnicodeDecodeError (not a DecodeError) for such a body: it was a 500 with a
+    traceback on every admin POST/PUT; now a 400 like any other malformed body, changing nothing."""
+    bodies = [b'{"name": "\xcd"}', b'{"name": "ok", "description": "caf\xe9"}', b'{"n\xffame": 1}']
+    async with httpx.AsyncClient(headers=stack.admin_headers) as http:
+        before = (await http.get(f"{stack.gateway_url}/gateways")).json()["items"]
+        calls = 0
+        for base in (stack.gateway_url, stack.identity_url):
+            paths = (await http.get(f"{base}/openapi.json")).json()["paths"]
+            for path, methods in paths.items():
+                if path.endswith("/mcp"):
+                    continue  # the MCP endpoint answers JSON-RPC (-32700), see the fuzzing test
+                for method in ("post", "put"):
+                    if method not in methods:
+                        continue
+                    url = base + re.sub(r"\{[^}]+\}", "none", path)
+                    for body in bodies:
+                        r = await http.request(
+                            method.upper(), url, content=body, headers={"Content-Type": "application/json"}
+                        )
+                        assert r.status_code == 400, (method, path, body, r.text)
+                        assert r.json()["error"]["code"] == "ValidationException", r.text
+                        calls += 1
+        assert calls >= 20 * len(bodies)
+        assert (await http.get(f"{stack.gateway_url}/gateways")).json()["items"] == before
+    for proc in (stack.gateway, stack.identity):
+        assert "UnicodeDecodeError" not in proc.log_text()
 
 
 async def test_targets_on_denied_networks_are_refused(stack: Any, sdk_server: Any) -> None:

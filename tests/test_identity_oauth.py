@@ -95,7 +95,7 @@ class Identity:
         return str(token)
 
     def token_request(self, wat: str, provider: str, **fields: Any) -> httpx.Response:
-        """GetResourceOauth2Token (no admin credentials: the workload token is the credential)."""
+        """GetResourceOauth2Token (over HTTP it needs credentials too: the admin's, here)."""
         body = {
             "workloadIdentityToken": wat,
             "resourceCredentialProviderName": provider,
@@ -105,7 +105,7 @@ class Identity:
             "resourceOauth2ReturnUrl": self.return_url,
             **fields,
         }
-        return self.post("/identities/oauth2/token", body, admin=False)
+        return self.post("/identities/oauth2/token", body)
 
     def resource_token(self, wat: str, provider: str, **fields: Any) -> dict[str, Any]:
         r = self.token_request(wat, provider, **fields)

@@ -4,6 +4,7 @@ identity RPC."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,14 +21,28 @@ from nats.js.errors import BadRequestError, NotFoundError
 from . import rpc
 from .errors import GatehouseError, Unavailable, from_code
 from .events import Event, encode_event
-from .subjects import EVENTS_ALL, STREAM, event_subject, rpc_subject
+from .subjects import EVENTS_ALL, STREAM, STREAM_CREATED_ADVISORY, event_subject, rpc_subject
 
 R = TypeVar("R", bound=msgspec.Struct)
 
 
-def make_broker(url: str, user: str = "", password: str = "", **options: Any) -> NatsBroker:
-    """A broker that connects as the service's own NATS user (when one is configured), reconnects
-    forever and logs each message only at DEBUG."""
+def inbox_prefix(service: str) -> str:
+    """Where a service's replies (RPC answers, JetStream acks and pulls) come: ``_INBOX.<service>``.
+    config/nats.conf lets each service's user subscribe to its own prefix only, so no service can
+    read another's replies (users' tokens travel in identity's)."""
+    return f"_INBOX.{service}"
+
+
+def pull_inbox_prefix(service: str) -> bytes:
+    """The same prefix for a FastStream JetStream pull subscriber, which does not take the
+    connection's own (it defaults to ``_INBOX.``)."""
+    return f"{inbox_prefix(service)}.".encode()
+
+
+def make_broker(url: str, service: str, user: str = "", password: str = "", **options: Any) -> NatsBroker:
+    """A broker that connects as the service's own NATS user (when one is configured), takes its
+    replies on the service's own inbox prefix, reconnects forever and logs each message only at
+    DEBUG."""
     security = NatsUserPassword(username=user, password=password) if user else None
     return NatsBroker(
         url,
@@ -35,29 +50,84 @@ def make_broker(url: str, user: str = "", password: str = "", **options: Any) ->
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
         security=security,
+        inbox_prefix=inbox_prefix(service),
         **options,
     )
 
 
-async def ensure_stream(nc: NatsClient, *, max_age_seconds: float, max_bytes: int) -> None:
-    """Create or update the event stream; every service calls it, so start order does not matter."""
-    js = nc.jetstream()
-    config = StreamConfig(
+class StreamLimits(msgspec.Struct, frozen=True):
+    """The retention ``GATEHOUSE_EVENTS`` is created with."""
+
+    max_age_seconds: float
+    max_bytes: int
+
+
+def stream_config(limits: StreamLimits) -> StreamConfig:
+    return StreamConfig(
         name=STREAM,
         subjects=[EVENTS_ALL],
-        max_age=max_age_seconds,
-        max_bytes=max_bytes,
+        max_age=limits.max_age_seconds,
+        max_bytes=limits.max_bytes,
         duplicate_window=120.0,
     )
+
+
+async def create_stream(nc: NatsClient, limits: StreamLimits, log: logging.Logger) -> None:
+    """Create the event stream if it is missing (identity does, at start-up). An existing stream is
+    left as it is: its NATS user may create the stream but not change it, so no service can
+    truncate or re-point the audit trail; an operator (the NATS ``admin`` user) changes limits."""
+    js = nc.jetstream()
     try:
-        await js.stream_info(STREAM)
+        info = await js.stream_info(STREAM)
     except NotFoundError:
         try:
-            await js.add_stream(config)
+            await js.add_stream(stream_config(limits))
+            log.info("created the event stream %s", STREAM)
             return
-        except BadRequestError:  # another service created it first
-            pass
-    await js.update_stream(config)
+        except BadRequestError:  # created a moment ago by another replica
+            info = await js.stream_info(STREAM)
+    have = (info.config.max_age, info.config.max_bytes)
+    if have != (limits.max_age_seconds, limits.max_bytes):
+        log.warning(
+            "the event stream %s keeps max_age=%gs max_bytes=%d, not EVENTS_MAX_AGE_SECONDS=%g "
+            "EVENTS_MAX_BYTES=%d; only an operator (the NATS admin user) may change it, e.g. "
+            "`nats stream edit %s --max-age=%gs --max-bytes=%d`",
+            STREAM,
+            *have,
+            limits.max_age_seconds,
+            limits.max_bytes,
+            STREAM,
+            limits.max_age_seconds,
+            limits.max_bytes,
+        )
+
+
+async def wait_for_stream(nc: NatsClient, log: logging.Logger) -> None:
+    """Return once the event stream exists; until then say why we wait. Woken by JetStream's
+    stream-created advisory (re-checked every 30 s in case it was missed)."""
+    created = asyncio.Event()
+
+    async def on_created(_: Any) -> None:
+        created.set()
+
+    sub = await nc.subscribe(STREAM_CREATED_ADVISORY, cb=on_created)
+    try:
+        while True:
+            created.clear()  # before looking, so an advisory sent meanwhile is not lost
+            try:
+                await nc.jetstream().stream_info(STREAM)
+                return
+            except NotFoundError:
+                pass
+            log.warning(
+                "waiting for the event stream %s: identity creates it when it starts "
+                "(or an operator, as the NATS admin user)",
+                STREAM,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(created.wait(), 30)
+    finally:
+        await sub.unsubscribe()
 
 
 async def publish_event(nc: NatsClient, event: Event, *, timeout: float = 5.0) -> None:
@@ -114,16 +184,19 @@ async def start_broker(
     broker: NatsBroker,
     log: logging.Logger,
     *,
-    max_age_seconds: float,
-    max_bytes: int,
+    create: StreamLimits | None = None,
     retry_seconds: float = 2.0,
 ) -> None:
-    """Connect (waiting for NATS if it is not up yet), make sure the event stream exists, start the
-    subscribers. A service may start before NATS; after that, the client reconnects by itself."""
+    """Connect (waiting for NATS if it is not up yet), make sure the event stream exists (``create``
+    it with these limits, or wait for it), start the subscribers. A service may start before NATS;
+    after that, the client reconnects by itself."""
     while True:
         try:
             await broker.connect()
-            await ensure_stream(broker.connection, max_age_seconds=max_age_seconds, max_bytes=max_bytes)
+            if create is not None:
+                await create_stream(broker.connection, create, log)
+            else:
+                await wait_for_stream(broker.connection, log)
             await broker.start()
             return
         except (OSError, nats.errors.Error, TimeoutError) as exc:

@@ -86,3 +86,9 @@ class AdminSettings(msgspec.Struct, frozen=True, kw_only=True):
     admin_jwt_audience: str = ""
     admin_jwt_claim: str = "scope"
     admin_jwt_value: str = "gatehouse:admin"
+
+    def __post_init__(self) -> None:
+        # without an audience, any token the issuer hands out for another application (with the
+        # same scope or role) would open the admin APIs
+        if self.admin_jwt_discovery_url and not self.admin_jwt_audience.strip():
+            raise ValueError("ADMIN_JWT_AUDIENCE must be set when ADMIN_JWT_DISCOVERY_URL is")

@@ -183,7 +183,10 @@ E = TypeVar("E", bound=Event)
 
 def decode_event(data: bytes) -> AnyEvent:
     """Decode any event; raises ``msgspec.ValidationError``/``DecodeError`` on a bad payload."""
-    return _decoder.decode(data)
+    try:
+        return _decoder.decode(data)
+    except UnicodeDecodeError:  # msgspec's answer to invalid UTF-8 inside a JSON string
+        raise msgspec.DecodeError("JSON is malformed: a string is not UTF-8") from None
 
 
 def encode_event(event: Event) -> bytes:

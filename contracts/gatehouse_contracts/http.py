@@ -65,6 +65,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise BadRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError:
         raise BadRequest("the body is not valid JSON") from None
+    except UnicodeDecodeError:  # msgspec's answer to invalid UTF-8 inside a JSON string
+        raise BadRequest("the body is not valid JSON: a string is not UTF-8") from None
     except RecursionError:
         raise BadRequest("the body nests JSON too deeply") from None
 

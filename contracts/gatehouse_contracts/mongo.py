@@ -16,8 +16,12 @@ Doc = dict[str, Any]
 
 
 def connect(url: str) -> AsyncMongoClient[Doc]:
-    """A client that fails fast (3 s) while the server is down and reconnects by itself."""
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, timeoutMS=10000)
+    """A client that fails fast (3 s) while the server is down and reconnects by itself.
+
+    No overall ``timeoutMS``: with it, pymongo selects a server for as long as that whole budget
+    (10 s) instead of ``serverSelectionTimeoutMS``. A server that accepts but never answers is cut
+    off by the socket timeout instead."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, socketTimeoutMS=10000)
 
 
 @asynccontextmanager

@@ -57,6 +57,10 @@ class WorkloadIdentity(_Reply, frozen=True):
     workload_identity_arn: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    client_secret: str | None = None
+    """Only in the answer that made it (CreateWorkloadIdentity or RotateWorkloadIdentitySecret, to an
+    admin): the workload's own credential for identity's HTTP token endpoints. Kept hashed; never
+    shown again."""
 
 
 class CreateWorkloadIdentity(_Request, frozen=True):
@@ -76,6 +80,12 @@ class UpdateWorkloadIdentity(_Request, frozen=True):
 
 
 class DeleteWorkloadIdentity(_Request, frozen=True):
+    name: str
+
+
+class RotateWorkloadIdentitySecret(_Request, frozen=True):
+    """A new client secret for an admin's workload identity; the old one stops working at once."""
+
     name: str
 
 
@@ -251,6 +261,7 @@ OPERATIONS: dict[str, tuple[type[_Request], type[_Reply]]] = {
         (GetWorkloadIdentity, WorkloadIdentity),
         (UpdateWorkloadIdentity, WorkloadIdentity),
         (DeleteWorkloadIdentity, Deleted),
+        (RotateWorkloadIdentitySecret, WorkloadIdentity),
         (ListWorkloadIdentities, WorkloadIdentityList),
         (GetWorkloadAccessToken, WorkloadAccessToken),
         (GetWorkloadAccessTokenForJWT, WorkloadAccessToken),

@@ -7,6 +7,8 @@ from .events import Event, event_type
 STREAM = "GATEHOUSE_EVENTS"
 EVENTS_PREFIX = "gatehouse.events"
 EVENTS_ALL = f"{EVENTS_PREFIX}.>"
+# JetStream announces a new stream here; services waiting for the stream listen for it.
+STREAM_CREATED_ADVISORY = f"$JS.EVENT.ADVISORY.STREAM.CREATED.{STREAM}"
 
 RPC_PREFIX = "gatehouse.rpc.identity"
 RPC_QUEUE = "identity"

@@ -34,13 +34,14 @@ BATCH_SIZE = 32  # one fetch's worth; inserts are idempotent, so the order insid
 def build(settings: Settings) -> FastAPI:
     mongo = connect(settings.mongodb_url)
     store = AuditStore(mongo, settings.audit_db)
-    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
+    broker = bus.make_broker(settings.nats_url, "audit", settings.nats_user, settings.nats_password)
 
     @broker.subscriber(
         EVENTS_ALL,
         stream=JStream(STREAM, declare=False),
         durable=DURABLE,
         pull_sub=PullSub(batch_size=BATCH_SIZE, timeout=5.0),
+        inbox_prefix=bus.pull_inbox_prefix("audit"),
         config=api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.ALL,  # a new audit consumer starts at the stream's beginning
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -87,9 +88,7 @@ def build(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         indexing = asyncio.create_task(indexes_when_possible())
-        await bus.start_broker(
-            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
-        )
+        await bus.start_broker(broker, log)
         log.info("audit consuming %s as %s into %s.events", STREAM, DURABLE, settings.audit_db)
         yield
         indexing.cancel()

@@ -18,8 +18,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_ack_wait_seconds: float = 30.0
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
-    events_max_age_seconds: float = 30 * 24 * 3600
-    events_max_bytes: int = 1024**3
     log_level: str = "INFO"
 
     @classmethod

@@ -86,7 +86,7 @@ def build(settings: Settings) -> McpFastPath:
         _spawn(background, reload_ended_sessions())  # broadcasts missed while cut off
 
     broker = bus.make_broker(
-        settings.nats_url, settings.nats_user, settings.nats_password, reconnected_cb=reconnected
+        settings.nats_url, "gateway", settings.nats_user, settings.nats_password, reconnected_cb=reconnected
     )
     identity = IdentityClient(lambda: broker.connection, "gateway", settings.identity_rpc_timeout_seconds)
     user_tokens = UserTokens(identity)
@@ -210,9 +210,7 @@ def build(settings: Settings) -> McpFastPath:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await bus.start_broker(
-            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
-        )
+        await bus.start_broker(broker, log)
         await store.create_indexes()
         await catalog.reload_all()
         await reload_ended_sessions()

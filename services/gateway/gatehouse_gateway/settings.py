@@ -22,8 +22,6 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gateway_session_max_age_seconds: int = 24 * 3600
     gateway_catalog_refresh_seconds: float = 30.0
     identity_rpc_timeout_seconds: float = 5.0
-    events_max_age_seconds: float = 30 * 24 * 3600
-    events_max_bytes: int = 1024**3
     max_body_bytes: int = 1024 * 1024
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     target_dns_servers: str = ""

@@ -1,7 +1,9 @@
 """Who calls the MCP endpoint (the inbound JWT) and the tokens we get on their behalf from identity.
 
 ``Inbound`` validates a gateway's users' JWTs (JWKS cached in ``JwtValidator``; a validated token is
-remembered until it expires, so the signature is checked once per token, not per call).
+remembered until it expires, so the signature is checked once per token, not per call, and only
+for the authorizer it was checked against: once an admin changes the gateway's authorizer, every
+replica checks the token again, at its next call).
 ``UserTokens`` turns (user JWT, target) into that user's token for the target, or an
 ``AuthorizationRequired`` carrying the URL the user must visit. The inbound token itself never
 leaves for a target.
@@ -57,7 +59,8 @@ def _digest(token: str) -> str:
 class Inbound:
     def __init__(self, jwt: JwtValidator) -> None:
         self._jwt = jwt
-        self._known: dict[tuple[str, str], User] = {}
+        # (gateway id, token digest) -> (the authorizer configuration it was valid for, the user)
+        self._known: dict[tuple[str, str], tuple[dict[str, Any], User]] = {}
 
     async def authenticate(self, gateway: dict[str, Any], authorization: str) -> User:
         scheme, _, token = authorization.partition(" ")
@@ -65,10 +68,14 @@ class Inbound:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("a bearer token is required", invalid=False)
         cache_key = (gateway["_id"], _digest(token))
-        known = self._known.get(cache_key)
-        if known is not None and known.expires_at > time.time():
-            return known
         config = gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        known = self._known.get(cache_key)
+        if (
+            known is not None
+            and (known[0] is config or known[0] == config)
+            and known[1].expires_at > time.time()
+        ):
+            return known[1]
         try:
             claims = await self._jwt.validate(
                 token,
@@ -82,10 +89,10 @@ class Inbound:
         user = User(f"{claims['iss']}#{claims['sub']}", token, float(claims["exp"]))
         if len(self._known) >= MAX_REMEMBERED:
             now = time.time()
-            self._known = {k: u for k, u in self._known.items() if u.expires_at > now}
+            self._known = {k: v for k, v in self._known.items() if v[1].expires_at > now}
             if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()
-        self._known[cache_key] = user
+        self._known[cache_key] = (config, user)
         return user
 
     async def issuer(self, gateway: dict[str, Any]) -> str:

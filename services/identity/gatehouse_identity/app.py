@@ -33,7 +33,7 @@ from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.outbound import Limits
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
-from . import browser, vault_tokens
+from . import browser, vault_tokens, workload_auth
 from .consenting_user import LOGIN_PATH
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
@@ -71,7 +71,7 @@ def _rpc_handler(deps: Deps, op: Operation) -> Any:
             return rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
         except msgspec.ValidationError as exc:
             return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return rpc.encode(
                 rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
             )
@@ -98,9 +98,14 @@ def _untagged(value: Any) -> Any:
 def _http_handler(settings: Settings, deps: Deps, auth: AdminAuth, op: Operation) -> Any:
     async def serve(request: Request) -> Response:
         privileged = await auth.is_admin(request)
-        if op.admin and not privileged:
+        workload = None
+        if not privileged and op.workload:
+            workload = await workload_auth.authenticate(deps.workloads, request)
+        elif op.admin and not privileged:
             raise Unauthorized("admin credentials required: send Authorization: Bearer <admin token>")
         req = decode_body(await read_body(request, settings.max_body_bytes), op.request)
+        if workload is not None:
+            workload_auth.check_for_itself(deps.signer, workload, req)
         answer = await op.handler(deps, req, Caller(privileged=privileged))
         body = _untagged(msgspec.to_builtins(answer))
         return json_response(body, 201 if op.created else 200, headers={"Cache-Control": "no-store"})
@@ -114,7 +119,7 @@ def build(settings: Settings) -> FastAPI:
     guard = EndpointGuard.from_settings(settings)
     http = guard.httpx_client(timeout=settings.identity_http_timeout_seconds)
     limits = Limits(settings.identity_http_timeout_seconds, settings.identity_http_max_bytes)
-    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
+    broker = bus.make_broker(settings.nats_url, "identity", settings.nats_user, settings.nats_password)
     vault = Vault(settings.identity_vault_keys)
     provider_store = ProviderStore(mongo, db)
 
@@ -165,9 +170,8 @@ def build(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await bus.start_broker(
-            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
-        )
+        limits = bus.StreamLimits(settings.events_max_age_seconds, settings.events_max_bytes)
+        await bus.start_broker(broker, log, create=limits)
         await provider_store.create_indexes()
         await deps.sessions.create_indexes()
         purger = asyncio.create_task(purge_forever())

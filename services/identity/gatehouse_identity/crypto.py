@@ -22,6 +22,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from .errors import VaultUnreadable
+
 ISSUER = "gatehouse-identity"
 
 
@@ -58,13 +60,21 @@ class Vault:
         return {"kid": self.active, "nonce": nonce, "data": sealed}
 
     def open(self, record: dict[str, Any], aad: str) -> str:
-        key = self._keys.get(record.get("kid", ""))
+        """The plaintext; ``VaultUnreadable`` (naming the key id, never a key) if it cannot be had."""
+        kid = record.get("kid", "")
+        key = self._keys.get(kid)
         if key is None:
-            raise KeyConfigError(f"no vault key {record.get('kid')!r} is configured to read this record")
+            raise VaultUnreadable(
+                f"a stored secret is sealed with vault key {kid!r}, which IDENTITY_VAULT_KEYS no longer "
+                "holds: add that key back (and run `gatehouse-identity rotate-vault` before removing it)"
+            )
         try:
             return key.decrypt(bytes(record["nonce"]), bytes(record["data"]), aad.encode()).decode()
         except InvalidTag:
-            raise KeyConfigError("a vault record does not decrypt (wrong key or tampered)") from None
+            raise VaultUnreadable(
+                f"a stored secret does not decrypt with vault key {kid!r} (that key id now holds "
+                "another key, or the record was altered)"
+            ) from None
 
     def is_current(self, record: dict[str, Any]) -> bool:
         return record.get("kid") == self.active

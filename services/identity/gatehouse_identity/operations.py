@@ -1,6 +1,8 @@
 """The registry of identity operations: one request Struct, one handler each; HTTP and the bus serve them.
 
 ``admin``: over HTTP only with the admin token (over the bus every caller is a service).
+``workload``: over HTTP also with the workload's own client credentials, for itself only
+(``workload_auth``).
 ``rpc``: also offered as ``gatehouse.rpc.identity.<name>``.
 """
 
@@ -16,7 +18,7 @@ from gatehouse_contracts import rpc
 from gatehouse_contracts.errors import BadRequest
 from gatehouse_contracts.netguard import EndpointDenied
 
-from . import tokens, workloads
+from . import tokens, workload_auth, workloads
 from .deps import Caller, Deps
 
 Handler = Callable[[Deps, Any, Caller], Awaitable[msgspec.Struct]]
@@ -29,6 +31,7 @@ class Operation:
     summary: str
     path: str
     admin: bool = True
+    workload: bool = False
     rpc: bool = True
     created: bool = False  # answers 201 over HTTP
 
@@ -51,6 +54,17 @@ def _check_https(deps: Deps, return_urls: list[str]) -> None:
             raise BadRequest(str(exc)) from None
 
 
+async def _create_workload(deps: Deps, req: rpc.CreateWorkloadIdentity, caller: Caller) -> msgspec.Struct:
+    """An admin's workload identity comes with its client secret (a gateway's, used over the bus, without)."""
+    _check_https(deps, req.allowed_resource_oauth2_return_urls)
+    made = await workloads.create(deps.workloads, deps.vault, req, caller)
+    return made if made.owner == "gateway" else await workload_auth.issue_secret(deps.workloads, made)
+
+
+async def _rotate_secret(deps: Deps, req: rpc.RotateWorkloadIdentitySecret, caller: Caller) -> msgspec.Struct:
+    return await workload_auth.issue_secret(deps.workloads, await deps.workloads.get(req.name))
+
+
 def _providers(method: str) -> Handler:
     async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
         return await getattr(deps.providers, method)(req)  # type: ignore[no-any-return]
@@ -69,9 +83,15 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         _op(
             rpc.CreateWorkloadIdentity,
-            _workloads(workloads.create),
-            "Create a workload identity.",
+            _create_workload,
+            "Create a workload identity (an admin's comes with its client secret, shown once).",
             created=True,
+        ),
+        _op(
+            rpc.RotateWorkloadIdentitySecret,
+            _rotate_secret,
+            "A new client secret for an admin's workload identity (shown once; the old one stops working).",
+            rpc=False,
         ),
         _op(rpc.GetWorkloadIdentity, _workloads(workloads.get), "Get a workload identity."),
         _op(
@@ -102,11 +122,17 @@ OPERATIONS: dict[str, Operation] = {
             rpc=False,
         ),
         _op(rpc.ListOauth2CredentialProviders, _providers("list"), "List credential providers.", rpc=False),
-        _op(rpc.GetWorkloadAccessToken, tokens.workload_token, "A workload access token without a user."),
+        _op(
+            rpc.GetWorkloadAccessToken,
+            tokens.workload_token,
+            "A workload access token without a user.",
+            workload=True,
+        ),
         _op(
             rpc.GetWorkloadAccessTokenForJWT,
             tokens.workload_token_for_jwt,
             "A workload access token for the user a JWT proves.",
+            workload=True,
         ),
         _op(
             rpc.GetWorkloadAccessTokenForUserId,
@@ -118,7 +144,7 @@ OPERATIONS: dict[str, Operation] = {
             tokens.resource_token,
             "A resource access token: M2M, from the vault, or a new authorization session.",
             path="/identities/oauth2/token",
-            admin=False,
+            workload=True,
         ),
         _op(
             rpc.CompleteResourceTokenAuth,

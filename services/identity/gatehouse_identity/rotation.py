@@ -8,12 +8,14 @@ rewritten only if it still holds what was read).
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from gatehouse_contracts.mongo import connect
 
 from .consenting_user import login_verifier_aad
 from .crypto import Vault
+from .errors import VaultUnreadable
 from .session_binding import code_aad
 from .settings import Settings
 from .workloads import login_secret_aad
@@ -75,6 +77,9 @@ async def rotate(settings: Settings) -> dict[str, int]:
 
 
 def main(settings: Settings) -> None:
-    counts = asyncio.run(rotate(settings))
+    try:
+        counts = asyncio.run(rotate(settings))
+    except VaultUnreadable as exc:
+        sys.exit(f"gatehouse-identity rotate-vault: {exc.message}")
     for collection, n in counts.items():
         print(f"{collection}: {n} records sealed again under the newest key")

@@ -88,6 +88,18 @@ class WorkloadStore:
         if result.deleted_count == 0:
             raise NotFound(f"workload identity {name!r} not found")
 
+    async def set_secret_hash(self, name: str, digest: str) -> None:
+        """Keep the hash of the workload's client secret (see ``workload_auth``)."""
+        async with translate_errors():
+            result = await self._col.update_one({"_id": name}, {"$set": {"clientSecretHash": digest}})
+        if result.matched_count == 0:
+            raise NotFound(f"workload identity {name!r} not found")
+
+    async def secret_hash(self, name: str) -> str | None:
+        async with translate_errors():
+            doc = await self._col.find_one({"_id": name}, {"clientSecretHash": 1})
+        return doc.get("clientSecretHash") if doc else None
+
     async def list(self, limit: int, after: str | None) -> tuple[list[WorkloadIdentity], str | None]:
         query = {"_id": {"$gt": after}} if after else {}
         async with translate_errors():

@@ -18,7 +18,7 @@ from gatehouse_contracts.events import AuthorizationFailed, AuthorizationFailure
 from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
 
 from .deps import Caller, Deps
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, VaultUnreadable
 from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
 from .session_binding import code_aad, digest
@@ -283,7 +283,8 @@ async def complete(deps: Deps, req: rpc.CompleteResourceTokenAuth, caller: Calle
     if session["expiresAt"] <= now:
         raise await _refuse(deps, "expired", session)
     if session["status"] == "FAILED":
-        raise await _refuse(deps, session.get("failedBecause") or "provider_error", session)
+        mismatch = session.get("failedBecause") == "user_mismatch"
+        raise await _refuse(deps, "user_mismatch" if mismatch else "provider_error", session)
     who = req.user_identifier
     if (who.user_token is None) == (who.user_id is None):
         raise BadRequest("userIdentifier takes exactly one of userToken or userId")
@@ -325,8 +326,12 @@ async def _exchange(deps: Deps, session: dict[str, Any]) -> tuple[Token, dict[st
     if provider is None:
         await deps.sessions.fail(uri, "provider_error")
         raise BadRequest("the session's credential provider was deleted")
-    code = deps.vault.open(session["code"], code_aad(session["state"]))
-    verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
+    try:
+        code = deps.vault.open(session["code"], code_aad(session["state"]))
+        verifier = deps.vault.open(session["verifier"], f"session:{uri}:verifier")
+    except VaultUnreadable:  # never readable again: end the session rather than leave it COMPLETING
+        await deps.sessions.fail(uri, "vault_key_unavailable")
+        raise
     try:
         token = await deps.token_endpoint.exchange_code(
             provider,

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from gatehouse_identity.crypto import KeyConfigError, TokenSigner, Vault
+from gatehouse_identity.errors import VaultUnreadable
 
 K1, K2 = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
 
@@ -22,10 +23,11 @@ def test_vault_rotation_keeps_old_records_readable() -> None:
     assert (
         resealed["kid"] == "k2" and Vault(f"k2:{K2}").open(resealed, "vault:key:refresh") == "refresh-token"
     )
-    with pytest.raises(KeyConfigError):
+    with pytest.raises(VaultUnreadable, match="'k1'"):
         rotated.open(record, "vault:other:refresh")  # bound to its place
-    with pytest.raises(KeyConfigError):
+    with pytest.raises(VaultUnreadable, match="vault key 'k1', which IDENTITY_VAULT_KEYS no longer") as gone:
         Vault(f"k2:{K2}").open(record, "vault:key:refresh")  # k1 removed: unreadable, not garbage
+    assert K1 not in gone.value.message and K2 not in gone.value.message
 
 
 def test_signing_key_rotation_keeps_issued_tokens_valid() -> None:

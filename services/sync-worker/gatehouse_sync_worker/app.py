@@ -47,7 +47,7 @@ def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
     guard = EndpointGuard.from_settings(settings)
     http = McpHttp(guard=guard)
-    broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
+    broker = bus.make_broker(settings.nats_url, "sync-worker", settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
         http=http,
@@ -65,6 +65,7 @@ def build(settings: Settings) -> Any:
             stream=JStream(STREAM, declare=False),
             durable=name,
             pull_sub=PullSub(batch_size=1, timeout=5.0),
+            inbox_prefix=bus.pull_inbox_prefix("sync-worker"),
             config=ConsumerConfig(ack_wait=settings.sync_ack_wait_seconds, max_deliver=max_deliver),
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.sync_concurrency,
@@ -145,9 +146,7 @@ def build(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        await bus.start_broker(
-            broker, log, max_age_seconds=settings.events_max_age_seconds, max_bytes=settings.events_max_bytes
-        )
+        await bus.start_broker(broker, log)
         sweeper = asyncio.create_task(sweep_forever())
         sweeper.add_done_callback(_sweeper_ended)
         log.info("sync-worker consuming %s as %s", STREAM, SYNC_WORKER_DURABLE)

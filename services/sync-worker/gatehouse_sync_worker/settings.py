@@ -23,8 +23,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_retry_base_seconds: float = 1.0
     sync_concurrency: int = 8
     sync_pending_sweep_seconds: float = 15.0
-    events_max_age_seconds: float = 30 * 24 * 3600
-    events_max_bytes: int = 1024**3
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     target_dns_servers: str = ""
     log_level: str = "INFO"
