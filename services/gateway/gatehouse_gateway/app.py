@@ -65,15 +65,26 @@ def build(settings: Settings) -> McpFastPath:
     guard = EndpointGuard(settings.target_denied_networks)
     catalog = Catalog(store)
     http = httpx.AsyncClient()  # JWKS fetches
-    mcp_http = McpHttp()  # upstream MCP calls
+    mcp_http = McpHttp(  # upstream MCP calls
+        max_per_host=settings.gateway_max_connections_per_target,
+        max_response_bytes=settings.gateway_max_upstream_response_bytes,
+    )
 
     async def target_headers(target: RoutedTarget) -> dict[str, str]:
         if target.oauth is None:
             return {}
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
-    upstream = UpstreamPool(mcp_http, settings.gateway_upstream_timeout_seconds, target_headers, guard)
-    ended = EndedSessions(settings.gateway_session_max_age_seconds)
+    upstream = UpstreamPool(
+        mcp_http,
+        settings.gateway_upstream_timeout_seconds,
+        target_headers,
+        guard,
+        max_sessions=settings.gateway_max_upstream_sessions,
+    )
+    ended = EndedSessions(
+        settings.gateway_session_max_age_seconds, settings.gateway_max_ended_sessions_per_user
+    )
     background: set[asyncio.Task[None]] = set()
 
     async def reload_ended_sessions() -> None:
@@ -139,7 +150,7 @@ def build(settings: Settings) -> McpFastPath:
             claims = msgspec.json.decode(msg.body, type=SessionClaims)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
-        ended.end(claims.nonce, claims.issued_at)
+        ended.end(claims)
 
     async def store_ended_session(nonce: str, expires_at: float) -> None:
         try:

@@ -45,7 +45,7 @@ Handler = Callable[[NatsMessage], Awaitable[None]]
 
 def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
-    http = McpHttp()
+    http = McpHttp(max_response_bytes=settings.sync_max_response_bytes)
     broker = bus.make_broker(settings.nats_url, settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),
