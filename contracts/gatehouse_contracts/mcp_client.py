@@ -74,6 +74,7 @@ _decode = msgspec.json.Decoder().decode
 
 IDLE_SECONDS = 4.0  # keep-alive of pooled upstream connections
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_CONNECTIONS = 512
 MAX_CONNECTIONS_PER_HOST = 128
 
 
@@ -96,7 +97,7 @@ class McpHttp:
     def __init__(
         self,
         *,
-        max_connections: int = 512,
+        max_connections: int = MAX_CONNECTIONS,
         max_per_host: int = MAX_CONNECTIONS_PER_HOST,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:

@@ -66,6 +66,7 @@ def build(settings: Settings) -> McpFastPath:
     catalog = Catalog(store)
     http = httpx.AsyncClient()  # JWKS fetches
     mcp_http = McpHttp(  # upstream MCP calls
+        max_connections=settings.gateway_max_connections,
         max_per_host=settings.gateway_max_connections_per_target,
         max_response_bytes=settings.gateway_max_upstream_response_bytes,
     )

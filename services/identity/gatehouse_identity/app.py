@@ -35,6 +35,7 @@ from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 from . import browser
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
+from .misses import MissAggregator
 from .oauth import TokenEndpoint
 from .operations import OPERATIONS, Operation
 from .providers import Providers
@@ -133,7 +134,7 @@ def build(settings: Settings) -> FastAPI:
         signer=TokenSigner(settings.identity_token_keys, settings.identity_workload_token_ttl_seconds),
         token_endpoint=TokenEndpoint(http, settings.identity_http_timeout_seconds),
         jwt=JwtValidator(http, timeout=settings.identity_http_timeout_seconds),
-        publish=publish,
+        publish=MissAggregator(publish, settings.identity_miss_events_interval_seconds),
     )
     admin_auth = AdminAuth.from_settings(settings, deps.jwt)
     for name, op in OPERATIONS.items():

@@ -24,6 +24,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     identity_session_ttl_seconds: float = 600
     identity_workload_token_ttl_seconds: float = 900
     identity_http_timeout_seconds: float = 10
+    identity_miss_events_interval_seconds: float = 60
     log_level: str = "INFO"
 
     @classmethod
