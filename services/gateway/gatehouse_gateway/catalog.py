@@ -69,6 +69,7 @@ class GatewayCatalog:
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
     _answers: dict[int, bytes] = field(default_factory=dict)  # by first tool: the issued pages only
+    _starts: dict[str, int] = field(default_factory=dict)  # the cursors of _answers: where they lead
     _encoded: dict[str, Encoded] = field(default_factory=dict)
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
@@ -92,7 +93,8 @@ class GatewayCatalog:
                 keys.append((doc["name"], i))
                 tools.append(data)
                 routes[name] = (target, tool)
-        self.keys, self.tools, self.routes, self._answers, self._encoded = keys, tools, routes, {}, encoded
+        self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
+        self._answers, self._starts = {}, {}
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
@@ -106,22 +108,24 @@ class GatewayCatalog:
         ``{"jsonrpc":"2.0","result":{"tools":[...],"nextCursor":"..."},"id":`` (the caller adds
         ``<id>}``; the id comes last so the cached bytes need no copy). ValueError for a cursor
         this gateway did not issue."""
-        start = 0
-        if cursor is not None:
-            start = bisect.bisect_right(self.keys, cursors.parse(self.gateway["_id"], cursor))
+        start = 0 if cursor is None else self._starts.get(cursor, -1)
+        if start < 0:  # not a cursor of a page kept here: check that a replica issued it
+            start = bisect.bisect_right(self.keys, cursors.parse(self.gateway["_id"], cursor or ""))
         answer = self._answers.get(start)
         if answer is None:
             end = min(start + size, len(self.tools))
-            more = b""
+            more = next_cursor = b""
             if end < len(self.tools):
-                next_cursor = cursors.make(self.gateway["_id"], self.keys[end - 1])
-                more = b',"nextCursor":"' + next_cursor.encode() + b'"'
+                next_cursor = cursors.make(self.gateway["_id"], self.keys[end - 1]).encode()
+                more = b',"nextCursor":"' + next_cursor + b'"'
             tools = b",".join(self.tools[start:end])
             answer = b'{"jsonrpc":"2.0","result":{"tools":[' + tools + b"]" + more + b'},"id":'
             # this catalog's own cursors start pages at multiples of size; a cursor issued before a
             # change may start elsewhere: served, not kept, so the cache is one entry per page
             if start % size == 0:
                 self._answers[start] = answer
+                if next_cursor:
+                    self._starts[next_cursor.decode()] = end
         return answer
 
 
