@@ -13,7 +13,7 @@ from typing import Any
 import harness
 import httpx
 import nats
-from admin import Admin
+from admin import Admin, target_body
 from rawmcp import open_session, post, rpc
 
 from gatehouse_contracts.events import decode_event
@@ -201,3 +201,22 @@ async def test_anonymous_misses_are_counted_not_each_published(stack: Any) -> No
     finally:
         await nc.close()
         identity.stop()
+
+
+async def test_a_huge_tools_list_page_fails_the_sync(stack: Any, upstreams: Any, sdk_server: Any) -> None:
+    huge = upstreams.sdk(extra_tools=1000)  # one tools/list page of ~150 KB
+    stack.sync_worker.stop()  # the only sync-worker while this test runs: the one with the limit
+    limited = stack.start_sync_worker_replica(SYNC_MAX_RESPONSE_BYTES="50000")
+    try:
+        async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+            gw = await admin.create_gateway()
+            created = await admin.create_target(gw["gatewayId"], target_body("huge", huge.url))
+            target = await admin.wait_status(gw["gatewayId"], created["targetId"])
+            assert target["status"] == "FAILED", target
+            assert "Answer too large" in target["statusReasons"][0]
+            assert "larger than 50000 bytes" in target["statusReasons"][0]
+            await admin.ready_target(gw["gatewayId"], "small", sdk_server.url)
+    finally:
+        limited.stop()
+        stack.sync_workers.remove(limited)
+        stack.sync_worker.start().wait_ready()
