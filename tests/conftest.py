@@ -206,8 +206,8 @@ class Upstreams:
     def everything(self) -> harness.Proc:
         return self._keep(harness.start_everything_server())
 
-    def not_mcp(self, hang: bool = False) -> harness.Proc:
-        return self._keep(harness.start_not_mcp(hang=hang))
+    def not_mcp(self, hang: bool = False, bad_error: bool = False) -> harness.Proc:
+        return self._keep(harness.start_not_mcp(hang=hang, bad_error=bad_error))
 
     def stop(self) -> None:
         for p in reversed(self.started):

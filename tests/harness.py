@@ -614,6 +614,9 @@ def service_env(nats_url: str, mongo_url: str, *, run_id: str | None = None, **e
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
         "GATEWAY_CATALOG_REFRESH_SECONDS": "2",
         "SYNC_PENDING_SWEEP_SECONDS": "1",
+        # Every refusal its own event, as the tests that read them expect; the aggregation of
+        # anonymous misses is tested on an identity of its own (test_bounds.py).
+        "IDENTITY_MISS_EVENTS_INTERVAL_SECONDS": "0",
         # Add here any further variable a service requires (e.g. an encryption key for the
         # identity vault) once the README configuration table names it.
     }
@@ -757,15 +760,18 @@ def start_everything_server(*, timeout: float = DEFAULT_TIMEOUT) -> Proc:
     return proc
 
 
-def start_not_mcp(*, hang: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Proc:
-    """tests/servers/not_mcp.py: HTML 200 to every POST, or (hang) never answers.
+def start_not_mcp(*, hang: bool = False, bad_error: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Proc:
+    """tests/servers/not_mcp.py: HTML 200 to every POST, or (hang) never answers, or (bad_error)
+    syncs but answers tools/call with a malformed JSON-RPC error.
     `.url` = http://127.0.0.1:<port>/mcp (any path behaves the same)."""
     port = free_port()
     cmd = [sys.executable, str(SERVERS / "not_mcp.py"), "--port", str(port)]
     if hang:
         cmd.append("--hang")
+    if bad_error:
+        cmd.append("--bad-error")
     proc = Proc(
-        "not-mcp-hang" if hang else "not-mcp",
+        "not-mcp-hang" if hang else "not-mcp-bad-error" if bad_error else "not-mcp",
         cmd,
         cwd=REPO,
         port=port,

@@ -173,3 +173,52 @@ async def test_a_slow_target_does_not_hold_up_other_targets(
         assert not slow.done()  # answered while the slow call still waits
         timed_out = await slow  # GATEWAY_UPSTREAM_TIMEOUT_SECONDS is 3 in the tests
     assert timed_out["error"]["code"] == -32001 and "slowone" in timed_out["error"]["message"]
+
+
+async def test_hostile_headers_and_bodies_get_clean_errors(gateway: dict[str, Any]) -> None:
+    url = gateway["gatewayUrl"]
+    ping = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    async with httpx.AsyncClient() as http:
+        session = await open_session(http, url)
+        for bad in (b"\xcd\xff.\xcd", session.encode()[:-1] + b"\xe9"):
+            r = await http.post(
+                url,
+                content=ping,
+                headers=[
+                    (b"Content-Type", b"application/json"),
+                    (b"Accept", b"application/json, text/event-stream"),
+                    (b"Mcp-Session-Id", bad),
+                ],
+            )
+            assert r.status_code == 404 and r.json()["error"]["code"] == -32600, r.text
+            assert (await http.delete(url, headers=[(b"Mcp-Session-Id", bad)])).status_code == 404
+        invalid_utf8 = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"\xcd"}}'
+        for body in (invalid_utf8, b'{"jsonrpc":"2.0","id":1,"method":"\xff\xfe"}'):
+            r = await post(http, url, None, session=session, raw=body)
+            assert r.status_code == 400 and r.json()["error"]["code"] == -32700, r.text
+        assert (await rpc(http, url, session, "ping"))["result"] == {}
+
+
+async def test_line_separators_in_a_tool_result_survive_sse(gateway: dict[str, Any]) -> None:
+    """The SDK server answers over SSE and leaves U+2028, U+2029 and U+0085 unescaped in its JSON;
+    only CR and LF end an SSE line."""
+    url = gateway["gatewayUrl"]
+    text = "line\u2028separator\u2029paragraph\x85next-line"
+    async with httpx.AsyncClient() as http:
+        session = await open_session(http, url)
+        answer = await rpc(
+            http, url, session, "tools/call", {"name": "sdk___echo", "arguments": {"text": text}}
+        )
+    assert answer["result"]["content"][0]["text"] == text
+
+
+async def test_a_malformed_upstream_error_is_an_upstream_failure(stack: Any, upstreams: Any) -> None:
+    broken = upstreams.not_mcp(bad_error=True)
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gw = await admin.create_gateway()
+        await admin.ready_target(gw["gatewayId"], "broken", broken.url)
+    async with httpx.AsyncClient() as http:
+        session = await open_session(http, gw["gatewayUrl"])
+        answer = await rpc(http, gw["gatewayUrl"], session, "tools/call", {"name": "broken___broken"})
+    assert answer["error"]["code"] == -32001 and answer["error"]["data"] == {"target": "broken"}
+    assert "malformed JSON-RPC error" in answer["error"]["message"]

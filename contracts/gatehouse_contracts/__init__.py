@@ -1,6 +1,6 @@
 """Gatehouse's wire: bus events, identity RPC messages, subject names, MCP wire shapes and client."""
 
-from . import bus, config, errors, events, http, jsonrpc, mcp_client, mongo, rpc, subjects, tools
+from . import bus, config, errors, events, http, jsonrpc, locks, mcp_client, mongo, rpc, subjects, tools
 
 __all__ = [
     "bus",
@@ -9,6 +9,7 @@ __all__ = [
     "events",
     "http",
     "jsonrpc",
+    "locks",
     "mcp_client",
     "mongo",
     "rpc",

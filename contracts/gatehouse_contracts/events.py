@@ -138,6 +138,10 @@ class AuthorizationFailed(Event, frozen=True, tag="identity.authorization_failed
     user_id: str = ""
     provider_name: str = ""
     session_uri: str = ""
+    count: int = 1
+    """How many refusals this event stands for: more than 1 for a summary of refusals that named
+    no session, counted over an interval instead of published one by one (identity's
+    ``IDENTITY_MISS_EVENTS_INTERVAL_SECONDS``)."""
 
 
 # --- tools --------------------------------------------------------------------------------

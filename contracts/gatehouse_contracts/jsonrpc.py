@@ -78,7 +78,7 @@ def parse_message(body: bytes) -> Message:
     -32600 not a message)."""
     try:
         doc = _raw.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # (the latter: bad UTF-8 inside a string)
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
     except RecursionError:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels") from None

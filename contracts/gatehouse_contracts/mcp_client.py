@@ -3,7 +3,8 @@
 Errors, all ``McpClientError``:
     UpstreamUnreachable   connection refused / DNS / reset
     UpstreamTimeout       no answer in time
-    NotAnMcpServer        the answer is not MCP (HTML, wrong status, not JSON-RPC)
+    NotAnMcpServer        the answer is not MCP (HTML, wrong status, not JSON-RPC, a malformed error)
+    UpstreamTooLarge      the answer is larger than the limit (``McpHttp.max_response_bytes``)
     UpstreamUnauthorized  HTTP 401/403 from the target
     UpstreamSessionLost   HTTP 404 for our session id: initialize again
     EndpointNotAllowed    the endpoint resolves to a denied network
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from typing import Any
 
 import aiohttp
@@ -51,6 +53,10 @@ class UpstreamSessionLost(McpClientError):
     pass
 
 
+class UpstreamTooLarge(McpClientError):
+    pass
+
+
 class EndpointNotAllowed(McpClientError):
     """The endpoint is on a denied network (see ``netguard``)."""
 
@@ -67,6 +73,9 @@ _decode = msgspec.json.Decoder().decode
 
 
 IDLE_SECONDS = 4.0  # keep-alive of pooled upstream connections
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_CONNECTIONS = 512
+MAX_CONNECTIONS_PER_HOST = 128
 
 
 class McpHttp:
@@ -80,10 +89,23 @@ class McpHttp:
     connection the server is closing; a tools/call is not retried, it may not be idempotent.
     The session is made on first use, inside the loop. Connections go only where ``guard``
     allows: the deny-list is applied to the addresses a host name resolves to, each time it does.
+
+    Limits: ``max_connections`` in all; ``max_per_host`` to one host and port, so a target that
+    hangs holds at most that many and the others' calls keep going; ``max_response_bytes`` of one
+    answer, read no further (``UpstreamTooLarge``).
     """
 
-    def __init__(self, *, max_connections: int = 512, guard: EndpointGuard | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_host: int = MAX_CONNECTIONS_PER_HOST,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        guard: EndpointGuard | None = None,
+    ) -> None:
         self._max_connections = max_connections
+        self._max_per_host = max_per_host
+        self.max_response_bytes = max_response_bytes
         self.guard = guard or EndpointGuard()
         self._session: aiohttp.ClientSession | None = None
 
@@ -92,7 +114,7 @@ class McpHttp:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections,
-                    limit_per_host=0,
+                    limit_per_host=self._max_per_host,
                     keepalive_timeout=IDLE_SECONDS,
                     resolver=self.guard.aiohttp_resolver(),  # the deny-list, on every connection
                 ),
@@ -135,11 +157,16 @@ class _Flags(msgspec.Struct):
     isError: Any = False  # noqa: N815 (the MCP field name)
 
 
+# SSE ends lines with CRLF, CR or LF only; str.splitlines() would also split on U+2028, U+2029,
+# U+0085 and other characters JSON writers leave unescaped inside strings.
+_SSE_LINE_END = re.compile("\r\n|\r|\n")
+
+
 def _sse_messages(text: str) -> list[Any]:
     """The JSON payloads of the ``data:`` fields of an SSE body, one per event."""
     out: list[Any] = []
     data: list[str] = []
-    for line in text.splitlines() + [""]:
+    for line in _SSE_LINE_END.split(text) + [""]:
         if line == "":
             if data:
                 try:
@@ -173,6 +200,7 @@ class McpSession:
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.server_info: dict[str, Any] = {}
+        self.in_flight = 0  # requests sent and not yet answered (a pool closes only idle sessions)
 
     async def initialize(self) -> None:
         try:  # a literal address; host names are checked each time they resolve
@@ -270,12 +298,14 @@ class McpSession:
 
     async def _send(self, body: bytes) -> _Reply:
         """POST one message; transport faults and HTTP refusals become our errors."""
+        self.in_flight += 1
         try:
             async with asyncio.timeout(self.timeout):
                 async with self._http.session().post(
                     self.endpoint, data=body, headers=self._session_headers(), allow_redirects=False
                 ) as response:
-                    reply = _Reply(response.status, response.content_type, await response.read())
+                    content = await _read(response, self._http.max_response_bytes)
+                    reply = _Reply(response.status, response.content_type, content)
                     sid = response.headers.get("mcp-session-id")
         except TimeoutError:
             raise UpstreamTimeout(f"no answer within {self.timeout:g}s") from None
@@ -283,6 +313,8 @@ class McpSession:
             if (denied := denial(exc)) is not None:
                 raise EndpointNotAllowed(str(denied)) from None
             raise UpstreamUnreachable(f"cannot connect ({type(exc).__name__})") from None
+        finally:
+            self.in_flight -= 1
         if reply.status in (401, 403):
             raise UpstreamUnauthorized(f"the server refused the credentials (HTTP {reply.status})")
         if reply.status == 404 and self.session_id:
@@ -313,6 +345,24 @@ class McpSession:
         raise _no_response(reply)
 
 
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, but no more than ``limit`` bytes of it: a longer answer is refused at once (a
+    declared length) or as soon as it passes the limit (chunked, SSE), the rest left unread."""
+    declared = response.content_length
+    if declared is not None:  # aiohttp reads no more than the declared length
+        if declared > limit:
+            raise UpstreamTooLarge(f"the answer is larger than {limit} bytes")
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamTooLarge(f"the answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:
     """The result of a JSON answer without decoding it (its syntax and UTF-8 are still checked)."""
     try:
@@ -331,8 +381,15 @@ def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:
     return ToolResult(raw, bool(flags.isError))
 
 
-def _rpc_error(err: dict[str, Any]) -> UpstreamRpcError:
-    return UpstreamRpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
+def _rpc_error(err: dict[str, Any]) -> McpClientError:
+    """The server's JSON-RPC error, kept as it is only when well formed (an integer code, a string
+    message): anything else is the server's fault, not an error to pass on."""
+    code, message = err.get("code"), err.get("message", "")
+    if not isinstance(code, int) or isinstance(code, bool) or not isinstance(message, str):
+        return NotAnMcpServer(
+            "the server sent a malformed JSON-RPC error (its code must be an integer, its message a string)"
+        )
+    return UpstreamRpcError(code, message, err.get("data"))
 
 
 def _no_response(reply: _Reply) -> NotAnMcpServer:

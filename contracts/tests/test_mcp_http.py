@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from gatehouse_contracts.mcp_client import McpHttp, McpSession, NotAnMcpServer, UpstreamRpcError
+from gatehouse_contracts.mcp_client import (
+    McpHttp,
+    McpSession,
+    NotAnMcpServer,
+    UpstreamRpcError,
+    UpstreamTooLarge,
+)
 
 
 class Upstream:
@@ -19,6 +25,7 @@ class Upstream:
         self.cookies: list[str] = []
         self.redirect = False
         self.call_answer: bytes | None = None  # the tools/call answer's body, %d = the request id
+        self.chunked = False  # send it without a Content-Length
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.cookies.append(request.headers.get("Cookie", ""))
@@ -30,7 +37,15 @@ class Upstream:
         result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "t"}}
         if msg["method"] == "tools/call" and self.call_answer is not None:
             answer = self.call_answer % msg["id"] if b"%d" in self.call_answer else self.call_answer
-            return web.Response(body=answer, content_type="application/json")
+            if not self.chunked:
+                return web.Response(body=answer, content_type="application/json")
+            stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            for i in range(0, len(answer), 100):
+                await stream.write(answer[i : i + 100])
+            await stream.write_eof()
+            return stream
         if msg["method"] == "tools/call":
             result = {"content": [{"type": "text", "text": "ok"}]}
         response = web.json_response({"jsonrpc": "2.0", "id": msg["id"], "result": result})
@@ -103,6 +118,34 @@ async def test_a_tool_result_passes_through_as_sent(upstream: tuple[Upstream, st
                 await session.call_tool("t", {})
         server.call_answer = b'{"jsonrpc":"2.0","id":999999,"result":{}}'  # %d left out: another id
         with pytest.raises(NotAnMcpServer, match="no JSON-RPC response"):
+            await session.call_tool("t", {})
+    finally:
+        await http.close()
+
+
+async def test_answers_over_the_limit_and_malformed_errors_are_refused(
+    upstream: tuple[Upstream, str],
+) -> None:
+    server, url = upstream
+    http = McpHttp(max_response_bytes=1000)
+    try:
+        session = McpSession(http, url)
+        await session.initialize()
+        text = (
+            b'{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"' + b"x" * 2000 + b'"}]}}'
+        )
+        for chunked in (False, True):
+            server.call_answer, server.chunked = text, chunked
+            with pytest.raises(UpstreamTooLarge, match="larger than 1000 bytes"):
+                await session.call_tool("t", {})
+            server.call_answer = text.replace(b"x" * 2000, b"small")
+            assert json.loads((await session.call_tool("t", {})).raw)["content"][0]["text"] == "small"
+        for code in (b'"oops"', b"1.5", b"true", b"null", b"[1]"):
+            server.call_answer = b'{"jsonrpc":"2.0","id":%d,"error":{"code":' + code + b',"message":"m"}}'
+            with pytest.raises(NotAnMcpServer, match="malformed JSON-RPC error"):
+                await session.call_tool("t", {})
+        server.call_answer = b'{"jsonrpc":"2.0","id":%d,"error":{"code":-32000,"message":7}}'
+        with pytest.raises(NotAnMcpServer, match="malformed JSON-RPC error"):
             await session.call_tool("t", {})
     finally:
         await http.close()

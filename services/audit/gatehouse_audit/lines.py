@@ -113,7 +113,14 @@ _DETAILS: dict[str, Callable[[Doc], list[str]]] = {
     "identity.token_issued": _token,
     "identity.token_refreshed": _token,
     "identity.token_revoked": _fields("workloadName", "providerName", "scopes", "reason"),
-    "identity.authorization_failed": _fields("reason", "workloadName", "providerName"),
+    "identity.authorization_failed": lambda doc: [
+        _pairs(
+            ("reason", doc.get("reason")),
+            ("workloadName", doc.get("workloadName")),
+            ("providerName", doc.get("providerName")),
+            ("count", doc.get("count") if doc.get("count", 1) != 1 else None),  # a summary only
+        )
+    ],
     "tool.invoked": _tool_invoked,
     UNDECODABLE: _undecodable,
 }

@@ -92,6 +92,8 @@ def test_identity_events_show_workload_provider_and_reason() -> None:
     assert refused.endswith(
         "identity.authorization_failed".ljust(TYPE_WIDTH) + " reason=user_mismatch workloadName=gw-1"
     )
+    summary = format_line(_doc(AuthorizationFailed(**_common(), reason="unknown_session", count=49)))
+    assert summary.endswith(" reason=unknown_session count=49")
 
 
 def test_undecodable_shows_subject_error_and_a_preview() -> None:

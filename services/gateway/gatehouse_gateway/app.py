@@ -64,15 +64,27 @@ def build(settings: Settings) -> McpFastPath:
     guard = EndpointGuard.from_settings(settings)
     catalog = Catalog(store)
     http = guard.httpx_client(timeout=settings.gateway_upstream_timeout_seconds)  # JWKS fetches
-    mcp_http = McpHttp(guard=guard)  # upstream MCP calls
+    mcp_http = McpHttp(  # upstream MCP calls
+        max_connections=settings.gateway_max_connections,
+        max_per_host=settings.gateway_max_connections_per_target,
+        max_response_bytes=settings.gateway_max_upstream_response_bytes,
+        guard=guard,
+    )
 
     async def target_headers(target: RoutedTarget) -> dict[str, str]:
         if target.oauth is None:
             return {}
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
-    upstream = UpstreamPool(mcp_http, settings.gateway_upstream_timeout_seconds, target_headers)
-    ended = EndedSessions(settings.gateway_session_max_age_seconds)
+    upstream = UpstreamPool(
+        mcp_http,
+        settings.gateway_upstream_timeout_seconds,
+        target_headers,
+        max_sessions=settings.gateway_max_upstream_sessions,
+    )
+    ended = EndedSessions(
+        settings.gateway_session_max_age_seconds, settings.gateway_max_ended_sessions_per_user
+    )
     background: set[asyncio.Task[None]] = set()
 
     async def reload_ended_sessions() -> None:
@@ -138,7 +150,7 @@ def build(settings: Settings) -> McpFastPath:
             claims = msgspec.json.decode(msg.body, type=SessionClaims)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
-        ended.end(claims.nonce, claims.issued_at)
+        ended.end(claims)
 
     async def store_ended_session(nonce: str, expires_at: float) -> None:
         try:

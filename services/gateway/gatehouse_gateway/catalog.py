@@ -3,15 +3,20 @@
 Each replica keeps its own; it is rebuilt for one gateway whenever a catalog-change event arrives,
 and wholly re-read from MongoDB on a timer and after a reconnect, so a missed event heals itself.
 tools/list never leaves memory.
+
+A tools/list cursor names the last tool of the page before (target name, index), so paging survives
+catalog changes between pages, and is signed (``Cursors``): the gateway serves only cursors it
+issued, and keeps encoded only the pages the current catalog issues (at most one per page).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import bisect
 import gc
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,7 @@ import msgspec
 
 from gatehouse_contracts.target_auth import oauth_provider
 
+from .sessions import b64, sign, unb64
 from .store import Doc, Store
 
 log = logging.getLogger("gatehouse.gateway.catalog")
@@ -62,7 +68,8 @@ class GatewayCatalog:
     tools: list[bytes] = field(default_factory=list)  # each prefixed tool, encoded
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
-    _answers: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    _answers: dict[int, bytes] = field(default_factory=dict)  # by first tool: the issued pages only
+    _starts: dict[str, int] = field(default_factory=dict)  # the cursors of _answers: where they lead
     _encoded: dict[str, Encoded] = field(default_factory=dict)
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
@@ -86,7 +93,8 @@ class GatewayCatalog:
                 keys.append((doc["name"], i))
                 tools.append(data)
                 routes[name] = (target, tool)
-        self.keys, self.tools, self.routes, self._answers, self._encoded = keys, tools, routes, {}, encoded
+        self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
+        self._answers, self._starts = {}, {}
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
@@ -95,23 +103,30 @@ class GatewayCatalog:
         # dicts stalled every request for tens of milliseconds (BENCHMARKS.md).
         gc.freeze()
 
-    def answer(self, cursor: str | None, size: int) -> bytes:
+    def answer(self, cursor: str | None, size: int, cursors: Cursors) -> bytes:
         """The tools/list answer for one page, all but its id, encoded once per page:
         ``{"jsonrpc":"2.0","result":{"tools":[...],"nextCursor":"..."},"id":`` (the caller adds
-        ``<id>}``; the id comes last so the cached bytes need no copy). ValueError for a bad cursor."""
-        start = 0
-        if cursor is not None:
-            start = bisect.bisect_right(self.keys, _parse_cursor(cursor))
-        end = min(start + size, len(self.tools))
-        if (start, end) not in self._answers:
-            more = b""
+        ``<id>}``; the id comes last so the cached bytes need no copy). ValueError for a cursor
+        this gateway did not issue."""
+        start = 0 if cursor is None else self._starts.get(cursor, -1)
+        if start < 0:  # not a cursor of a page kept here: check that a replica issued it
+            start = bisect.bisect_right(self.keys, cursors.parse(self.gateway["_id"], cursor or ""))
+        answer = self._answers.get(start)
+        if answer is None:
+            end = min(start + size, len(self.tools))
+            more = next_cursor = b""
             if end < len(self.tools):
-                more = b',"nextCursor":"' + _make_cursor(self.keys[end - 1]).encode() + b'"'
+                next_cursor = cursors.make(self.gateway["_id"], self.keys[end - 1]).encode()
+                more = b',"nextCursor":"' + next_cursor + b'"'
             tools = b",".join(self.tools[start:end])
-            self._answers[(start, end)] = (
-                b'{"jsonrpc":"2.0","result":{"tools":[' + tools + b"]" + more + b'},"id":'
-            )
-        return self._answers[(start, end)]
+            answer = b'{"jsonrpc":"2.0","result":{"tools":[' + tools + b"]" + more + b'},"id":'
+            # this catalog's own cursors start pages at multiples of size; a cursor issued before a
+            # change may start elsewhere: served, not kept, so the cache is one entry per page
+            if start % size == 0:
+                self._answers[start] = answer
+                if next_cursor:
+                    self._starts[next_cursor.decode()] = end
+        return answer
 
 
 def _encode_target(doc: Doc) -> Encoded:
@@ -132,16 +147,32 @@ def _encode_target(doc: Doc) -> Encoded:
     return doc, target, entries
 
 
-def _make_cursor(key: tuple[str, int]) -> str:
-    return base64.urlsafe_b64encode(_encoder.encode(key)).decode()
+class Cursors:
+    """tools/list cursors ``<base64url([target name, index])>.<HMAC>``, bound to one gateway and
+    signed with a key derived from the session secret: every replica accepts the cursors any of
+    them issued, and nothing else (a forged cursor, or one of another gateway)."""
 
+    MAX_LENGTH = 1024
 
-def _parse_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        name, index = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[str, int])
-    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError, UnicodeEncodeError):
-        raise ValueError("unknown cursor") from None
-    return name, index
+    def __init__(self, secret: bytes) -> None:
+        self._key = hmac.new(secret, b"gatehouse tools/list cursor", hashlib.sha256).digest()
+
+    def make(self, gateway_id: str, key: tuple[str, int]) -> str:
+        payload = b64(_encoder.encode(key))
+        return f"{payload}.{sign(self._key, f'{gateway_id}.{payload}')}"
+
+    def parse(self, gateway_id: str, cursor: str) -> tuple[str, int]:
+        """The (target name, index) a cursor continues after; ValueError if we did not issue it."""
+        payload, _, signature = cursor.partition(".")
+        if len(cursor) > self.MAX_LENGTH or not cursor.isascii() or not payload:
+            raise ValueError("unknown cursor")
+        if not hmac.compare_digest(signature, sign(self._key, f"{gateway_id}.{payload}")):
+            raise ValueError("unknown cursor")
+        try:
+            name, index = msgspec.json.decode(unb64(payload), type=tuple[str, int])
+        except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError):
+            raise ValueError("unknown cursor") from None
+        return name, index
 
 
 class Catalog:

@@ -1,6 +1,6 @@
 """The gateway's errors: the shared hierarchy (see ``gatehouse_contracts.errors``) plus MCP-side ones.
 
-McpHttpError   an MCP transport refusal answered with a bare HTTP status (400, 403, 404, 405, 406, 415)
+McpHttpError   an MCP transport refusal answered with a bare HTTP status (400, 403, 404, 405, 406, 415, 429)
 """
 
 from gatehouse_contracts.errors import (

@@ -34,7 +34,7 @@ from gatehouse_contracts.mcp_client import (
 )
 
 from . import sessions
-from .catalog import Catalog, GatewayCatalog, RoutedTarget
+from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .errors import McpHttpError
 from .fast_path import JsonParts
 from .sessions import EndedSessions, SessionClaims
@@ -80,6 +80,7 @@ class McpEndpoint:
         self.user_tokens = user_tokens
         self.public_url = public_url.rstrip("/")
         self.secret = secret
+        self.cursors = Cursors(secret)
         self.origins = {_origin(public_url), *(_origin(o) for o in allowed_origins)}
         self.page_size = page_size
         self.session_max_age = session_max_age
@@ -162,7 +163,13 @@ class McpEndpoint:
 
     async def _delete(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
         claims = self._session(request, cat, user)
-        await self.on_session_ended(claims, self.ended.end(claims.nonce, claims.issued_at))
+        if self.ended.full(claims):
+            raise McpHttpError(
+                429,
+                "Too Many Requests: this user has ended too many sessions lately; "
+                "the session stays valid until it expires",
+            )
+        await self.on_session_ended(claims, self.ended.end(claims))
         return Response(status_code=204)
 
     async def _post(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
@@ -233,9 +240,12 @@ class McpEndpoint:
         if cursor is not None and not isinstance(cursor, str):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: cursor must be a string")
         try:
-            answer = cat.answer(cursor, self.page_size)
+            answer = cat.answer(cursor, self.page_size, self.cursors)
         except ValueError:
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from None
+            raise JsonRpcError(
+                jsonrpc.INVALID_PARAMS,
+                "Invalid params: unknown cursor (use the nextCursor of this gateway's last tools/list page)",
+            ) from None
         return JsonParts([answer, msgspec.json.encode(msg.id) + b"}"])
 
     async def _tools_call(

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from gatehouse_contracts.config import AdminSettings, csv, load_settings
+from gatehouse_contracts.mcp_client import (
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_HOST,
+    MAX_RESPONSE_BYTES,
+)
 from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
@@ -20,6 +25,11 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gateway_tools_page_size: int = 10000
     gateway_upstream_timeout_seconds: float = 30.0
     gateway_session_max_age_seconds: int = 24 * 3600
+    gateway_max_ended_sessions_per_user: int = 1000
+    gateway_max_upstream_sessions: int = 10_000
+    gateway_max_upstream_response_bytes: int = MAX_RESPONSE_BYTES
+    gateway_max_connections: int = MAX_CONNECTIONS
+    gateway_max_connections_per_target: int = MAX_CONNECTIONS_PER_HOST
     gateway_catalog_refresh_seconds: float = 30.0
     identity_rpc_timeout_seconds: float = 5.0
     max_body_bytes: int = 1024 * 1024

@@ -4,14 +4,20 @@ per user for targets that act on a user's behalf.
 A client-credentials target gets its bearer header when its session opens; a 401 later (token
 expired or revoked) opens the session again with a fresh token, once. A user's session is opened
 with the token the caller passes; a different token (refreshed) replaces the session.
+
+At most ``max_sessions`` are kept: past that the least recently used idle ones are closed (a
+session with a call in flight is never closed under it), so many users do not grow the pool
+without bound. The locks that open sessions exist only while used (``KeyedLocks``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gatehouse_contracts.locks import KeyedLocks
 from gatehouse_contracts.mcp_client import (
     McpHttp,
     McpSession,
@@ -27,19 +33,32 @@ Key = tuple[str, int, str]
 
 
 class UpstreamPool:
-    def __init__(self, http: McpHttp, timeout: float, m2m_headers: Headers) -> None:
+    def __init__(
+        self,
+        http: McpHttp,
+        timeout: float,
+        m2m_headers: Headers,
+        *,
+        max_sessions: int = 10_000,
+    ) -> None:
         self._http = http
         self._timeout = timeout
         self._m2m_headers = m2m_headers
-        self._sessions: dict[Key, McpSession] = {}
-        self._locks: dict[Key, asyncio.Lock] = {}
+        self._max_sessions = max_sessions
+        self._sessions: OrderedDict[Key, McpSession] = OrderedDict()  # least recently used first
+        self._locks = KeyedLocks()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     async def _session(self, target: RoutedTarget, user: str, headers: dict[str, str] | None) -> McpSession:
         key = (target.target_id, target.generation, user)
         session = self._sessions.get(key)
         if session is not None and (headers is None or session.extra_headers == headers):
+            self._sessions.move_to_end(key)
             return session
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._locks(key):
             session = self._sessions.get(key)
             if session is not None and (headers is None or session.extra_headers == headers):
                 return session
@@ -50,7 +69,24 @@ class UpstreamPool:
             session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
             await session.initialize()
             self._sessions[key] = session
+            self._evict()
             return session
+
+    def _evict(self) -> None:
+        """Close the least recently used idle sessions beyond ``max_sessions`` (in the background)."""
+        excess = len(self._sessions) - self._max_sessions
+        if excess <= 0:
+            return
+        idle = []
+        for key, session in self._sessions.items():
+            if session.in_flight == 0:
+                idle.append(key)
+                if len(idle) == excess:
+                    break
+        for key in idle:
+            task = asyncio.create_task(self._sessions.pop(key).close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def call_tool(
         self,
@@ -77,9 +113,7 @@ class UpstreamPool:
     async def forget(self, target_id: str) -> None:
         """Close every session of a target (it changed or went away)."""
         for key in [k for k in self._sessions if k[0] == target_id]:
-            session = self._sessions.pop(key)
-            self._locks.pop(key, None)
-            await session.close()
+            await self._sessions.pop(key).close()
 
     async def close(self) -> None:
         for key in list(self._sessions):

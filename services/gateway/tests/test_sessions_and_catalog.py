@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
 
 from gatehouse_gateway import sessions
-from gatehouse_gateway.catalog import GatewayCatalog
+from gatehouse_gateway.catalog import Cursors, GatewayCatalog
 
 SECRET = b"s" * 32
+CURSORS = Cursors(SECRET)
 
 
 def test_session_ids_verify_anywhere_and_resist_tampering() -> None:
@@ -21,13 +24,30 @@ def test_session_ids_verify_anywhere_and_resist_tampering() -> None:
     payload, sig = token.split(".")
     assert sessions.verify(SECRET, payload + "." + sig[::-1], max_age=60, now=1030) is None
     assert sessions.verify(SECRET, "garbage", max_age=60, now=1030) is None
+    assert sessions.verify(SECRET, "\xcd\xff." + sig, max_age=60, now=1030) is None  # non-ASCII header
     assert sessions.issue(SECRET, "gw-1", "2025-11-25", now=1000) != token  # random nonce
 
 
-def test_ended_sessions_are_remembered() -> None:
+def _claims(nonce: str, user: str = "u", issued_at: float | None = None) -> sessions.SessionClaims:
+    return sessions.SessionClaims("gw", "2025-11-25", int(issued_at or time.time()), nonce, user)
+
+
+def test_ended_sessions_are_remembered_until_they_expire() -> None:
     ended = sessions.EndedSessions(max_age=60)
-    ended.end("n1", issued_at=0)
-    assert "n1" in ended and "n2" not in ended
+    ended.end(_claims("old", issued_at=time.time() - 61))  # already expired: leaves at once
+    ended.end(_claims("n1"))
+    assert "n1" in ended and "n2" not in ended and "old" not in ended and len(ended) == 1
+
+
+def test_ended_sessions_per_user_are_capped() -> None:
+    ended = sessions.EndedSessions(max_age=60, max_per_user=3)
+    for i in range(3):
+        assert not ended.full(_claims(f"a{i}"))
+        ended.end(_claims(f"a{i}"))
+    assert ended.full(_claims("a3"))
+    assert not ended.full(_claims("b0", user="other"))  # another user has their own allowance
+    ended.end(_claims("b0", user="other"))  # (another replica's DELETE is always remembered)
+    assert len(ended) == 4
 
 
 def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[str, object]:
@@ -44,7 +64,7 @@ def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[st
 
 def _page(cat: GatewayCatalog, cursor: str | None, size: int) -> tuple[list[str], str | None]:
     """The tool names and next cursor of one tools/list answer."""
-    answer = msgspec.json.decode(cat.answer(cursor, size) + b"7}")
+    answer = msgspec.json.decode(cat.answer(cursor, size, CURSORS) + b"7}")
     assert answer["jsonrpc"] == "2.0" and answer["id"] == 7
     return [t["name"] for t in answer["result"]["tools"]], answer["result"].get("nextCursor")
 
@@ -81,7 +101,29 @@ def test_catalog_pages_survive_changes_between_pages() -> None:
     assert second == ["beta___x", "beta___y"]
     assert cursor is None
     with pytest.raises(ValueError):
-        cat.answer("not-a-cursor", 2)
+        cat.answer("not-a-cursor", 2, CURSORS)
+
+
+def test_only_issued_cursors_are_served_and_only_issued_pages_kept() -> None:
+    cat = _catalog()
+    _, cursor = _page(cat, None, 2)
+    assert cursor is not None
+    payload = cursor.split(".")[0]
+    forged = [
+        payload,  # unsigned
+        payload + ".AAAA",  # badly signed
+        Cursors(b"another-secret-xxxxx").make("gw", ("alpha", 0)),  # another gateway's key
+        CURSORS.make("another-gateway", ("alpha", 0)),  # issued for another gateway
+        "\u00e9." + cursor.split(".")[1],
+        "x" * 5000,
+    ]
+    for bad in forged:
+        with pytest.raises(ValueError):
+            cat.answer(bad, 2, CURSORS)
+    assert _page(cat, cursor, 2)[0] == ["alpha___c", "beta___x"]
+    # a cursor issued before a change, pointing mid-page now: served, not kept
+    assert _page(cat, CURSORS.make("gw", ("alpha", 0)), 2)[0] == ["alpha___b", "alpha___c"]
+    assert sorted(cat._answers) == [0, 2]
 
 
 def test_a_target_change_re_encodes_only_that_target() -> None:
@@ -90,14 +132,14 @@ def test_a_target_change_re_encodes_only_that_target() -> None:
     renamed = _target("2", "delta", "READY", ["a"])
     cat.targets["2"] = renamed
     cat.rebuild()
-    page = msgspec.json.decode(cat.answer(None, 100) + b"1}")["result"]["tools"]
+    page = msgspec.json.decode(cat.answer(None, 100, CURSORS) + b"1}")["result"]["tools"]
     assert [t["name"] for t in page] == ["beta___x", "beta___y", "delta___a"]
     assert page[2] == {"name": "delta___a", "inputSchema": {"type": "object"}}
     assert cat._encoded["1"][1] is beta_before  # untouched target: its encoding is reused
     assert cat.routes["delta___a"][1] == "a" and "alpha___a" not in cat.routes
     copied = cat.copy({"_id": "gw", "name": "changed"})
     copied.rebuild()
-    assert copied.answer(None, 100) == cat.answer(None, 100)
+    assert copied.answer(None, 100, CURSORS) == cat.answer(None, 100, CURSORS)
 
 
 def test_ended_sessions_loaded_from_elsewhere_skip_the_expired() -> None:

@@ -37,6 +37,7 @@ from . import browser, vault_tokens, workload_auth
 from .consenting_user import LOGIN_PATH
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
+from .misses import MissAggregator
 from .oauth import TokenEndpoint
 from .operations import OPERATIONS, Operation
 from .providers import Providers
@@ -153,7 +154,7 @@ def build(settings: Settings) -> FastAPI:
             timeout=settings.identity_http_timeout_seconds,
             max_bytes=settings.identity_http_max_bytes,
         ),
-        publish=publish,
+        publish=MissAggregator(publish, settings.identity_miss_events_interval_seconds),
     )
     admin_auth = AdminAuth.from_settings(settings, deps.jwt)
     for name, op in OPERATIONS.items():

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import httpx
 
 from gatehouse_contracts.events import Event
 from gatehouse_contracts.jwt import JwtValidator
+from gatehouse_contracts.locks import KeyedLocks
 from gatehouse_contracts.rpc import WorkloadIdentity
 
 from .crypto import TokenSigner, Vault
@@ -48,7 +49,7 @@ class Deps:
     jwt: JwtValidator
     publish: Callable[[Event], Awaitable[None]]
     m2m_cache: dict[tuple[str, ...], tuple[str, float]] = field(default_factory=dict)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)  # only the keys in use: no growth per user
 
-    def lock(self, key: str) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self.locks(key)

@@ -29,6 +29,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     target_dns_servers: str = ""
     gatehouse_allow_insecure_http: bool = False
+    identity_miss_events_interval_seconds: float = 60
     log_level: str = "INFO"
 
     @classmethod

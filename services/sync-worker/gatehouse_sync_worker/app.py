@@ -46,7 +46,7 @@ Handler = Callable[[NatsMessage], Awaitable[None]]
 def build(settings: Settings) -> Any:
     mongo = connect(settings.mongodb_url)
     guard = EndpointGuard.from_settings(settings)
-    http = McpHttp(guard=guard)
+    http = McpHttp(max_response_bytes=settings.sync_max_response_bytes, guard=guard)
     broker = bus.make_broker(settings.nats_url, "sync-worker", settings.nats_user, settings.nats_password)
     deps = Deps(
         store=TargetStore(mongo, settings.gatehouse_db),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from gatehouse_contracts.config import load_settings
+from gatehouse_contracts.mcp_client import MAX_RESPONSE_BYTES
 from gatehouse_contracts.netguard import DEFAULT_DENIED_NETWORKS
 
 
@@ -19,6 +20,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_timeout_seconds: float = 30.0
     sync_ack_wait_seconds: float = 15.0
     sync_max_tools: int = 5000
+    sync_max_response_bytes: int = MAX_RESPONSE_BYTES
     sync_max_attempts: int = 5
     sync_retry_base_seconds: float = 1.0
     sync_concurrency: int = 8

@@ -8,6 +8,7 @@ from gatehouse_contracts.mcp_client import (
     NotAnMcpServer,
     UpstreamRpcError,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
@@ -64,6 +65,8 @@ def reason(exc: Exception, url: str) -> str:
         return f"Endpoint not allowed: {exc}"
     if isinstance(exc, NotAnMcpServer):
         return f"Not an MCP server: {endpoint}: {exc}"
+    if isinstance(exc, UpstreamTooLarge):
+        return f"Answer too large: {exc} (SYNC_MAX_RESPONSE_BYTES)"
     if isinstance(exc, UpstreamRpcError):
         return f"The MCP server answered with an error: {exc}"
     if isinstance(exc, InvalidTool):
