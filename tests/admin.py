@@ -99,7 +99,27 @@ class Admin:
             await asyncio.sleep(0.1)
 
     async def ready_target(self, gateway_id: str, name: str, endpoint: str) -> dict[str, Any]:
+        """A synced open target, READY and served by this admin's gateway replica."""
         created = await self.create_target(gateway_id, target_body(name, endpoint))
         target = await self.wait_status(gateway_id, created["targetId"])
         assert target["status"] == "READY", target
+        await self.wait_served(gateway_id, name)
         return target
+
+    async def wait_served(self, gateway_id: str, target_name: str, timeout: float = 15.0) -> None:
+        """Until the replica's tools/list (open gateways) shows the target's tools: READY is stored
+        before each replica has applied the event that says so, which a loaded machine can delay."""
+        gateway = (await self.http.get(f"/gateways/{gateway_id}")).json()
+        if gateway.get("authorizerType") != "NONE":
+            return
+        from rawmcp import open_session, rpc
+
+        url = f"/gateways/{gateway_id}/mcp"
+        session = await open_session(self.http, url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tools = (await rpc(self.http, url, session, "tools/list"))["result"]["tools"]
+            if any(t["name"].startswith(f"{target_name}___") for t in tools):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"target {target_name!r} is READY but not in tools/list after {timeout}s")
