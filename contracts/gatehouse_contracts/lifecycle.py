@@ -121,8 +121,8 @@ class Target(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     spec: TargetSpec
     generation: int
     status: TargetStatus
-    created_at: float = 0.0
-    updated_at: float = 0.0
+    created_at: float
+    updated_at: float
     stamp: str = ""
     outbox: bytes | None = None  # an outcome event stored but maybe not published (sync-worker)
     outbox_id: str | None = None
