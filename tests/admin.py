@@ -10,15 +10,10 @@ from typing import Any
 
 import httpx
 
-TERMINAL = {
-    "READY",
-    "FAILED",
-    "UPDATE_UNSUCCESSFUL",
-    "SYNCHRONIZE_UNSUCCESSFUL",
-    "CREATE_PENDING_AUTH",
-    "UPDATE_PENDING_AUTH",
-    "SYNCHRONIZE_PENDING_AUTH",
-}
+from gatehouse_contracts import lifecycle
+
+# the statuses a sync leaves a target in: where waiting for one ends
+TERMINAL = set(lifecycle.AT_REST)
 
 
 def unique(prefix: str) -> str:
@@ -102,7 +97,7 @@ class Admin:
         """A synced open target, READY and served by this admin's gateway replica."""
         created = await self.create_target(gateway_id, target_body(name, endpoint))
         target = await self.wait_status(gateway_id, created["targetId"])
-        assert target["status"] == "READY", target
+        assert target["status"] == lifecycle.READY, target
         await self.wait_served(gateway_id, name)
         return target
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from gatehouse_contracts.lifecycle import READY
 from gatehouse_contracts.target_auth import oauth_provider
 
 from .sessions import b64, sign, unb64
@@ -82,7 +83,7 @@ class GatewayCatalog:
         routes: dict[str, tuple[RoutedTarget, str]] = {}
         encoded: dict[str, Encoded] = {}
         for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
-            if doc["status"]["status"] != "READY":
+            if doc["status"]["status"] != READY:
                 continue
             held = self._encoded.get(doc["_id"])
             if held is None or held[0] is not doc:

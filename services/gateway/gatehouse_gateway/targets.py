@@ -1,4 +1,5 @@
-"""Target operations and their rules: spec from a request body, the initial status, the 409s."""
+"""Target operations and their rules: spec from a request body, the 409s (the statuses an operation
+leaves come from ``gatehouse_contracts.lifecycle``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from gatehouse_contracts import bus
+from gatehouse_contracts import bus, lifecycle
 from gatehouse_contracts.events import (
     TargetCreated,
     TargetDeleted,
@@ -20,6 +21,7 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.http import page_token, parse_page
+from gatehouse_contracts.lifecycle import PENDING, TARGET_ID_LENGTH, Target, TargetSpec, stored
 from gatehouse_contracts.netguard import EndpointDenied, shown
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
@@ -36,35 +38,35 @@ from .models import (
 )
 from .store import Doc
 
-PENDING = ("CREATE_PENDING_AUTH", "UPDATE_PENDING_AUTH", "SYNCHRONIZE_PENDING_AUTH")
 MAX_INLINE_TOOLS = 1000
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def render(doc: Doc) -> dict[str, Any]:
-    spec, status = doc["spec"], doc["status"]
-    server: dict[str, Any] = {"endpoint": spec["endpoint"]}
-    if spec.get("inlinePayload") is not None:
-        server["mcpToolSchema"] = {"inlinePayload": spec["inlinePayload"]}
+    target = lifecycle.target(doc)
+    spec, status = target.spec, target.status
+    server: dict[str, Any] = {"endpoint": spec.endpoint}
+    if spec.inline_payload is not None:
+        server["mcpToolSchema"] = {"inlinePayload": spec.inline_payload}
     out = {
-        "gatewayId": doc["gatewayId"],
-        "targetId": doc["_id"],
-        "name": doc["name"],
-        "description": doc.get("description", ""),
+        "gatewayId": target.gateway_id,
+        "targetId": target.id,
+        "name": target.name,
+        "description": target.description,
         "targetConfiguration": {"mcp": {"mcpServer": server}},
-        "credentialProviderConfigurations": spec["credentials"],
-        "status": status["status"],
-        "statusReasons": status.get("statusReasons", []),
-        "authorizationStatus": status.get("authorizationStatus", "NO_AUTHORIZATION_REQUIRED"),
-        "lastSynchronizedAt": status.get("lastSynchronizedAt"),
-        "toolCount": status.get("toolCount", 0),
-        "generation": doc["generation"],
-        "observedGeneration": status.get("observedGeneration", 0),
-        "createdAt": doc["createdAt"],
-        "updatedAt": doc["updatedAt"],
+        "credentialProviderConfigurations": spec.credentials,
+        "status": status.status,
+        "statusReasons": status.status_reasons,
+        "authorizationStatus": status.authorization_status,
+        "lastSynchronizedAt": status.last_synchronized_at,
+        "toolCount": status.tool_count,
+        "generation": target.generation,
+        "observedGeneration": status.observed_generation,
+        "createdAt": target.created_at,
+        "updatedAt": target.updated_at,
     }
-    if status.get("authorizationData"):
-        out["authorizationData"] = status["authorizationData"]
+    if status.authorization_data:
+        out["authorizationData"] = status.authorization_data
     return out
 
 
@@ -91,7 +93,7 @@ def inline_tools(payload: str) -> list[dict[str, Any]]:
         raise BadRequest(f"mcpToolSchema.inlinePayload: {exc}") from None
 
 
-def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str, Any]] | None]:
+def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[dict[str, Any]] | None]:
     """The stored spec of a target body and its inline tools (None when the tools come from a sync).
 
     ``grantType`` and ``defaultReturnUrl`` are copied to the top of the spec for queries.
@@ -111,13 +113,13 @@ def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[Doc, list[dict[str,
         _check_oauth(ctx, gateway, oauth, server.endpoint, inline=server.mcp_tool_schema is not None)
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
-    spec = {
-        "endpoint": check_endpoint(server.endpoint),
-        "inlinePayload": payload,
-        "credentials": [msgspec.to_builtins(credentials)],
-        "grantType": oauth.grant_type if oauth else None,
-        "defaultReturnUrl": oauth.default_return_url if oauth else None,
-    }
+    spec = TargetSpec(
+        endpoint=check_endpoint(server.endpoint),
+        inline_payload=payload,
+        credentials=[msgspec.to_builtins(credentials)],
+        grant_type=oauth.grant_type if oauth else None,
+        default_return_url=oauth.default_return_url if oauth else None,
+    )
     return spec, tools
 
 
@@ -163,49 +165,40 @@ def _check_oauth(
         raise BadRequest("scopes must be at most 50 non-empty scope names without spaces")
 
 
-def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None, spec: Doc) -> Doc:
-    """The status an admin call leaves: READY for inline tools, else the phase the sync-worker picks up."""
-    if tools is not None:
-        return {
-            "status": "READY",
-            "statusReasons": [],
-            "authorizationStatus": "NO_AUTHORIZATION_REQUIRED",
-            "lastSynchronizedAt": time.time(),
-            "observedGeneration": generation,
-            "toolCount": len(tools),
-        }
-    user_auth = spec["grantType"] == "AUTHORIZATION_CODE"
-    return {
-        "status": phase,
-        "statusReasons": [],
-        "authorizationStatus": "NEEDS_AUTHORIZATION" if user_auth else "NO_AUTHORIZATION_REQUIRED",
-        "lastSynchronizedAt": None,
-        "observedGeneration": generation,
-        "toolCount": 0,
-    }
+def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None, spec: TargetSpec) -> Doc:
+    """The stored status an admin create or update leaves (``lifecycle.initial``)."""
+    return stored(
+        lifecycle.initial(
+            phase,
+            generation,
+            tool_count=None if tools is None else len(tools),
+            user_auth=spec.grant_type == "AUTHORIZATION_CODE",
+            now=time.time(),
+        )
+    )
 
 
-def _refuse_if_pending(doc: Doc, action: str) -> None:
-    if doc["status"]["status"] in PENDING:
+def _refuse_if_pending(target: Target, action: str) -> None:
+    if target.status.status in PENDING:
         raise Conflict(
-            f"target {doc['_id']!r} is waiting for authorization ({doc['status']['status']}); cannot {action}"
+            f"target {target.id!r} is waiting for authorization ({target.status.status}); cannot {action}"
         )
 
 
 async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     gateway = await get_gateway(ctx, gateway_id)
     spec, tools = _spec(ctx, gateway, body)
-    await _check_reachable(ctx, spec["endpoint"])
+    await _check_reachable(ctx, spec.endpoint)
     now = time.time()
-    target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+    target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(TARGET_ID_LENGTH))
     doc = {
         "_id": target_id,
         "gatewayId": gateway_id,
         "name": body.name,
         "description": body.description,
-        "spec": spec,
+        "spec": msgspec.to_builtins(spec),
         "generation": 1,
-        "status": _initial_status("CREATING", 1, tools, spec),
+        "status": _initial_status(lifecycle.CREATING, 1, tools, spec),
         "toolsJson": msgspec.json.encode(tools or []),
         "stamp": uuid.uuid4().hex,
         "createdAt": now,
@@ -214,7 +207,7 @@ async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
     await ctx.store.insert_target(doc)
     event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
     try:
-        if spec["defaultReturnUrl"]:
+        if spec.default_return_url:
             await sync_workload_identity(ctx, gateway)
         await bus.publish_event(ctx.nats, event)
     except Exception:
@@ -242,26 +235,26 @@ async def list_(
 
 async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
     gateway = await get_gateway(ctx, gateway_id)
-    current = await get(ctx, gateway_id, target_id)
+    current = lifecycle.target(await get(ctx, gateway_id, target_id))
     _refuse_if_pending(current, "update")
     spec, tools = _spec(ctx, gateway, body)
-    await _check_reachable(ctx, spec["endpoint"])
-    generation = current["generation"] + 1
+    await _check_reachable(ctx, spec.endpoint)
+    generation = current.generation + 1
     fields: Doc = {
         "name": body.name,
         "description": body.description,
-        "spec": spec,
+        "spec": msgspec.to_builtins(spec),
         "generation": generation,
-        "status": _initial_status("UPDATING", generation, tools, spec),
+        "status": _initial_status(lifecycle.UPDATING, generation, tools, spec),
         "stamp": uuid.uuid4().hex,
         "updatedAt": time.time(),
     }
     if tools is not None:
         fields["toolsJson"] = msgspec.json.encode(tools)
-    doc = await ctx.store.update_target(gateway_id, target_id, current["generation"], fields)
+    doc = await ctx.store.update_target(gateway_id, target_id, current.generation, fields)
     if doc is None:
         raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
-    if spec["defaultReturnUrl"] != current["spec"].get("defaultReturnUrl"):
+    if spec.default_return_url != current.spec.default_return_url:
         await sync_workload_identity(ctx, gateway)
     await ctx.changed(gateway_id, target_id)
     await bus.publish_event(
@@ -274,48 +267,50 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
 
 
 async def delete(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
-    current = await get(ctx, gateway_id, target_id)
+    doc = await get(ctx, gateway_id, target_id)
+    current = lifecycle.target(doc)
     _refuse_if_pending(current, "delete")
     await ctx.store.delete_target(gateway_id, target_id)
-    if current["spec"].get("defaultReturnUrl"):
+    if current.spec.default_return_url:
         await sync_workload_identity(ctx, await get_gateway(ctx, gateway_id))
     await ctx.changed(gateway_id, target_id)
     await bus.publish_event(
         ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)
     )
-    return {**current, "status": {**current["status"], "status": "DELETING"}}
+    return {**doc, "status": stored(lifecycle.deleting(current.status))}
 
 
 async def synchronize(ctx: Ctx, gateway_id: str, body: SynchronizeBody) -> list[Doc]:
     await get_gateway(ctx, gateway_id)
     if not 1 <= len(body.target_id_list) <= 100:
         raise BadRequest("targetIdList must name 1 to 100 targets")
-    currents = [await get(ctx, gateway_id, target_id) for target_id in dict.fromkeys(body.target_id_list)]
+    currents = [
+        lifecycle.target(await get(ctx, gateway_id, target_id))
+        for target_id in dict.fromkeys(body.target_id_list)
+    ]
     for current in currents:
         _refuse_if_pending(current, "synchronize")
-        if current["spec"].get("inlinePayload") is not None:
-            raise BadRequest(
-                f"target {current['_id']!r} has an mcpToolSchema: there is nothing to synchronize"
-            )
+        if current.spec.inline_payload is not None:
+            raise BadRequest(f"target {current.id!r} has an mcpToolSchema: there is nothing to synchronize")
     out = []
     for current in currents:
         fields = {
-            "status": {**current["status"], "status": "SYNCHRONIZING", "statusReasons": []},
+            "status": stored(lifecycle.synchronizing(current.status)),
             "stamp": uuid.uuid4().hex,
             "updatedAt": time.time(),
         }
-        doc = await ctx.store.update_target(gateway_id, current["_id"], current["generation"], fields)
+        doc = await ctx.store.update_target(gateway_id, current.id, current.generation, fields)
         if doc is None:
-            raise Conflict(f"target {current['_id']!r} changed while synchronizing; try again")
-        await ctx.changed(gateway_id, current["_id"])
+            raise Conflict(f"target {current.id!r} changed while synchronizing; try again")
+        await ctx.changed(gateway_id, current.id)
         await bus.publish_event(
             ctx.nats,
             new_event(
                 TargetSyncRequested,
                 source=SOURCE,
                 gateway_id=gateway_id,
-                target_id=current["_id"],
-                generation=current["generation"],
+                target_id=current.id,
+                generation=current.generation,
                 request_id=uuid.uuid4().hex,
             ),
         )

@@ -1,6 +1,6 @@
 """Implicit sync of an authorization-code target: the admin consents once, then the sync resumes.
 
-1. ``begin``: a fresh synthetic user ``<gatewayId><targetId><uuid>``, a forced new consent session at
+1. ``begin``: a fresh synthetic user (``lifecycle.consent_user_id``), a forced new consent session at
    identity -> the target waits in ``*_PENDING_AUTH`` with ``authorizationData.oauth2``.
 2. ``resume`` on ``identity.token_issued`` for that session: fetch the token, list the tools ->
    ``READY``/``AUTHORIZED``.
@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
-from gatehouse_contracts import rpc
+from gatehouse_contracts import lifecycle, rpc
 from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.events import (
     TargetAuthorizationRequired,
@@ -23,9 +22,10 @@ from gatehouse_contracts.events import (
     TargetSynchronized,
     TokenIssued,
 )
+from gatehouse_contracts.lifecycle import PENDING, PendingConsent, Target
 
 from .deps import Deps, SyncEvent, list_tools_with, record, target_event
-from .status import PENDING, PENDING_FOR, NoTargetToken, failed_status
+from .status import NoTargetToken
 
 log = logging.getLogger("gatehouse.sync.consent")
 
@@ -60,33 +60,22 @@ async def _resource_token(
         raise NoTargetToken(exc.message, retryable=False) from None
 
 
-async def begin(deps: Deps, event: SyncEvent, doc: dict[str, Any], oauth: dict[str, Any]) -> None:
+async def begin(deps: Deps, event: SyncEvent, doc: Target, oauth: dict[str, Any]) -> None:
     """Start a consent for the sync ``event`` asks for (a sync never reuses an earlier token)."""
-    phase = doc["status"]["status"]
-    user_id = f"{event.gateway_id}{event.target_id}{uuid.uuid4().hex}"
+    user_id = lifecycle.consent_user_id(event.gateway_id, event.target_id)
     answer = await _resource_token(
         deps,
         event.gateway_id,
         user_id,
         oauth,
-        doc["spec"]["endpoint"],
+        doc.spec.endpoint,
         resource_oauth2_return_url=oauth.get("defaultReturnUrl"),
         force_authentication=True,
     )
     if not answer.authorization_url or not answer.session_uri:
         raise NoTargetToken("identity started no authorization session", retryable=False)
-    status = {
-        **doc["status"],
-        "status": PENDING_FOR[phase],
-        "statusReasons": [],
-        "authorizationStatus": "NEEDS_AUTHORIZATION",
-        "authorizationData": {"oauth2": {"authorizationUrl": answer.authorization_url, "userId": user_id}},
-        "pending": {
-            "sessionUri": answer.session_uri,
-            "userId": user_id,
-            "expiresAt": answer.session_expires_at or time.time() + 600,
-        },
-    }
+    session = PendingConsent(answer.session_uri, user_id, answer.session_expires_at or time.time() + 600)
+    status = lifecycle.awaiting_consent(doc.status, answer.authorization_url, session)
     await record(
         deps,
         status,
@@ -99,76 +88,61 @@ async def begin(deps: Deps, event: SyncEvent, doc: dict[str, Any], oauth: dict[s
             event.event_id,
             user_id=user_id,
         ),
-        expect_status=phase,
+        expect_status=doc.status.status,
     )
 
 
-async def resume(deps: Deps, event: TokenIssued, doc: dict[str, Any]) -> None:
-    """The admin consented: list the tools with that token and finish the sync."""
-    pending_status = doc["status"]["status"]
-    pending = doc["status"]["pending"]
-    oauth = doc["spec"]["credentials"][0]["credentialProvider"]["oauthCredentialProvider"]
-    endpoint = doc["spec"]["endpoint"]
+async def resume(deps: Deps, event: TokenIssued, doc: Target, pending: PendingConsent) -> None:
+    """The admin consented in the session ``pending``: list the tools with that token and finish the sync."""
+    oauth = doc.spec.credentials[0]["credentialProvider"]["oauthCredentialProvider"]
+    endpoint = doc.spec.endpoint
     answer = await _resource_token(
-        deps, doc["gatewayId"], pending["userId"], oauth, endpoint, session_uri=pending["sessionUri"]
+        deps, doc.gateway_id, pending.user_id, oauth, endpoint, session_uri=pending.session_uri
     )
     if not answer.access_token:
         raise NoTargetToken("identity has no token for the completed session", retryable=False)
     tools = await list_tools_with(deps, endpoint, {"Authorization": f"Bearer {answer.access_token}"})
-    status = {
-        "status": "READY",
-        "statusReasons": [],
-        "authorizationStatus": "AUTHORIZED",
-        "lastSynchronizedAt": time.time(),
-        "toolCount": len(tools),
-    }
     if await record(
         deps,
-        status,
+        lifecycle.ready(len(tools), time.time(), consented=True),
         tools,
         target_event(
             TargetSynchronized,
-            doc["gatewayId"],
-            doc["_id"],
-            doc["generation"],
+            doc.gateway_id,
+            doc.id,
+            doc.generation,
             event.event_id,
             tool_count=len(tools),
         ),
-        expect_status=pending_status,
+        expect_status=doc.status.status,
     ):
-        log.info("target %s synchronized after consent: %d tools", doc["_id"], len(tools))
+        log.info("target %s synchronized after consent: %d tools", doc.id, len(tools))
 
 
-async def fail(deps: Deps, doc: dict[str, Any], reason: str, correlation_id: str = "") -> None:
+async def fail(deps: Deps, doc: Target, reason: str, correlation_id: str = "") -> None:
     """End a pending implicit sync with ``reason``."""
-    pending_status = doc["status"]["status"]
-    status = {
-        **{k: v for k, v in doc["status"].items() if k not in ("pending", "authorizationData")},
-        "status": failed_status(pending_status),
-        "statusReasons": [reason],
-    }
     await record(
         deps,
-        status,
+        lifecycle.failed(doc.status, reason),
         None,
         target_event(
             TargetSyncFailed,
-            doc["gatewayId"],
-            doc["_id"],
-            doc["generation"],
+            doc.gateway_id,
+            doc.id,
+            doc.generation,
             correlation_id,
             reason=reason,
             attempt=1,
             terminal=True,
         ),
-        expect_status=pending_status,
+        expect_status=doc.status.status,
     )
 
 
 async def expire(deps: Deps) -> None:
     """Fail every implicit sync whose consent session ran out (any replica may do it; CAS makes it once)."""
     for doc in await deps.store.expired_pending(PENDING, time.time()):
-        log.info("the consent for target %s was not given in time", doc["_id"])
+        log.info("the consent for target %s was not given in time", doc.id)
         await fail(
             deps, doc, "The authorization was not completed in time; synchronize the target to try again"
         )

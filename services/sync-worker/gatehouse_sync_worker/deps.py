@@ -21,6 +21,7 @@ from gatehouse_contracts.events import (
     encode_event,
     new_event,
 )
+from gatehouse_contracts.lifecycle import Target, TargetStatus
 from gatehouse_contracts.mcp_client import McpHttp, McpSession
 from gatehouse_contracts.tools import validate_tools
 
@@ -73,7 +74,7 @@ def target_event(
 
 async def record(
     deps: Deps,
-    status: dict[str, Any],
+    status: TargetStatus,
     tools: list[dict[str, Any]] | None,
     event: Outcome,
     *,
@@ -98,10 +99,10 @@ async def record(
     return True
 
 
-async def flush_outbox(deps: Deps, doc: dict[str, Any]) -> None:
+async def flush_outbox(deps: Deps, doc: Target) -> None:
     """Publish an outcome event a killed worker stored but did not publish."""
-    if (outbox := doc.get("outbox")) is None:
+    if doc.outbox is None:
         return
-    event = decode_event(bytes(outbox))
+    event = decode_event(doc.outbox)
     await bus.publish_event(deps.bus(), event)
-    await deps.store.clear_outbox(doc["_id"], event.event_id)
+    await deps.store.clear_outbox(doc.id, event.event_id)

@@ -1,7 +1,9 @@
-"""Pure rules of a sync's outcome: which status a failure leaves, what a reason says, when to retry."""
+"""Pure rules of a sync's outcome: what a reason says, when to retry (the statuses are in
+``gatehouse_contracts.lifecycle``)."""
 
 from __future__ import annotations
 
+from gatehouse_contracts.lifecycle import failed_status
 from gatehouse_contracts.mcp_client import (
     EndpointNotAllowed,
     McpClientError,
@@ -15,19 +17,8 @@ from gatehouse_contracts.mcp_client import (
 from gatehouse_contracts.netguard import shown
 from gatehouse_contracts.tools import InvalidTool
 
-FAILED_AFTER = {
-    "CREATING": "FAILED",
-    "UPDATING": "UPDATE_UNSUCCESSFUL",
-    "SYNCHRONIZING": "SYNCHRONIZE_UNSUCCESSFUL",
-}
-IN_PROGRESS = tuple(FAILED_AFTER)
-PENDING_FOR = {
-    "CREATING": "CREATE_PENDING_AUTH",
-    "UPDATING": "UPDATE_PENDING_AUTH",
-    "SYNCHRONIZING": "SYNCHRONIZE_PENDING_AUTH",
-}
-PENDING = tuple(PENDING_FOR.values())
-FAILED_AFTER.update({pending: FAILED_AFTER[phase] for phase, pending in PENDING_FOR.items()})
+# failed_status lives in the lifecycle; named here too for the rules' unit tests
+__all__ = ["NoTargetToken", "backoff", "failed_status", "is_retryable", "reason"]
 
 
 class NoTargetToken(Exception):
@@ -36,11 +27,6 @@ class NoTargetToken(Exception):
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-def failed_status(phase: str) -> str:
-    """The terminal status of a sync that failed in ``phase`` (CREATING or CREATE_PENDING_AUTH -> FAILED)."""
-    return FAILED_AFTER.get(phase, "FAILED")
 
 
 def is_retryable(exc: Exception) -> bool:

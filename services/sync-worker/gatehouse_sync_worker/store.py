@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from pymongo import ASCENDING, AsyncMongoClient
 
+from gatehouse_contracts.lifecycle import Target, TargetStatus, stored, target
 from gatehouse_contracts.mongo import ping, translate_errors
 
 Doc = dict[str, Any]
@@ -26,24 +27,26 @@ class TargetStore:
             await self._targets.create_index([("status.status", ASCENDING)])
             await self._targets.create_index([("outboxId", ASCENDING)], sparse=True)
 
-    async def get(self, target_id: str) -> Doc | None:
+    async def get(self, target_id: str) -> Target | None:
         async with translate_errors():
-            return await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
+            doc = await self._targets.find_one({"_id": target_id}, {"toolsJson": 0})
+        return None if doc is None else target(doc)
 
-    async def expired_pending(self, statuses: tuple[str, ...], now: float) -> list[Doc]:
+    async def expired_pending(self, statuses: tuple[str, ...], now: float) -> list[Target]:
         """Targets waiting for a consent whose session ran out (the expiry is compared here, not in
         the query: FerretDB does not push nested comparisons down anyway)."""
         async with translate_errors():
             docs = await self._targets.find(
                 {"status.status": {"$in": list(statuses)}}, {"toolsJson": 0, "outbox": 0}
             ).to_list()
-        return [d for d in docs if float((d["status"].get("pending") or {}).get("expiresAt", now)) < now]
+        targets = [target(d) for d in docs]
+        return [t for t in targets if (p := t.status.pending) is not None and p.expires_at < now]
 
     async def write_status(
         self,
         target_id: str,
         generation: int,
-        status: Doc,
+        status: TargetStatus,
         tools: list[Any] | None,
         *,
         outbox: tuple[str, bytes] | None = None,
@@ -51,7 +54,8 @@ class TargetStore:
     ) -> bool:
         """Store the outcome of a sync of ``generation`` unless the spec has moved on (then False),
         or (``expect_status``) the status is no longer the one this outcome answers."""
-        fields: Doc = {"status": {**status, "observedGeneration": generation}, "stamp": uuid.uuid4().hex}
+        status = msgspec.structs.replace(status, observed_generation=generation)
+        fields: Doc = {"status": stored(status), "stamp": uuid.uuid4().hex}
         if outbox is not None:  # (event id, encoded event): see deps.record
             fields["outboxId"], fields["outbox"] = outbox
         if tools is not None:
@@ -64,10 +68,11 @@ class TargetStore:
             result = await self._targets.update_one(query, {"$set": fields})
         return result.matched_count == 1
 
-    async def with_outbox(self) -> list[Doc]:
+    async def with_outbox(self) -> list[Target]:
         """Targets whose last outcome event may not have been published."""
         async with translate_errors():
-            return await self._targets.find({"outboxId": {"$exists": True}}, {"toolsJson": 0}).to_list()
+            docs = await self._targets.find({"outboxId": {"$exists": True}}, {"toolsJson": 0}).to_list()
+        return [target(d) for d in docs]
 
     async def clear_outbox(self, target_id: str, event_id: str) -> None:
         """The stored outcome event was published (only that one: a newer outcome may have replaced it)."""
