@@ -36,7 +36,7 @@ from gatehouse_contracts.mcp_client import (
 from . import sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .errors import McpHttpError
-from .fast_path import JsonParts
+from .json_parts import JsonParts
 from .sessions import EndedSessions, SessionClaims
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
