@@ -33,7 +33,7 @@ from gatehouse_contracts.mcp_client import (
     UpstreamUnreachable,
 )
 
-from . import sessions
+from . import elicitation, sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .errors import McpHttpError
 from .json_parts import JsonParts
@@ -47,7 +47,6 @@ SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
 KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
 UPSTREAM_ERROR = -32001  # the target failed: unreachable, timed out, or not speaking MCP
 JSON = "application/json"
-OAUTH_META = "gatehouse/oauth"  # params._meta key: {returnUrl, forceAuthentication} for one call
 
 
 def _origin(url: str) -> str:
@@ -259,7 +258,7 @@ class McpEndpoint:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
         if not isinstance(arguments, dict):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
-        meta, override = _split_meta(meta)
+        meta, override = elicitation.split_meta(meta)
         if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
             raise JsonRpcError(
                 jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
@@ -277,7 +276,9 @@ class McpEndpoint:
             return result.raw
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
-            return _authorization_required(exc, target, claims.protocol_version)
+            return elicitation.authorization_required(
+                target.name, exc.url, exc.elicitation_id, claims.protocol_version
+            )
         except UpstreamRpcError as exc:
             outcome = "upstream_error"
             raise JsonRpcError(exc.code, exc.message, exc.data) from None
@@ -342,42 +343,3 @@ class McpEndpoint:
             await self.user_tokens.token_for(target, user, return_url=return_url, force=True)
             raise GatehouseError("identity handed out a token the target refused") from None
 
-
-def _split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(the _meta to forward, our ``gatehouse/oauth`` overrides for this one call)."""
-    if not isinstance(meta, dict):
-        return None, {}
-    if OAUTH_META not in meta:
-        return meta, {}
-    forwarded = {k: v for k, v in meta.items() if k != OAUTH_META}
-    override = meta[OAUTH_META]
-    if (
-        not isinstance(override, dict)
-        or set(override) - {"returnUrl", "forceAuthentication"}
-        or not isinstance(override.get("returnUrl", ""), str)
-        or not isinstance(override.get("forceAuthentication", False), bool)
-    ):
-        raise JsonRpcError(
-            jsonrpc.INVALID_PARAMS,
-            f'Invalid params: _meta["{OAUTH_META}"] takes '
-            '{"returnUrl": string, "forceAuthentication": boolean}',
-        )
-    return forwarded or None, override
-
-
-def _authorization_required(exc: AuthorizationRequired, target: RoutedTarget, protocol: str) -> bytes:
-    """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
-    message = f"Authorization is required to use {target.name!r} on your behalf: open the URL, then retry."
-    if protocol < "2025-11-25":
-        return msgspec.json.encode(
-            {"content": [{"type": "text", "text": f"{message} {exc.url}"}], "isError": True}
-        )
-    raise JsonRpcError(
-        jsonrpc.URL_ELICITATION_REQUIRED,
-        f"Authorization required for target {target.name!r}",
-        {
-            "elicitations": [
-                {"mode": "url", "elicitationId": exc.elicitation_id, "url": exc.url, "message": message}
-            ]
-        },
-    )
