@@ -146,11 +146,7 @@ class McpEndpoint:
                 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first"
             )
         claims = sessions.verify(self.secret, token, self.session_max_age)
-        if claims is None or claims.gateway_id != cat.gateway["_id"] or claims.nonce in self.ended:
-            raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
-        if claims.user != (user.key if user else ""):
-            raise McpHttpError(403, "Forbidden: this session belongs to another user")
-        return claims
+        return sessions.bind(claims, cat.gateway["_id"], user.key if user else "", self.ended)
 
     def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
         version = request.headers.get("mcp-protocol-version")
