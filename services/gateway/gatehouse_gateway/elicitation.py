@@ -45,7 +45,8 @@ def authorization_required(target_name: str, url: str, elicitation_id: str, prot
     """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
     message = f"Authorization is required to use {target_name!r} on your behalf: open the URL, then retry."
     if protocol < URL_ELICITATION_SINCE:
-        return msgspec.json.encode({"content": [{"type": "text", "text": f"{message} {url}"}], "isError": True})
+        text = f"{message} {url}"
+        return msgspec.json.encode({"content": [{"type": "text", "text": text}], "isError": True})
     raise JsonRpcError(
         jsonrpc.URL_ELICITATION_REQUIRED,
         f"Authorization required for target {target_name!r}",

@@ -140,7 +140,7 @@ class EndedSessions:
                 else:
                     self._per_owner[owner] = left
 
-    def __contains__(self, nonce: str) -> bool:
+    def __contains__(self, nonce: object) -> bool:
         return nonce in self._ended
 
     def __len__(self) -> int:
