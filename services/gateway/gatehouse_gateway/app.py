@@ -47,7 +47,7 @@ from . import gateways
 from .catalog import Catalog, RoutedTarget
 from .fast_path import McpFastPath
 from .gateways import Ctx
-from .mcp_endpoint import McpEndpoint
+from .mcp_endpoint import McpConfig, McpEndpoint
 from .routes import BODIES, router
 from .sessions import EndedSessions, SessionClaims
 from .settings import Settings
@@ -194,12 +194,7 @@ def build(settings: Settings) -> McpFastPath:
         jwt=jwt,
         changed=changed,
     )
-    endpoint = McpEndpoint(
-        catalog,
-        upstream,
-        ended,
-        inbound,
-        user_tokens,
+    config = McpConfig(
         secret=settings.gatehouse_session_secret.encode(),
         public_url=settings.gateway_public_url,
         allowed_origins=settings.allowed_origins,
@@ -209,6 +204,7 @@ def build(settings: Settings) -> McpFastPath:
         on_session_ended=session_ended,
         on_tool_invoked=publish_tool_invoked,
     )
+    endpoint = McpEndpoint(catalog, upstream, ended, inbound, user_tokens, config)
 
     async def refresh_forever() -> None:
         while True:

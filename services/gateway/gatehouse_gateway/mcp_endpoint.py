@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,30 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+async def _no_session_ended(claims: SessionClaims, expires_at: float) -> None:
+    return None
+
+
+def _no_tool_invoked(event: ToolInvoked) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpConfig:
+    """What the MCP endpoint is told rather than given: its secret, URL, limits and two hooks."""
+
+    secret: bytes  # signs session ids and tools/list cursors
+    public_url: str
+    allowed_origins: Sequence[str]
+    page_size: int
+    session_max_age: float
+    max_body_bytes: int
+    on_session_ended: Callable[[SessionClaims, float], Awaitable[None]] = _no_session_ended
+    """Tell the other replicas (claims, when the session would have expired anyway)."""
+    on_tool_invoked: Callable[[ToolInvoked], None] = _no_tool_invoked
+    """Publish the audit event of one tools/call; must not block."""
+
+
 class McpEndpoint:
     def __init__(
         self,
@@ -62,30 +87,23 @@ class McpEndpoint:
         ended: EndedSessions,
         inbound: Inbound,
         user_tokens: UserTokens,
-        *,
-        secret: bytes,
-        public_url: str,
-        allowed_origins: list[str],
-        page_size: int,
-        session_max_age: float,
-        max_body_bytes: int,
-        on_session_ended: Callable[[SessionClaims, float], Awaitable[None]],
-        on_tool_invoked: Callable[[ToolInvoked], None],
+        config: McpConfig,
     ) -> None:
         self.catalog = catalog
         self.upstream = upstream
         self.ended = ended
         self.inbound = inbound
         self.user_tokens = user_tokens
-        self.public_url = public_url.rstrip("/")
-        self.secret = secret
-        self.cursors = Cursors(secret)
-        self.origins = {_origin(public_url), *(_origin(o) for o in allowed_origins)}
-        self.page_size = page_size
-        self.session_max_age = session_max_age
-        self.max_body_bytes = max_body_bytes
-        self.on_session_ended = on_session_ended
-        self.on_tool_invoked = on_tool_invoked
+        # copied into attributes: the hot path reads them without a second lookup
+        self.public_url = config.public_url.rstrip("/")
+        self.secret = config.secret
+        self.cursors = Cursors(config.secret)
+        self.origins = {_origin(config.public_url), *(_origin(o) for o in config.allowed_origins)}
+        self.page_size = config.page_size
+        self.session_max_age = config.session_max_age
+        self.max_body_bytes = config.max_body_bytes
+        self.on_session_ended = config.on_session_ended
+        self.on_tool_invoked = config.on_tool_invoked
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -338,4 +356,3 @@ class McpEndpoint:
             # the target refused the stored token: identity drops it and starts a new consent
             await self.user_tokens.token_for(target, user, return_url=return_url, force=True)
             raise GatehouseError("identity handed out a token the target refused") from None
-
