@@ -34,11 +34,12 @@ from gatehouse_contracts.mcp_client import (
     UpstreamUnreachable,
 )
 
-from . import elicitation, sessions
+from . import sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
+from .elicitation import authorization_required, split_meta
 from .errors import McpHttpError
 from .json_parts import JsonParts
-from .sessions import EndedSessions, SessionClaims
+from .sessions import EndedSessions, SessionClaims, bind
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
 
@@ -164,7 +165,7 @@ class McpEndpoint:
                 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first"
             )
         claims = sessions.verify(self.secret, token, self.session_max_age)
-        return sessions.bind(claims, cat.gateway["_id"], user.key if user else "", self.ended)
+        return bind(claims, cat.gateway["_id"], user.key if user else "", self.ended)
 
     def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
         version = request.headers.get("mcp-protocol-version")
@@ -272,7 +273,7 @@ class McpEndpoint:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
         if not isinstance(arguments, dict):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
-        meta, override = elicitation.split_meta(meta)
+        meta, override = split_meta(meta)
         if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
             raise JsonRpcError(
                 jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
@@ -290,9 +291,7 @@ class McpEndpoint:
             return result.raw
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
-            return elicitation.authorization_required(
-                target.name, exc.url, exc.elicitation_id, claims.protocol_version
-            )
+            return authorization_required(target.name, exc.url, exc.elicitation_id, claims.protocol_version)
         except UpstreamRpcError as exc:
             outcome = "upstream_error"
             raise JsonRpcError(exc.code, exc.message, exc.data) from None
