@@ -22,7 +22,7 @@ import upstream
 
 from gatehouse_gateway.catalog import Catalog, GatewayCatalog
 from gatehouse_gateway.fast_path import McpFastPath
-from gatehouse_gateway.mcp_endpoint import McpEndpoint
+from gatehouse_gateway.mcp_endpoint import McpConfig, McpEndpoint
 from gatehouse_gateway.sessions import EndedSessions, issue
 
 SECRET = b"s" * 32
@@ -49,20 +49,21 @@ def gateway_app() -> Any:
     }
     cat.rebuild()
     catalog.gateways["g"] = cat
-    endpoint = McpEndpoint(
-        catalog,
-        None,  # type: ignore[arg-type]  # tools/list needs no upstream, authenticator or tokens
-        EndedSessions(60),
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+    config = McpConfig(
         secret=SECRET,
         public_url="http://127.0.0.1:1",
         allowed_origins=[],
         page_size=1000,
         session_max_age=3600,
         max_body_bytes=1 << 20,
-        on_session_ended=None,  # type: ignore[arg-type]
-        on_tool_invoked=None,  # type: ignore[arg-type]
+    )
+    endpoint = McpEndpoint(
+        catalog,
+        None,  # type: ignore[arg-type]  # tools/list needs no upstream, authenticator or tokens
+        EndedSessions(60),
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        config,
     )
     return McpFastPath(None, endpoint)
 

@@ -56,12 +56,12 @@ def run_http(
     *,
     host_attr: str,
     port_attr: str,
-    workers: int = 1,
+    workers_attr: str = "",
     factory: str = "",
 ) -> None:
     """A service's ``main``: settings from the environment (exit with the reason if bad), logging,
-    uvicorn. With ``workers`` > 1, uvicorn runs that many processes, each building its app with the
-    ``factory`` (``module:function``); they behave like replicas on one port."""
+    uvicorn. When the setting ``workers_attr`` is > 1, uvicorn runs that many processes, each building
+    its app with the ``factory`` (``module:function``); they behave like replicas on one port."""
     import uvicorn  # only the entry points need the server
 
     try:
@@ -70,6 +70,7 @@ def run_http(
         sys.exit(f"gatehouse-{service}: {exc}")
     configure_logging(settings.log_level, service)
     host, port = getattr(settings, host_attr), getattr(settings, port_attr)
+    workers = getattr(settings, workers_attr) if workers_attr else 1
     if workers > 1 and factory:
         uvicorn.run(
             factory, factory=True, workers=workers, host=host, port=port, log_config=None, access_log=False

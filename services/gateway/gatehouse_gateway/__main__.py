@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from gatehouse_contracts.config import run_http
 
 from .app import build
@@ -11,14 +9,13 @@ from .settings import Settings
 
 
 def main() -> None:
-    workers = int(os.environ.get("GATEWAY_WORKERS") or 1)
     run_http(
         "gateway",
         Settings.from_env,
         build,
         host_attr="gateway_host",
         port_attr="gateway_port",
-        workers=workers,
+        workers_attr="gateway_workers",
         factory="gatehouse_gateway.app:from_env",
     )
 

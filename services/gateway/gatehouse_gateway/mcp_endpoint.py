@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,9 +36,10 @@ from gatehouse_contracts.mcp_client import (
 
 from . import sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
+from .elicitation import authorization_required, split_meta
 from .errors import McpHttpError
-from .fast_path import JsonParts
-from .sessions import EndedSessions, SessionClaims
+from .json_parts import JsonParts
+from .sessions import EndedSessions, SessionClaims, bind
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
 
@@ -47,12 +49,35 @@ SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
 KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
 UPSTREAM_ERROR = -32001  # the target failed: unreachable, timed out, or not speaking MCP
 JSON = "application/json"
-OAUTH_META = "gatehouse/oauth"  # params._meta key: {returnUrl, forceAuthentication} for one call
 
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def _no_session_ended(claims: SessionClaims, expires_at: float) -> None:
+    return None
+
+
+def _no_tool_invoked(event: ToolInvoked) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpConfig:
+    """What the MCP endpoint is told rather than given: its secret, URL, limits and two hooks."""
+
+    secret: bytes  # signs session ids and tools/list cursors
+    public_url: str
+    allowed_origins: Sequence[str]
+    page_size: int
+    session_max_age: float
+    max_body_bytes: int
+    on_session_ended: Callable[[SessionClaims, float], Awaitable[None]] = _no_session_ended
+    """Tell the other replicas (claims, when the session would have expired anyway)."""
+    on_tool_invoked: Callable[[ToolInvoked], None] = _no_tool_invoked
+    """Publish the audit event of one tools/call; must not block."""
 
 
 class McpEndpoint:
@@ -63,30 +88,23 @@ class McpEndpoint:
         ended: EndedSessions,
         inbound: Inbound,
         user_tokens: UserTokens,
-        *,
-        secret: bytes,
-        public_url: str,
-        allowed_origins: list[str],
-        page_size: int,
-        session_max_age: float,
-        max_body_bytes: int,
-        on_session_ended: Callable[[SessionClaims, float], Awaitable[None]],
-        on_tool_invoked: Callable[[ToolInvoked], None],
+        config: McpConfig,
     ) -> None:
         self.catalog = catalog
         self.upstream = upstream
         self.ended = ended
         self.inbound = inbound
         self.user_tokens = user_tokens
-        self.public_url = public_url.rstrip("/")
-        self.secret = secret
-        self.cursors = Cursors(secret)
-        self.origins = {_origin(public_url), *(_origin(o) for o in allowed_origins)}
-        self.page_size = page_size
-        self.session_max_age = session_max_age
-        self.max_body_bytes = max_body_bytes
-        self.on_session_ended = on_session_ended
-        self.on_tool_invoked = on_tool_invoked
+        # copied into attributes: the hot path reads them without a second lookup
+        self.public_url = config.public_url.rstrip("/")
+        self.secret = config.secret
+        self.cursors = Cursors(config.secret)
+        self.origins = {_origin(config.public_url), *(_origin(o) for o in config.allowed_origins)}
+        self.page_size = config.page_size
+        self.session_max_age = config.session_max_age
+        self.max_body_bytes = config.max_body_bytes
+        self.on_session_ended = config.on_session_ended
+        self.on_tool_invoked = config.on_tool_invoked
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -147,11 +165,7 @@ class McpEndpoint:
                 400, "Bad Request: the Mcp-Session-Id header is required; send initialize first"
             )
         claims = sessions.verify(self.secret, token, self.session_max_age)
-        if claims is None or claims.gateway_id != cat.gateway["_id"] or claims.nonce in self.ended:
-            raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
-        if claims.user != (user.key if user else ""):
-            raise McpHttpError(403, "Forbidden: this session belongs to another user")
-        return claims
+        return bind(claims, cat.gateway["_id"], user.key if user else "", self.ended)
 
     def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
         version = request.headers.get("mcp-protocol-version")
@@ -259,7 +273,7 @@ class McpEndpoint:
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
         if not isinstance(arguments, dict):
             raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
-        meta, override = _split_meta(meta)
+        meta, override = split_meta(meta)
         if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
             raise JsonRpcError(
                 jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
@@ -277,7 +291,7 @@ class McpEndpoint:
             return result.raw
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
-            return _authorization_required(exc, target, claims.protocol_version)
+            return authorization_required(target.name, exc.url, exc.elicitation_id, claims.protocol_version)
         except UpstreamRpcError as exc:
             outcome = "upstream_error"
             raise JsonRpcError(exc.code, exc.message, exc.data) from None
@@ -341,43 +355,3 @@ class McpEndpoint:
             # the target refused the stored token: identity drops it and starts a new consent
             await self.user_tokens.token_for(target, user, return_url=return_url, force=True)
             raise GatehouseError("identity handed out a token the target refused") from None
-
-
-def _split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(the _meta to forward, our ``gatehouse/oauth`` overrides for this one call)."""
-    if not isinstance(meta, dict):
-        return None, {}
-    if OAUTH_META not in meta:
-        return meta, {}
-    forwarded = {k: v for k, v in meta.items() if k != OAUTH_META}
-    override = meta[OAUTH_META]
-    if (
-        not isinstance(override, dict)
-        or set(override) - {"returnUrl", "forceAuthentication"}
-        or not isinstance(override.get("returnUrl", ""), str)
-        or not isinstance(override.get("forceAuthentication", False), bool)
-    ):
-        raise JsonRpcError(
-            jsonrpc.INVALID_PARAMS,
-            f'Invalid params: _meta["{OAUTH_META}"] takes '
-            '{"returnUrl": string, "forceAuthentication": boolean}',
-        )
-    return forwarded or None, override
-
-
-def _authorization_required(exc: AuthorizationRequired, target: RoutedTarget, protocol: str) -> bytes:
-    """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
-    message = f"Authorization is required to use {target.name!r} on your behalf: open the URL, then retry."
-    if protocol < "2025-11-25":
-        return msgspec.json.encode(
-            {"content": [{"type": "text", "text": f"{message} {exc.url}"}], "isError": True}
-        )
-    raise JsonRpcError(
-        jsonrpc.URL_ELICITATION_REQUIRED,
-        f"Authorization required for target {target.name!r}",
-        {
-            "elicitations": [
-                {"mode": "url", "elicitationId": exc.elicitation_id, "url": exc.url, "message": message}
-            ]
-        },
-    )

@@ -5,11 +5,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from gatehouse_contracts.errors import NotFound, Unavailable
 from gatehouse_contracts.http import ERROR_RESPONSES, AdminAuth, decode_body, json_response, read_body
+from gatehouse_contracts.jwt import IssuerUnavailable
 
 from . import gateways, targets
+from .catalog import Catalog
 from .gateways import Ctx
 from .models import GatewayBody, SynchronizeBody, TargetBody
+from .user_auth import Inbound
 
 MaxResults = Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=512)]
@@ -89,6 +93,34 @@ def router(ctx: Ctx, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
         """List the tools of the named targets again."""
         docs = await targets.synchronize(ctx, gateway_id, decode_body(await body(request), SynchronizeBody))
         return json_response({"targets": [targets.render(d) for d in docs]}, 202)
+
+    return api
+
+
+def metadata(ctx: Ctx, catalog: Catalog, inbound: Inbound) -> APIRouter:
+    """The public documents next to the MCP endpoints (no admin token)."""
+    api = APIRouter(responses=ERROR_RESPONSES)
+
+    @api.get("/.well-known/oauth-protected-resource/gateways/{gateway_id}/mcp")
+    async def protected_resource_metadata(gateway_id: str) -> Response:
+        """RFC 9728 metadata of a CUSTOM_JWT gateway's MCP endpoint: where its users get tokens."""
+        cat = catalog.gateways.get(gateway_id)
+        if cat is None or cat.gateway["authorizerType"] != "CUSTOM_JWT":
+            raise NotFound(f"gateway {gateway_id!r} has no protected-resource metadata")
+        try:
+            issuer = await inbound.issuer(cat.gateway)
+        except IssuerUnavailable as exc:
+            raise Unavailable(f"the gateway's token issuer is unavailable: {exc}") from None
+        config = cat.gateway["authorizerConfiguration"]["customJWTAuthorizer"]
+        document: dict[str, Any] = {
+            "resource": gateways.gateway_url(ctx, gateway_id),
+            "authorization_servers": [issuer],
+            "bearer_methods_supported": ["header"],
+            "resource_name": cat.gateway["name"],
+        }
+        if config.get("allowedScopes"):
+            document["scopes_supported"] = config["allowedScopes"]
+        return json_response(document)
 
     return api
 

@@ -16,8 +16,11 @@ import hmac
 import secrets
 import time
 from collections import deque
+from collections.abc import Container
 
 import msgspec
+
+from .errors import McpHttpError
 
 
 class SessionClaims(msgspec.Struct, frozen=True, array_like=True):
@@ -68,6 +71,17 @@ def _genuine(secret: bytes, token: str) -> SessionClaims | None:
         claims = msgspec.json.decode(unb64(payload), type=SessionClaims)
     except (msgspec.DecodeError, binascii.Error, ValueError):
         return None
+    return claims
+
+
+def bind(claims: SessionClaims | None, gateway_id: str, user: str, ended: Container[str]) -> SessionClaims:
+    """The session a request may use: genuine and unexpired (``claims`` is ``verify``'s answer), of
+    this gateway, not ended, and the caller's own (``user`` is ``""`` for anonymous callers).
+    McpHttpError otherwise: 404 tells the client to initialize anew, 403 that it is not theirs."""
+    if claims is None or claims.gateway_id != gateway_id or claims.nonce in ended:
+        raise McpHttpError(404, "Not Found: the session has ended or is not valid; initialize a new one")
+    if claims.user != user:
+        raise McpHttpError(403, "Forbidden: this session belongs to another user")
     return claims
 
 
@@ -126,7 +140,7 @@ class EndedSessions:
                 else:
                     self._per_owner[owner] = left
 
-    def __contains__(self, nonce: str) -> bool:
+    def __contains__(self, nonce: object) -> bool:
         return nonce in self._ended
 
     def __len__(self) -> int:

@@ -21,6 +21,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     gateway_public_url: str = "http://127.0.0.1:8080"
+    gateway_workers: int = 1  # uvicorn worker processes, each one behaving like a replica
     gateway_allowed_origins: str = ""
     gateway_tools_page_size: int = 10000
     gateway_upstream_timeout_seconds: float = 30.0

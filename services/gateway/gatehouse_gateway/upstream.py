@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.locks import KeyedLocks
 from gatehouse_contracts.mcp_client import (
     McpHttp,
@@ -25,11 +26,24 @@ from gatehouse_contracts.mcp_client import (
     UpstreamSessionLost,
     UpstreamUnauthorized,
 )
+from gatehouse_contracts.target_auth import m2m_headers
 
 from .catalog import RoutedTarget
 
 Headers = Callable[[RoutedTarget], Awaitable[dict[str, str]]]
 Key = tuple[str, int, str]
+
+
+def client_credentials(identity: IdentityClient) -> Headers:
+    """The headers of a target's session: a bearer token identity gets for the gateway itself
+    (OAuth client credentials) when the target wants one, else none."""
+
+    async def headers(target: RoutedTarget) -> dict[str, str]:
+        if target.oauth is None:
+            return {}
+        return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
+
+    return headers
 
 
 class UpstreamPool:

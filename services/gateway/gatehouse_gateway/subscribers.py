@@ -1,0 +1,64 @@
+"""What the bus tells this replica: catalog changes, revoked user tokens, sessions ended elsewhere.
+
+Every subscription is ``no_reply``: an event published to JetStream carries the publisher's ack
+inbox as its reply subject, and an (empty) answer from us would race JetStream's ack and break the
+publish. A message that does not decode is dropped: nothing here can act on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from faststream.nats import NatsRouter
+from faststream.nats.annotations import NatsMessage
+
+from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.events import Event, TokenRevoked, decode_event
+from gatehouse_contracts.subjects import CATALOG_SUBJECTS, EVENTS_PREFIX, MCP_SESSION_ENDED
+
+from .changes import Replica, apply_event
+from .sessions import SessionClaims
+
+log = logging.getLogger("gatehouse.gateway")
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+
+
+def subscribers(replica: Replica) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(CATALOG_SUBJECTS[1], title="catalog: targets", no_reply=True)
+    @router.subscriber(CATALOG_SUBJECTS[0], title="catalog: gateways", no_reply=True)
+    async def on_catalog_event(msg: NatsMessage) -> None:
+        """Refresh this replica's catalog."""
+        if (event := _event(msg.body)) is None:
+            return
+        try:
+            await apply_event(replica, event)
+        except GatehouseError as exc:
+            log.warning("catalog refresh failed (%s); the periodic reload will retry", exc.message)
+
+    @router.subscriber(f"{EVENTS_PREFIX}.identity.token_revoked", title="token revoked", no_reply=True)
+    async def on_token_revoked(msg: NatsMessage) -> None:
+        """Forget what this replica kept of a user's tokens once identity dropped one."""
+        event = _event(msg.body)
+        if isinstance(event, TokenRevoked) and event.user_id.startswith("jwt:"):
+            replica.user_tokens.forget_user(event.workload_name, event.user_id.removeprefix("jwt:"))
+
+    @router.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
+    async def on_session_ended(msg: NatsMessage) -> None:
+        """Forget a session another replica ended."""
+        try:
+            claims = msgspec.json.decode(msg.body, type=SessionClaims)
+        except UNDECODABLE:
+            return
+        replica.ended.end(claims)
+
+    return router
+
+
+def _event(body: bytes) -> Event | None:
+    try:
+        return decode_event(body)
+    except UNDECODABLE:
+        return None
