@@ -1,4 +1,4 @@
-"""Fixtures for Gatehouse's cross-service tests against real processes (see tests/harness.py).
+"""Fixtures for Gatehouse's cross-service tests against real processes (see tests/harness/).
 
 Session-scoped:
   nats_server / nats_url        nats-server -js on a free port (own temp store)
