@@ -1,4 +1,4 @@
-"""Fixtures for Gatehouse's cross-service tests against real processes (see tests/harness.py).
+"""Fixtures for Gatehouse's cross-service tests against real processes (see tests/harness/).
 
 Session-scoped:
   nats_server / nats_url        nats-server -js on a free port (own temp store)
@@ -14,6 +14,9 @@ Function-scoped:
   return_catcher                in-process HTTP server recording where a browser lands
 
 Fixtures that start processes are plain sync fixtures; tests may be async (asyncio_mode=auto).
+
+Tests marked ``run_last`` (the no-secrets check, which reads what the whole run logged and
+published) run after every other collected test, whatever their file names.
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def _harness_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def log_dir(_harness_session: Path) -> Path:
     return _harness_session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "run_last: run after every other collected test of the run")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # After any other reordering, so a run_last test sees the logs and events of every other test
+    # (including the unit tests of services/ and contracts/, collected after tests/).
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)  # stable sort
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -14,9 +14,13 @@ from typing import Any
 import harness
 import nats
 import nats.errors
+import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gatehouse_contracts.subjects import STREAM
+
+# Last of the whole run (tests/conftest.py moves run_last tests to the end), not by its file name.
+pytestmark = pytest.mark.run_last
 
 
 async def _all_events(nats_url: str) -> list[bytes]:

@@ -81,8 +81,8 @@ MAX_CONNECTIONS_PER_HOST = 128
 class McpHttp:
     """The keep-alive HTTP connections every ``McpSession`` of a process shares.
 
-    aiohttp rather than httpx on this path: at 32 concurrent calls httpx 0.28 spent ~3.4 ms of CPU
-    per request (its pool scans every connection per request), aiohttp ~0.09 ms (BENCHMARKS.md).
+    aiohttp rather than httpx on this path: under concurrent calls httpx 0.28 spends many times
+    aiohttp's CPU per request, as its pool scans every connection per request (BENCHMARKS.md §6).
     No cookie jar (one user's upstream cookies must never ride along on another's call), no
     proxy from the environment, no redirects. An idle connection is closed after 4 s, before
     common servers close theirs (uvicorn and Node.js: 5 s), so a call is rarely written into a

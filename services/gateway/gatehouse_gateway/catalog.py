@@ -61,7 +61,7 @@ class GatewayCatalog:
 
     Each target's tools are decoded, prefixed and encoded once per stored version of the target
     (``_encoded``, kept while ``targets`` holds the same document), so a change to one target of a
-    1,000-target gateway does not re-encode the other 999 (~90 ms on the event loop before)."""
+    1,000-target gateway does not re-encode the other 999 on the event loop (BENCHMARKS.md §6)."""
 
     gateway: Doc
     targets: dict[str, Doc] = field(default_factory=dict)
@@ -101,7 +101,7 @@ class GatewayCatalog:
         )
         # The catalog lives long and holds no reference cycles (refcounting frees a replaced one):
         # keep its objects out of the cyclic collector, whose full passes over 10,000s of tool
-        # dicts stalled every request for tens of milliseconds (BENCHMARKS.md).
+        # dicts stalled every request (BENCHMARKS.md §6).
         gc.freeze()
 
     def answer(self, cursor: str | None, size: int, cursors: Cursors) -> bytes:

@@ -1,4 +1,4 @@
-"""The admin API: gateways and targets (DESIGN.md §4); every route needs the admin token."""
+"""The admin API: gateways and targets (docs/admin-api.md); every route needs the admin token."""
 
 from typing import Annotated, Any
 
