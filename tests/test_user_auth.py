@@ -145,7 +145,26 @@ async def _admin_consents(w: World, admin: Admin, target_id: str, pending: str) 
     )
     assert ready["status"] == "READY" and ready["authorizationStatus"] == "AUTHORIZED", ready
     assert "authorizationData" not in ready
+    await _outbox_cleared(w, target_id)
     return waiting
+
+
+async def _outbox_cleared(w: World, target_id: str) -> None:
+    """Until the sync-worker has also cleared the outbox of its READY write. FerretDB runs that
+    update as a read then a write, so an admin change landing in between would be lost (README:
+    FerretDB is for development); the next step of a test must not race it."""
+    from pymongo import AsyncMongoClient
+
+    mongo: Any = AsyncMongoClient(w.stack.mongo_url)
+    try:
+        for _ in range(300):
+            doc = await mongo[w.stack.gatehouse_db]["targets"].find_one({"_id": target_id}, {"outboxId": 1})
+            if doc is None or "outboxId" not in doc:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await mongo.close()
+    raise AssertionError(f"target {target_id} kept its outbox")
 
 
 def _elicitation(exc: MCPError) -> Any:
