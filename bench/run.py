@@ -63,14 +63,14 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(BENCH))
 
-import harness  # noqa: E402  (tests/harness.py, reused as is)
+import harness  # noqa: E402  (tests/harness, reused as is)
 import httpx  # noqa: E402
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
+from admin import target_body  # noqa: E402  (tests/admin.py)
+from clients import Admin, Events, count_tools, open_session, rpc, rpc_body, user_target, wait_until  # noqa: E402
 from measure import T0, Run, Wrk, machine, rss_kib, say  # noqa: E402
 from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
-PROTOCOL = "2025-11-25"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 CATALOG_SIZES = (1, 100, 1000)  # targets x 10 tools
 TOOLS_PER_TARGET = 10
 SYNC_TOOLS = 1000
@@ -148,214 +148,6 @@ def start_trivial() -> tuple[harness.Proc | None, str]:
     proc.start()
     proc.wait_port()
     return proc, f"http://{harness.LOCALHOST}:{port}/"
-
-
-# ------------------------------------------------------------------------------------------
-# MCP over plain HTTP (the load itself is wrk's)
-# ------------------------------------------------------------------------------------------
-
-
-def rpc_body(method: str, params: dict[str, Any] | None = None, msg_id: int = 1) -> bytes:
-    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
-    if params is not None:
-        msg["params"] = params
-    return json.dumps(msg, separators=(",", ":")).encode()
-
-
-def open_session(http: httpx.Client, url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
-    """initialize + notifications/initialized; the headers every later request of the session needs."""
-    base = {**MCP_HEADERS, **(headers or {})}
-    init = rpc_body(
-        "initialize",
-        {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-        0,
-    )
-    r = http.post(url, content=init, headers=base)
-    r.raise_for_status()
-    session = {**base, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": PROTOCOL}
-    r = http.post(url, content=b'{"jsonrpc":"2.0","method":"notifications/initialized"}', headers=session)
-    assert r.status_code == 202, (r.status_code, r.text)
-    return session
-
-
-def rpc(http: httpx.Client, url: str, session: dict[str, str], body: bytes) -> dict[str, Any]:
-    r = http.post(url, content=body, headers=session)
-    assert r.status_code == 200, (r.status_code, r.text[:500])
-    return r.json()  # type: ignore[no-any-return]
-
-
-def count_tools(http: httpx.Client, url: str, session: dict[str, str]) -> int:
-    count, cursor = 0, None
-    while True:
-        answer = rpc(http, url, session, rpc_body("tools/list", {"cursor": cursor} if cursor else {}))
-        count += len(answer["result"]["tools"])
-        cursor = answer["result"].get("nextCursor")
-        if not cursor:
-            return count
-
-
-def wait_until(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
-# ------------------------------------------------------------------------------------------
-# admin API
-# ------------------------------------------------------------------------------------------
-
-
-class Admin:
-    def __init__(self, stack: harness.Stack) -> None:
-        self.stack = stack
-        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        self.gw = httpx.Client(
-            base_url=stack.gateway_url,
-            headers=stack.admin_headers,
-            timeout=60,
-            trust_env=False,
-            limits=limits,
-        )
-        self.id = httpx.Client(
-            base_url=stack.identity_url, headers=stack.admin_headers, timeout=60, trust_env=False
-        )
-
-    def gateway(self, name: str, **fields: Any) -> dict[str, Any]:
-        r = self.gw.post("/gateways", json={"name": name, **fields})
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = self.gw.post(f"/gateways/{gateway_id}/targets", json=body)
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def target(self, gateway_id: str, target_id: str) -> dict[str, Any]:
-        r = self.gw.get(f"/gateways/{gateway_id}/targets/{target_id}")
-        assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def wait_status(
-        self,
-        gateway_id: str,
-        target_id: str,
-        statuses: set[str],
-        *,
-        every: float = 0.05,
-        timeout: float = 120,
-    ) -> tuple[dict[str, Any], float]:
-        """Poll the target until its status is in ``statuses``; (target, monotonic time seen)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            t = self.target(gateway_id, target_id)
-            seen = time.perf_counter()
-            if t["status"] in statuses:
-                return t, seen
-            if t["status"] in ("FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL"):
-                raise RuntimeError(f"target {target_id} failed: {t['statusReasons']}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"target {target_id} stuck in {t['status']}")
-            time.sleep(every)
-
-    def close(self) -> None:
-        self.gw.close()
-        self.id.close()
-
-
-def open_target(name: str, endpoint: str, inline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    server: dict[str, Any] = {"endpoint": endpoint}
-    if inline is not None:
-        server["mcpToolSchema"] = {"inlinePayload": json.dumps({"tools": inline})}
-    return {
-        "name": name,
-        "targetConfiguration": {"mcp": {"mcpServer": server}},
-        "credentialProviderConfigurations": [{"credentialProviderType": "NONE"}],
-    }
-
-
-def user_target(
-    name: str, endpoint: str, provider: str, return_url: str, inline: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    body = open_target(name, endpoint, inline)
-    oauth = {
-        "providerName": provider,
-        "scopes": ["mcp:tools"],
-        "grantType": "AUTHORIZATION_CODE",
-        "defaultReturnUrl": return_url,
-    }
-    body["credentialProviderConfigurations"] = [
-        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
-    ]
-    return body
-
-
-class Events:
-    """Target events as they are published (NATS core subscription, admin user): when a target
-    became READY or started waiting for consent, without polling the admin API (every GET of a
-    target is a full scan of the targets collection on FerretDB, which would slow what we time)."""
-
-    def __init__(self, nats_url: str) -> None:
-        import asyncio
-        import threading
-
-        self._seen: dict[tuple[str, str], float] = {}
-        self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        url = harness.nats_admin_url(nats_url) if hasattr(harness, "nats_admin_url") else nats_url
-
-        async def main() -> None:
-            import nats
-
-            try:
-                self._nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
-                await self._nc.subscribe("gatehouse.events.target.>", cb=self._on_msg)
-                await self._nc.subscribe("gatehouse.events.identity.>", cb=self._on_msg)
-                await self._nc.flush()
-            except BaseException as exc:  # noqa: BLE001 - reported by the constructor
-                self._error = exc
-            self._ready.set()
-
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-events", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(main(), self._loop)
-        self._ready.wait(15)
-        if self._error is not None or not self._ready.is_set():
-            raise RuntimeError(f"cannot subscribe to the target events: {self._error!r}")
-
-    async def _on_msg(self, msg: Any) -> None:
-        now = time.perf_counter()
-        try:
-            event = json.loads(msg.data)
-        except ValueError:
-            return
-        kind = str(event.get("type", msg.subject.removeprefix("gatehouse.events.")))
-        key = (kind, str(event.get("targetId") or event.get("sessionUri")))
-        with self._cond:
-            self._seen.setdefault(key, now)
-            self._cond.notify_all()
-
-    def wait(self, kind: str, target_id: str, timeout: float = 120.0) -> float:
-        """perf_counter() time at which the first ``kind`` event (e.g. target.synchronized) arrived for
-        a target (identity events: for a session URI)."""
-        key = (kind, target_id)
-        with self._cond:
-            if not self._cond.wait_for(lambda: key in self._seen, timeout=timeout):
-                raise RuntimeError(f"no {kind} event for target {target_id} within {timeout:g}s")
-            return self._seen[key]
-
-    def close(self) -> None:
-        import asyncio
-
-        if hasattr(self, "_nc"):
-            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 # ------------------------------------------------------------------------------------------
@@ -478,21 +270,21 @@ class Bench:
         for n in CATALOG_SIZES:
             gw = self.admin.gateway(f"bench-{n}t-{secrets.token_hex(3)}")
             self.gateways[n] = gw
-            synced = self.admin.create_target(gw["gatewayId"], open_target("synced", f"{up}/mcp"))
+            synced = self.admin.create_target(gw["gatewayId"], target_body("synced", f"{up}/mcp"))
             self.events.wait("target.synchronized", synced["targetId"])
         say(
             f"  synced targets READY ({time.monotonic() - started:.1f}s); "
             "inline-schema targets via the admin API"
         )
         api_jobs = [
-            (self.gateways[n]["gatewayId"], open_target(f"t{i:04d}", f"{up}/mcp", inline))
+            (self.gateways[n]["gatewayId"], target_body(f"t{i:04d}", f"{up}/mcp", inline_tools=inline))
             for n in CATALOG_SIZES
             if n <= 100
             for i in range(1, n)
         ]
         big = CATALOG_SIZES[-1]
         template = self.admin.create_target(
-            self.gateways[big]["gatewayId"], open_target("t0001", f"{up}/mcp", inline)
+            self.gateways[big]["gatewayId"], target_body("t0001", f"{up}/mcp", inline_tools=inline)
         )
         started = time.monotonic()
         lat: list[float] = []
@@ -666,7 +458,7 @@ class Bench:
         gid = self.jwt_gw["gatewayId"]
         echo = fast_upstream.tools(1)
         up = f"{self.upstream.url}/mcp"
-        self.admin.create_target(gid, open_target("open", up, echo))
+        self.admin.create_target(gid, target_body("open", up, inline_tools=echo))
         self.admin.create_target(gid, user_target("user", up, self.provider, self.catcher.callback_url, echo))
         say("  provider, gateway and targets created")
         self.user_jwt = harness.mint_jwt(self.oidc, sub="U1", aud=audience, ttl=3600)
@@ -730,7 +522,7 @@ class Bench:
         for i in range(REPEATS):
             t0 = time.perf_counter()
             created = self.admin.create_target(
-                gw["gatewayId"], open_target(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
+                gw["gatewayId"], target_body(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
             )
             t1 = time.perf_counter()
             seen = self.events.wait("target.synchronized", created["targetId"])
