@@ -2,7 +2,7 @@
 """`make bench`: Gatehouse's benchmarks against the real stack, loaded from a separate process.
 
 Starts NATS (JetStream), MongoDB/FerretDB, identity, sync-worker and gateway with production
-settings (tests/harness.py, the services' own defaults instead of the test suite's short timers),
+settings (tests/harness, the services' own defaults instead of the test suite's short timers),
 the test OAuth server (oidc-provider), a minimal fast upstream MCP server (bench/upstream.py) and
 the `floor` server (bench/floor.py). Load comes from wrk (C, its own process, bench/mcp.lua for
 the JSON-RPC POST bodies and MCP headers); its own ceiling is measured against a trivial Node.js
@@ -44,8 +44,6 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-import platform
-import re
 import secrets
 import shutil
 import signal
@@ -56,7 +54,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,13 +63,14 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(BENCH))
 
-import harness  # noqa: E402  (tests/harness.py, reused as is)
+import harness  # noqa: E402  (tests/harness, reused as is)
 import httpx  # noqa: E402
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
+from admin import target_body  # noqa: E402  (tests/admin.py)
+from clients import Admin, Events, count_tools, open_session, rpc, rpc_body, user_target, wait_until  # noqa: E402
+from measure import T0, Run, Wrk, machine, rss_kib, say  # noqa: E402
+from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
-LUA = BENCH / "mcp.lua"
-PROTOCOL = "2025-11-25"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 CATALOG_SIZES = (1, 100, 1000)  # targets x 10 tools
 TOOLS_PER_TARGET = 10
 SYNC_TOOLS = 1000
@@ -92,9 +90,6 @@ PRODUCTION_ENV = {
     "GATEWAY_WORKERS": os.environ.get("BENCH_GATEWAY_WORKERS", ""),
 }
 
-T0 = time.monotonic()
-
-
 GROUPS = {  # --only: case group -> Bench methods, in run order
     "list": ["tools_list"],
     "call": ["tools_call"],
@@ -113,102 +108,9 @@ def neutral_service_commands() -> dict[str, str]:
     return {"BENCH_SERVICE_MODULES": modules}
 
 
-def say(msg: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
-
-
 # ------------------------------------------------------------------------------------------
-# machine, processes, CPU accounting
+# processes the benchmark starts besides the stack
 # ------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "wrk": wrk_version[0] if wrk_version else "?",
-    }
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def family(pid: int | None) -> list[int]:
-    """``pid`` and its descendants (uvicorn's worker processes when GATEWAY_WORKERS > 1)."""
-    if not pid:
-        return []
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        out.append(p := todo.pop())
-        todo += parents.get(p, [])
-    return out
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """CPU time used so far by ``pid`` and its descendants."""
-    total = 0.0
-    for member in family(pid):
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
-            total += (int(rest[11]) + int(rest[12])) / TICK
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def busy_seconds() -> float:
-    """CPU time spent by the whole machine (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / TICK
-
-
-def alive(pid: int | None) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def rss_kib(pid: int | None) -> dict[str, int]:
-    """VmRSS and VmHWM (peak), summed over ``pid`` and its descendants."""
-    out = {"VmRSS": 0, "VmHWM": 0}
-    for member in family(pid):
-        try:
-            with open(f"/proc/{member}/status") as f:
-                for line in f:
-                    if line.startswith(("VmRSS:", "VmHWM:")):
-                        out[line.split(":")[0]] += int(line.split()[1])
-        except OSError:
-            pass
-    return out
 
 
 def start_python(name: str, script: Path, *args: str, health: str = "/healthz") -> harness.Proc:
@@ -246,503 +148,6 @@ def start_trivial() -> tuple[harness.Proc | None, str]:
     proc.start()
     proc.wait_port()
     return proc, f"http://{harness.LOCALHOST}:{port}/"
-
-
-# ------------------------------------------------------------------------------------------
-# wrk
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    case: str
-    conns: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    p999_ms: float
-    max_ms: float
-    rps: float
-    requests: int
-    errors: int
-    response_bytes: int
-    wrk_cpu: float  # cores used by wrk itself
-    cpu: dict[str, float] = field(default_factory=dict)  # cores used by each watched process
-    other_cpu: float = 0.0  # cores used by everything else on the machine (other work disturbing us)
-
-
-def _merge(x: Run, y: Run) -> Run:
-    """One run's figures from two runs of the same case."""
-
-    def mean(a: float, b: float) -> float:
-        return (a + b) / 2
-
-    return Run(
-        x.case,
-        x.conns,
-        *(mean(getattr(x, f), getattr(y, f)) for f in ("p50_ms", "p90_ms", "p99_ms", "p999_ms")),
-        max(x.max_ms, y.max_ms),
-        mean(x.rps, y.rps),
-        x.requests + y.requests,
-        x.errors + y.errors,
-        x.response_bytes,
-        mean(x.wrk_cpu, y.wrk_cpu),
-        {k: round(mean(v, y.cpu.get(k, 0.0)), 2) for k, v in x.cpu.items()},
-        max(x.other_cpu, y.other_cpu),
-    )
-
-
-class Wrk:
-    def __init__(self, workdir: Path, duration: float, watch: dict[str, int | None]) -> None:
-        self.workdir = workdir
-        self.duration = duration
-        self.watch = watch  # name -> pid, CPU sampled around each run
-        self.runs: list[Run] = []
-
-    def run(
-        self,
-        case: str,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-        conns: int,
-        *,
-        duration: float | None = None,
-        check: bool = False,
-        record: bool = True,
-    ) -> Run:
-        duration = duration or self.duration
-        body_file = self.workdir / "body.json"
-        headers_file = self.workdir / "headers.txt"
-        body_file.write_bytes(body)
-        headers_file.write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
-        threads = 1 if conns == 1 else min(2, os.cpu_count() or 2)
-        cmd = [
-            "wrk",
-            f"-t{threads}",
-            f"-c{conns}",
-            f"-d{max(1, round(duration))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(LUA),
-            url,
-        ]
-        env = {
-            **os.environ,
-            "BENCH_BODY_FILE": str(body_file),
-            "BENCH_HEADERS_FILE": str(headers_file),
-            "BENCH_CHECK": "1" if check else "0",
-        }
-        before = {name: cpu_seconds(pid) for name, pid in self.watch.items()}
-        machine_before = busy_seconds()
-        start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        assert proc.stdout is not None
-        out = proc.stdout.read().decode("utf-8", "replace")
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.monotonic() - start
-        cpu = {name: round((cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in self.watch.items()}
-        machine = (busy_seconds() - machine_before) / wall
-        dead = [f"{name} (pid {pid})" for name, pid in self.watch.items() if pid and not alive(pid)]
-        if dead:
-            raise RuntimeError(f"{', '.join(dead)} died during {case}; see the logs in {harness.log_dir()}")
-        m = re.search(r"^BENCHJSON (\{.*\})$", out, re.M)
-        if proc.returncode != 0 or m is None:
-            raise RuntimeError(f"wrk failed ({proc.returncode}) for {case}: {out[-2000:]}")
-        r = json.loads(m.group(1))
-        errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"] + r["rpc_errors"]
-        seconds = r["duration_us"] / 1e6
-        run = Run(
-            case=case,
-            conns=conns,
-            p50_ms=r["p50"] / 1000,
-            p90_ms=r["p90"] / 1000,
-            p99_ms=r["p99"] / 1000,
-            p999_ms=r["p999"] / 1000,
-            max_ms=r["max"] / 1000,
-            rps=r["requests"] / seconds if seconds else 0.0,
-            requests=r["requests"],
-            errors=errors,
-            response_bytes=r["bytes"] // max(1, r["requests"]),
-            wrk_cpu=round((usage.ru_utime + usage.ru_stime) / wall, 2),
-            cpu=cpu,
-        )
-        run.other_cpu = round(max(0.0, machine - run.wrk_cpu - sum(cpu.values())), 2)
-        if record:
-            self.keep(run)
-        return run
-
-    def keep(self, run: Run) -> None:
-        self.runs.append(run)
-        flag = f"  ERRORS {run.errors}" if run.errors else ""
-        say(
-            f"  {run.case:<24} c{run.conns:<3} p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
-            f"{run.rps:9.0f} rps  wrk {run.wrk_cpu:.2f} cores  other {run.other_cpu:.2f} cores{flag}"
-        )
-
-    def pair(
-        self,
-        ref: tuple[str, str, bytes, dict[str, str]],
-        sub: tuple[str, str, bytes, dict[str, str]],
-        conns: int,
-        *,
-        check: bool = False,
-    ) -> tuple[Run, Run]:
-        """A reference and a subject measured in the order A B B A, each run ``duration`` long, so a
-        drift of the machine's load during the pair weighs on both alike; each side's numbers are
-        the mean of its two runs (rps, CPU) and the mean of their percentiles."""
-        a1 = self.run(*ref, conns, check=check, record=False)
-        b1 = self.run(*sub, conns, check=check, record=False)
-        b2 = self.run(*sub, conns, check=check, record=False)
-        a2 = self.run(*ref, conns, check=check, record=False)
-        ref_run, sub_run = _merge(a1, a2), _merge(b1, b2)
-        self.keep(ref_run)
-        self.keep(sub_run)
-        return ref_run, sub_run
-
-
-# ------------------------------------------------------------------------------------------
-# MCP over plain HTTP (the load itself is wrk's)
-# ------------------------------------------------------------------------------------------
-
-
-def rpc_body(method: str, params: dict[str, Any] | None = None, msg_id: int = 1) -> bytes:
-    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
-    if params is not None:
-        msg["params"] = params
-    return json.dumps(msg, separators=(",", ":")).encode()
-
-
-def open_session(http: httpx.Client, url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
-    """initialize + notifications/initialized; the headers every later request of the session needs."""
-    base = {**MCP_HEADERS, **(headers or {})}
-    init = rpc_body(
-        "initialize",
-        {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-        0,
-    )
-    r = http.post(url, content=init, headers=base)
-    r.raise_for_status()
-    session = {**base, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": PROTOCOL}
-    r = http.post(url, content=b'{"jsonrpc":"2.0","method":"notifications/initialized"}', headers=session)
-    assert r.status_code == 202, (r.status_code, r.text)
-    return session
-
-
-def rpc(http: httpx.Client, url: str, session: dict[str, str], body: bytes) -> dict[str, Any]:
-    r = http.post(url, content=body, headers=session)
-    assert r.status_code == 200, (r.status_code, r.text[:500])
-    return r.json()  # type: ignore[no-any-return]
-
-
-def count_tools(http: httpx.Client, url: str, session: dict[str, str]) -> int:
-    count, cursor = 0, None
-    while True:
-        answer = rpc(http, url, session, rpc_body("tools/list", {"cursor": cursor} if cursor else {}))
-        count += len(answer["result"]["tools"])
-        cursor = answer["result"].get("nextCursor")
-        if not cursor:
-            return count
-
-
-def wait_until(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
-# ------------------------------------------------------------------------------------------
-# admin API
-# ------------------------------------------------------------------------------------------
-
-
-class Admin:
-    def __init__(self, stack: harness.Stack) -> None:
-        self.stack = stack
-        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        self.gw = httpx.Client(
-            base_url=stack.gateway_url,
-            headers=stack.admin_headers,
-            timeout=60,
-            trust_env=False,
-            limits=limits,
-        )
-        self.id = httpx.Client(
-            base_url=stack.identity_url, headers=stack.admin_headers, timeout=60, trust_env=False
-        )
-
-    def gateway(self, name: str, **fields: Any) -> dict[str, Any]:
-        r = self.gw.post("/gateways", json={"name": name, **fields})
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = self.gw.post(f"/gateways/{gateway_id}/targets", json=body)
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def target(self, gateway_id: str, target_id: str) -> dict[str, Any]:
-        r = self.gw.get(f"/gateways/{gateway_id}/targets/{target_id}")
-        assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def wait_status(
-        self,
-        gateway_id: str,
-        target_id: str,
-        statuses: set[str],
-        *,
-        every: float = 0.05,
-        timeout: float = 120,
-    ) -> tuple[dict[str, Any], float]:
-        """Poll the target until its status is in ``statuses``; (target, monotonic time seen)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            t = self.target(gateway_id, target_id)
-            seen = time.perf_counter()
-            if t["status"] in statuses:
-                return t, seen
-            if t["status"] in ("FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL"):
-                raise RuntimeError(f"target {target_id} failed: {t['statusReasons']}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"target {target_id} stuck in {t['status']}")
-            time.sleep(every)
-
-    def close(self) -> None:
-        self.gw.close()
-        self.id.close()
-
-
-def open_target(name: str, endpoint: str, inline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    server: dict[str, Any] = {"endpoint": endpoint}
-    if inline is not None:
-        server["mcpToolSchema"] = {"inlinePayload": json.dumps({"tools": inline})}
-    return {
-        "name": name,
-        "targetConfiguration": {"mcp": {"mcpServer": server}},
-        "credentialProviderConfigurations": [{"credentialProviderType": "NONE"}],
-    }
-
-
-def user_target(
-    name: str, endpoint: str, provider: str, return_url: str, inline: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    body = open_target(name, endpoint, inline)
-    oauth = {
-        "providerName": provider,
-        "scopes": ["mcp:tools"],
-        "grantType": "AUTHORIZATION_CODE",
-        "defaultReturnUrl": return_url,
-    }
-    body["credentialProviderConfigurations"] = [
-        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
-    ]
-    return body
-
-
-class Events:
-    """Target events as they are published (NATS core subscription, admin user): when a target
-    became READY or started waiting for consent, without polling the admin API (every GET of a
-    target is a full scan of the targets collection on FerretDB, which would slow what we time)."""
-
-    def __init__(self, nats_url: str) -> None:
-        import asyncio
-        import threading
-
-        self._seen: dict[tuple[str, str], float] = {}
-        self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        url = harness.nats_admin_url(nats_url) if hasattr(harness, "nats_admin_url") else nats_url
-
-        async def main() -> None:
-            import nats
-
-            try:
-                self._nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
-                await self._nc.subscribe("gatehouse.events.target.>", cb=self._on_msg)
-                await self._nc.subscribe("gatehouse.events.identity.>", cb=self._on_msg)
-                await self._nc.flush()
-            except BaseException as exc:  # noqa: BLE001 - reported by the constructor
-                self._error = exc
-            self._ready.set()
-
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-events", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(main(), self._loop)
-        self._ready.wait(15)
-        if self._error is not None or not self._ready.is_set():
-            raise RuntimeError(f"cannot subscribe to the target events: {self._error!r}")
-
-    async def _on_msg(self, msg: Any) -> None:
-        now = time.perf_counter()
-        try:
-            event = json.loads(msg.data)
-        except ValueError:
-            return
-        kind = str(event.get("type", msg.subject.removeprefix("gatehouse.events.")))
-        key = (kind, str(event.get("targetId") or event.get("sessionUri")))
-        with self._cond:
-            self._seen.setdefault(key, now)
-            self._cond.notify_all()
-
-    def wait(self, kind: str, target_id: str, timeout: float = 120.0) -> float:
-        """perf_counter() time at which the first ``kind`` event (e.g. target.synchronized) arrived for
-        a target (identity events: for a session URI)."""
-        key = (kind, target_id)
-        with self._cond:
-            if not self._cond.wait_for(lambda: key in self._seen, timeout=timeout):
-                raise RuntimeError(f"no {kind} event for target {target_id} within {timeout:g}s")
-            return self._seen[key]
-
-    def close(self) -> None:
-        import asyncio
-
-        if hasattr(self, "_nc"):
-            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
-
-# ------------------------------------------------------------------------------------------
-# py-spy
-# ------------------------------------------------------------------------------------------
-
-
-def pyspy_binary() -> str | None:
-    local = Path(sys.executable).parent / "py-spy"
-    return str(local) if local.exists() else shutil.which("py-spy")
-
-
-def start_pyspy(pid: int, out: Path, duration: float) -> list[subprocess.Popen[bytes]]:
-    """Two non-blocking samplers on one process: collapsed stacks (for the tables) and a flame graph."""
-    spy = pyspy_binary()
-    assert spy
-    common = [
-        "record",
-        "--pid",
-        str(pid),
-        "--rate",
-        "200",
-        "--duration",
-        str(int(duration)),
-        "--nonblocking",
-        "--gil",
-        "--subprocesses",
-    ]
-    return [
-        subprocess.Popen(
-            [spy, *common, "--format", fmt, "-o", str(out.with_suffix(ext))],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for fmt, ext in (("raw", ".txt"), ("flamegraph", ".svg"))
-    ]
-
-
-_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-
-
-def _package(path: str) -> str:
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    for pkg in ("gatehouse_gateway", "gatehouse_contracts", "gatehouse_identity", "gatehouse_sync_worker"):
-        if f"{pkg}/" in path:
-            return pkg
-    parts = path.split("/")
-    if "python3.11" in parts:
-        rest = parts[parts.index("python3.11") + 1 :]
-        return f"stdlib:{rest[0].removesuffix('.py')}" if rest else "stdlib"
-    return parts[-1]
-
-
-def _short(path: str) -> str:
-    for marker in ("site-packages/", "services/gateway/", "services/identity/", "contracts/", "python3.11/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
-
-
-OWN = ("gatehouse_gateway/", "gatehouse_contracts/", "gatehouse_identity/", "gatehouse_sync_worker/")
-
-
-def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
-    """From py-spy's raw (collapsed) output: self and inclusive shares per function, self share per
-    package, and the hot spots at the border of our own code: for each sample the innermost
-    gatehouse_* frame and the library function it called (``(self)`` when the sample is in our code)."""
-    self_time: Counter[str] = Counter()
-    incl: Counter[str] = Counter()
-    own_incl: Counter[str] = Counter()
-    border: Counter[str] = Counter()
-    packages: Counter[str] = Counter()
-    total = 0
-    if not raw.exists():
-        return {"samples": 0}
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        count = int(n)
-        frames = []
-        for frame in stack.split(";"):
-            m = _FRAME.match(frame.strip())
-            if m is None:
-                continue  # process / thread names
-            frames.append((m["func"], m["file"]))
-        if not frames:
-            continue
-        total += count
-        names = [f"{_short(file)}:{func}" for func, file in frames]
-        self_time[names[-1]] += count
-        packages[_package(frames[-1][1])] += count
-        for name in set(names):
-            incl[name] += count
-        own = [i for i, (func, file) in enumerate(frames) if any(p in file for p in OWN)]
-        # pass-through ASGI middlewares and the entry point wrap every request: not hot spots
-        inner = [i for i in own if not frames[i][0].endswith(("__call__", "run_http", "main", "<module>"))]
-        for name in {names[i] for i in own}:
-            own_incl[name] += count
-        if inner:
-            i = inner[-1]
-            callee = names[i + 1] if i + 1 < len(names) else "(self)"
-            border[f"{names[i]} -> {callee}"] += count
-        else:
-            border["(outside gatehouse code: server, event loop, libraries)"] += count
-
-    def pct(c: Counter[str], n: int) -> list[tuple[str, float]]:
-        return [(k, round(100 * v / total, 1)) for k, v in c.most_common(n)] if total else []
-
-    return {
-        "samples": total,
-        "packages": pct(packages, 12),
-        "self": pct(self_time, top),
-        "own_inclusive": pct(own_incl, top + 5),
-        "border": pct(border, top + 5),
-        "inclusive": pct(incl, 40),
-    }
-
-
-def print_profile(title: str, summary: dict[str, Any]) -> None:
-    print(f"\n--- profile: {title} ({summary.get('samples', 0)} samples with the GIL held) ---")
-    if not summary.get("samples"):
-        print("  (no samples)")
-        return
-    for key, heading in (
-        ("packages", "self time by package"),
-        ("self", "self time by function"),
-        ("own_inclusive", "inclusive time of our functions"),
-        ("border", "our innermost frame -> what it called"),
-    ):
-        print(f"  {heading}:")
-        for name, p in summary[key]:
-            print(f"    {p:5.1f}%  {name}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -865,21 +270,21 @@ class Bench:
         for n in CATALOG_SIZES:
             gw = self.admin.gateway(f"bench-{n}t-{secrets.token_hex(3)}")
             self.gateways[n] = gw
-            synced = self.admin.create_target(gw["gatewayId"], open_target("synced", f"{up}/mcp"))
+            synced = self.admin.create_target(gw["gatewayId"], target_body("synced", f"{up}/mcp"))
             self.events.wait("target.synchronized", synced["targetId"])
         say(
             f"  synced targets READY ({time.monotonic() - started:.1f}s); "
             "inline-schema targets via the admin API"
         )
         api_jobs = [
-            (self.gateways[n]["gatewayId"], open_target(f"t{i:04d}", f"{up}/mcp", inline))
+            (self.gateways[n]["gatewayId"], target_body(f"t{i:04d}", f"{up}/mcp", inline_tools=inline))
             for n in CATALOG_SIZES
             if n <= 100
             for i in range(1, n)
         ]
         big = CATALOG_SIZES[-1]
         template = self.admin.create_target(
-            self.gateways[big]["gatewayId"], open_target("t0001", f"{up}/mcp", inline)
+            self.gateways[big]["gatewayId"], target_body("t0001", f"{up}/mcp", inline_tools=inline)
         )
         started = time.monotonic()
         lat: list[float] = []
@@ -1053,7 +458,7 @@ class Bench:
         gid = self.jwt_gw["gatewayId"]
         echo = fast_upstream.tools(1)
         up = f"{self.upstream.url}/mcp"
-        self.admin.create_target(gid, open_target("open", up, echo))
+        self.admin.create_target(gid, target_body("open", up, inline_tools=echo))
         self.admin.create_target(gid, user_target("user", up, self.provider, self.catcher.callback_url, echo))
         say("  provider, gateway and targets created")
         self.user_jwt = harness.mint_jwt(self.oidc, sub="U1", aud=audience, ttl=3600)
@@ -1117,7 +522,7 @@ class Bench:
         for i in range(REPEATS):
             t0 = time.perf_counter()
             created = self.admin.create_target(
-                gw["gatewayId"], open_target(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
+                gw["gatewayId"], target_body(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
             )
             t1 = time.perf_counter()
             seen = self.events.wait("target.synchronized", created["targetId"])

@@ -6,9 +6,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -52,7 +55,7 @@ def configure_logging(level: str, service: str) -> None:
 def run_http(
     service: str,
     load: Callable[[], Any],
-    build: Callable[[Any], Any],
+    build: Callable[[Any], ASGIApp],
     *,
     host_attr: str,
     port_attr: str,
@@ -60,8 +63,9 @@ def run_http(
     factory: str = "",
 ) -> None:
     """A service's ``main``: settings from the environment (exit with the reason if bad), logging,
-    uvicorn. When the setting ``workers_attr`` is > 1, uvicorn runs that many processes, each building
-    its app with the ``factory`` (``module:function``); they behave like replicas on one port."""
+    uvicorn serving the ASGI app ``build(settings)`` returns. When the setting ``workers_attr`` is > 1,
+    uvicorn runs that many processes, each building its app with the ``factory``
+    (``module:function``); they behave like replicas on one port."""
     import uvicorn  # only the entry points need the server
 
     try:

@@ -1,4 +1,5 @@
-"""The audit subscriber's composition root: ``build(settings)`` wires MongoDB, the consumer, health."""
+"""The audit subscriber's composition root: ``build(settings)`` wires MongoDB, the consumer, health
+into the ASGI app uvicorn serves."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js import api
+from starlette.types import ASGIApp
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
@@ -31,7 +33,7 @@ DURABLE = "audit"
 BATCH_SIZE = 32  # one fetch's worth; inserts are idempotent, so the order inside a batch is free
 
 
-def build(settings: Settings) -> FastAPI:
+def build(settings: Settings) -> ASGIApp:
     mongo = connect(settings.mongodb_url)
     store = AuditStore(mongo, settings.audit_db)
     broker = bus.make_broker(settings.nats_url, "audit", settings.nats_user, settings.nats_password)

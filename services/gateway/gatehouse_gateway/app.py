@@ -1,4 +1,5 @@
-"""The gateway's composition root: ``build(settings)`` wires MongoDB, the bus, the catalog and the routes."""
+"""The gateway's composition root: ``build(settings)`` wires MongoDB, the bus, the catalog and the routes
+into the ASGI app uvicorn serves (the MCP fast path in front of FastAPI)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
@@ -22,8 +24,8 @@ from . import routes
 from .background import Background
 from .catalog import Catalog
 from .changes import Replica
+from .deps import Deps
 from .fast_path import McpFastPath
-from .gateways import Ctx
 from .mcp_endpoint import McpConfig, McpEndpoint
 from .sessions import EndedSessions
 from .settings import Settings
@@ -35,7 +37,7 @@ from .user_auth import Inbound, UserTokens
 log = logging.getLogger("gatehouse.gateway")
 
 
-def build(settings: Settings) -> McpFastPath:
+def build(settings: Settings) -> ASGIApp:
     mongo = connect(settings.mongodb_url)
     store = Store(mongo, settings.gatehouse_db)
     guard = EndpointGuard.from_settings(settings)
@@ -74,7 +76,7 @@ def build(settings: Settings) -> McpFastPath:
         max_bytes=settings.gateway_jwks_max_bytes,
     )
     inbound = Inbound(jwt)
-    ctx = Ctx(
+    deps = Deps(
         store=store,
         broker=broker,
         public_url=settings.gateway_public_url,
@@ -113,13 +115,13 @@ def build(settings: Settings) -> McpFastPath:
         await mongo.close()
 
     app = service_app("Gatehouse gateway", lifespan, broker, mongo)
-    app.include_router(routes.router(ctx, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
-    app.include_router(routes.metadata(ctx, catalog, inbound))
+    app.include_router(routes.router(deps, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
+    app.include_router(routes.metadata(deps, catalog, inbound))
     document_bodies(app, routes.BODIES)
     return McpFastPath(app, endpoint)
 
 
-def from_env() -> McpFastPath:
+def from_env() -> ASGIApp:
     """One worker process's app (``GATEWAY_WORKERS`` > 1): settings and logging from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, "gateway")

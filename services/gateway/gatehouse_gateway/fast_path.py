@@ -7,9 +7,9 @@ Every ``/gateways/{id}/mcp`` request goes straight to ``McpEndpoint.handle``; ev
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatehouse_contracts.http import HEADER_LIMIT
 
@@ -19,11 +19,11 @@ MCP_PATH = re.compile(r"^/gateways/([^/]+)/mcp/?$")
 
 
 class McpFastPath:
-    def __init__(self, app: Any, endpoint: McpEndpoint) -> None:
+    def __init__(self, app: ASGIApp, endpoint: McpEndpoint) -> None:
         self.app = app
         self.endpoint = endpoint
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (match := MCP_PATH.match(scope["path"])) is not None:
             if sum(len(k) + len(v) for k, v in scope["headers"]) <= HEADER_LIMIT:
                 scope["path_params"] = {"gateway_id": match.group(1)}

@@ -4,56 +4,34 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from faststream.nats import NatsBroker
-from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus, rpc
-from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUpdated, new_event
 from gatehouse_contracts.http import page_token, parse_page
-from gatehouse_contracts.jwt import IssuerUnavailable, JwtValidator
+from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
-from gatehouse_contracts.netguard import EndpointDenied, EndpointGuard
+from gatehouse_contracts.netguard import EndpointDenied
 
+from .deps import Deps
 from .errors import BadRequest, Conflict, NotFound
 from .models import GatewayBody, check_description, check_name
-from .store import Doc, Store
+from .store import Doc
 
 SOURCE = "gateway"
 
 
-@dataclass(frozen=True)
-class Ctx:
-    """What gateway and target operations need: the store, the bus, and how to name URLs."""
-
-    store: Store
-    broker: NatsBroker
-    public_url: str
-    identity: IdentityClient
-    guard: EndpointGuard
-    jwt: JwtValidator
-    changed: Callable[[str, str | None], Awaitable[None]]
-    """Apply a change to this replica's catalog at once: (gateway id, target id or None)."""
-
-    @property
-    def nats(self) -> NatsClient:
-        return self.broker.connection
+def gateway_url(deps: Deps, gateway_id: str) -> str:
+    return f"{deps.public_url.rstrip('/')}/gateways/{gateway_id}/mcp"
 
 
-def gateway_url(ctx: Ctx, gateway_id: str) -> str:
-    return f"{ctx.public_url.rstrip('/')}/gateways/{gateway_id}/mcp"
-
-
-def render(ctx: Ctx, doc: Doc) -> dict[str, Any]:
+def render(deps: Deps, doc: Doc) -> dict[str, Any]:
     return {
         "gatewayId": doc["_id"],
-        "gatewayUrl": gateway_url(ctx, doc["_id"]),
+        "gatewayUrl": gateway_url(deps, doc["_id"]),
         "name": doc["name"],
         "description": doc.get("description", ""),
         "status": doc.get("status", "READY"),
@@ -68,7 +46,7 @@ def render(ctx: Ctx, doc: Doc) -> dict[str, Any]:
     }
 
 
-async def _authorizer(ctx: Ctx, body: GatewayBody) -> Doc | None:
+async def _authorizer(deps: Deps, body: GatewayBody) -> Doc | None:
     """The stored inbound authorizer; its discovery document must be reachable now."""
     config = body.authorizer_configuration
     if body.authorizer_type == "NONE":
@@ -82,13 +60,13 @@ async def _authorizer(ctx: Ctx, body: GatewayBody) -> Doc | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest("customJWTAuthorizer.discoveryUrl must be an absolute http(s) URL")
     try:  # its keys decide who the users are: not over a network anyone could tamper with
-        ctx.guard.check_https(jwt.discovery_url, "customJWTAuthorizer.discoveryUrl")
+        deps.guard.check_https(jwt.discovery_url, "customJWTAuthorizer.discoveryUrl")
     except EndpointDenied as exc:
         raise BadRequest(str(exc)) from None
     if not jwt.allowed_audience and not jwt.allowed_clients:
         raise BadRequest("customJWTAuthorizer needs allowedAudience or allowedClients (or both)")
     try:
-        await ctx.jwt.metadata(jwt.discovery_url)
+        await deps.jwt.metadata(jwt.discovery_url)
     except IssuerUnavailable as exc:
         raise BadRequest(f"customJWTAuthorizer.discoveryUrl: {exc}") from None
     stored = msgspec.to_builtins(jwt)
@@ -108,11 +86,11 @@ def _with_login_secret(authorizer: rpc.JwtAuthorizer | None, body: GatewayBody) 
     )
 
 
-async def _config(ctx: Ctx, body: GatewayBody) -> Doc:
+async def _config(deps: Deps, body: GatewayBody) -> Doc:
     """The stored configuration of a gateway body, after the rules an admin must follow."""
     check_name(body.name, "gateway")
     check_description(body.description)
-    authorizer = await _authorizer(ctx, body)
+    authorizer = await _authorizer(deps, body)
     mcp = body.protocol_configuration.mcp
     versions = list(dict.fromkeys(mcp.supported_versions))
     unknown = [v for v in versions if v not in SUPPORTED_PROTOCOL_VERSIONS]
@@ -156,22 +134,22 @@ def jwt_authorizer(gateway: Doc) -> rpc.JwtAuthorizer | None:
     return msgspec.convert(config, rpc.JwtAuthorizer) if config else None
 
 
-async def sync_workload_identity(ctx: Ctx, gateway: Doc, body: GatewayBody | None = None) -> None:
+async def sync_workload_identity(deps: Deps, gateway: Doc, body: GatewayBody | None = None) -> None:
     """Tell identity what the gateway's workload trusts: its authorizer and its targets' return URLs
     (and, from an admin's ``body``, a new login-client secret; without one identity keeps its own)."""
     authorizer = jwt_authorizer(gateway)
-    await ctx.identity.call(
+    await deps.identity.call(
         rpc.UpdateWorkloadIdentity(
             name=gateway["_id"],
-            allowed_resource_oauth2_return_urls=await ctx.store.return_urls(gateway["_id"]),
+            allowed_resource_oauth2_return_urls=await deps.store.return_urls(gateway["_id"]),
             jwt_authorizer=_with_login_secret(authorizer, body) if body else authorizer,
         ),
         rpc.WorkloadIdentity,
     )
 
 
-async def create(ctx: Ctx, body: GatewayBody) -> Doc:
-    config = await _config(ctx, body)
+async def create(deps: Deps, body: GatewayBody) -> Doc:
+    config = await _config(deps, body)
     gateway_id = f"{body.name.lower()}-{secrets.token_hex(5)}"
     now = time.time()
     doc = {
@@ -182,69 +160,69 @@ async def create(ctx: Ctx, body: GatewayBody) -> Doc:
         "createdAt": now,
         "updatedAt": now,
     }
-    await ctx.store.insert_gateway(doc)
+    await deps.store.insert_gateway(doc)
     try:
-        await ctx.identity.call(
+        await deps.identity.call(
             rpc.CreateWorkloadIdentity(
                 name=gateway_id, jwt_authorizer=_with_login_secret(jwt_authorizer(doc), body)
             ),
             rpc.WorkloadIdentity,
         )
         await bus.publish_event(
-            ctx.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name)
+            deps.nats, new_event(GatewayCreated, source=SOURCE, gateway_id=gateway_id, name=body.name)
         )
     except Exception:
-        await ctx.store.delete_gateway(gateway_id)  # the create changes nothing when it fails
+        await deps.store.delete_gateway(gateway_id)  # the create changes nothing when it fails
         raise
-    await ctx.changed(gateway_id, None)
+    await deps.changed(gateway_id, None)
     return doc
 
 
-async def get(ctx: Ctx, gateway_id: str) -> Doc:
-    doc = await ctx.store.get_gateway(gateway_id)
+async def get(deps: Deps, gateway_id: str) -> Doc:
+    doc = await deps.store.get_gateway(gateway_id)
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")
     return doc
 
 
-async def list_(ctx: Ctx, max_results: int | None, next_token: str | None) -> tuple[list[Doc], str | None]:
+async def list_(deps: Deps, max_results: int | None, next_token: str | None) -> tuple[list[Doc], str | None]:
     size, after = parse_page(max_results, next_token)
-    docs = await ctx.store.list_gateways(size, after)
+    docs = await deps.store.list_gateways(size, after)
     return docs[:size], page_token(docs[size - 1]["_id"] if len(docs) > size else None)
 
 
-async def update(ctx: Ctx, gateway_id: str, body: GatewayBody) -> Doc:
-    await get(ctx, gateway_id)
-    config = await _config(ctx, body)
-    if await ctx.store.count_targets(gateway_id, grant_type="AUTHORIZATION_CODE"):
+async def update(deps: Deps, gateway_id: str, body: GatewayBody) -> Doc:
+    await get(deps, gateway_id)
+    config = await _config(deps, body)
+    if await deps.store.count_targets(gateway_id, grant_type="AUTHORIZATION_CODE"):
         check_user_auth_allowed(config)
-        if not has_login_client(config) and await ctx.store.count_targets(
+        if not has_login_client(config) and await deps.store.count_targets(
             gateway_id, grant_type="AUTHORIZATION_CODE", without_return_url=True
         ):
             raise BadRequest(
                 "customJWTAuthorizer.loginClient is needed by this gateway's AUTHORIZATION_CODE targets "
                 "without defaultReturnUrl (identity completes their users' consents)"
             )
-    doc = await ctx.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
+    doc = await deps.store.replace_gateway(gateway_id, {**config, "updatedAt": time.time()})
     if doc is None:
         raise NotFound(f"gateway {gateway_id!r} not found")
-    await sync_workload_identity(ctx, doc, body)
-    await ctx.changed(gateway_id, None)
+    await sync_workload_identity(deps, doc, body)
+    await deps.changed(gateway_id, None)
     await bus.publish_event(
-        ctx.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name)
+        deps.nats, new_event(GatewayUpdated, source=SOURCE, gateway_id=gateway_id, name=body.name)
     )
     return doc
 
 
-async def delete(ctx: Ctx, gateway_id: str) -> Doc:
-    doc = await get(ctx, gateway_id)
-    if await ctx.store.count_targets(gateway_id):
+async def delete(deps: Deps, gateway_id: str) -> Doc:
+    doc = await get(deps, gateway_id)
+    if await deps.store.count_targets(gateway_id):
         raise Conflict(f"gateway {gateway_id!r} still has targets: delete them first")
-    await ctx.store.delete_gateway(gateway_id)
-    await ctx.changed(gateway_id, None)
-    await bus.publish_event(ctx.nats, new_event(GatewayDeleted, source=SOURCE, gateway_id=gateway_id))
+    await deps.store.delete_gateway(gateway_id)
+    await deps.changed(gateway_id, None)
+    await bus.publish_event(deps.nats, new_event(GatewayDeleted, source=SOURCE, gateway_id=gateway_id))
     try:
-        await ctx.identity.call(rpc.DeleteWorkloadIdentity(name=gateway_id), rpc.Deleted)
+        await deps.identity.call(rpc.DeleteWorkloadIdentity(name=gateway_id), rpc.Deleted)
     except NotFound:
         pass
     return {**doc, "status": "DELETING"}

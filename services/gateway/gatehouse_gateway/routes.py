@@ -11,7 +11,7 @@ from gatehouse_contracts.jwt import IssuerUnavailable
 
 from . import gateways, targets
 from .catalog import Catalog
-from .gateways import Ctx
+from .deps import Deps
 from .models import GatewayBody, SynchronizeBody, TargetBody
 from .user_auth import Inbound
 
@@ -19,7 +19,7 @@ MaxResults = Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)]
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=512)]
 
 
-def router(ctx: Ctx, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
+def router(deps: Deps, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
     async def admin(request: Request) -> None:
         await auth.check(request)
 
@@ -31,36 +31,36 @@ def router(ctx: Ctx, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
     @api.post("/gateways", status_code=202)
     async def create_gateway(request: Request) -> Response:
         """Create a gateway and its workload identity."""
-        doc = await gateways.create(ctx, decode_body(await body(request), GatewayBody))
-        return json_response(gateways.render(ctx, doc), 202)
+        doc = await gateways.create(deps, decode_body(await body(request), GatewayBody))
+        return json_response(gateways.render(deps, doc), 202)
 
     @api.get("/gateways")
     async def list_gateways(max_results: MaxResults = None, next_token: NextToken = None) -> Response:
         """List gateways."""
-        docs, token = await gateways.list_(ctx, max_results, next_token)
-        return json_response({"items": [gateways.render(ctx, d) for d in docs], "nextToken": token})
+        docs, token = await gateways.list_(deps, max_results, next_token)
+        return json_response({"items": [gateways.render(deps, d) for d in docs], "nextToken": token})
 
     @api.get("/gateways/{gateway_id}")
     async def get_gateway(gateway_id: str) -> Response:
         """Get a gateway."""
-        return json_response(gateways.render(ctx, await gateways.get(ctx, gateway_id)))
+        return json_response(gateways.render(deps, await gateways.get(deps, gateway_id)))
 
     @api.put("/gateways/{gateway_id}", status_code=202)
     async def update_gateway(gateway_id: str, request: Request) -> Response:
         """Replace a gateway's configuration."""
-        doc = await gateways.update(ctx, gateway_id, decode_body(await body(request), GatewayBody))
-        return json_response(gateways.render(ctx, doc), 202)
+        doc = await gateways.update(deps, gateway_id, decode_body(await body(request), GatewayBody))
+        return json_response(gateways.render(deps, doc), 202)
 
     @api.delete("/gateways/{gateway_id}", status_code=202)
     async def delete_gateway(gateway_id: str) -> Response:
         """Delete a gateway that has no targets, and its workload identity."""
-        doc = await gateways.delete(ctx, gateway_id)
+        doc = await gateways.delete(deps, gateway_id)
         return json_response({"gatewayId": doc["_id"], "status": "DELETING"}, 202)
 
     @api.post("/gateways/{gateway_id}/targets", status_code=202)
     async def create_target(gateway_id: str, request: Request) -> Response:
         """Attach an MCP server to a gateway; its tools are synchronized in the background."""
-        doc = await targets.create(ctx, gateway_id, decode_body(await body(request), TargetBody))
+        doc = await targets.create(deps, gateway_id, decode_body(await body(request), TargetBody))
         return json_response(targets.render(doc), 202)
 
     @api.get("/gateways/{gateway_id}/targets")
@@ -68,36 +68,36 @@ def router(ctx: Ctx, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
         gateway_id: str, max_results: MaxResults = None, next_token: NextToken = None
     ) -> Response:
         """List a gateway's targets."""
-        docs, token = await targets.list_(ctx, gateway_id, max_results, next_token)
+        docs, token = await targets.list_(deps, gateway_id, max_results, next_token)
         return json_response({"items": [targets.render(d) for d in docs], "nextToken": token})
 
     @api.get("/gateways/{gateway_id}/targets/{target_id}")
     async def get_target(gateway_id: str, target_id: str) -> Response:
         """Get a target with its status."""
-        return json_response(targets.render(await targets.get(ctx, gateway_id, target_id)))
+        return json_response(targets.render(await targets.get(deps, gateway_id, target_id)))
 
     @api.put("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
     async def update_target(gateway_id: str, target_id: str, request: Request) -> Response:
         """Replace a target's configuration; it is synchronized again."""
-        doc = await targets.update(ctx, gateway_id, target_id, decode_body(await body(request), TargetBody))
+        doc = await targets.update(deps, gateway_id, target_id, decode_body(await body(request), TargetBody))
         return json_response(targets.render(doc), 202)
 
     @api.delete("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
     async def delete_target(gateway_id: str, target_id: str) -> Response:
         """Remove a target; its tools leave tools/list at once."""
-        doc = await targets.delete(ctx, gateway_id, target_id)
+        doc = await targets.delete(deps, gateway_id, target_id)
         return json_response({"gatewayId": gateway_id, "targetId": doc["_id"], "status": "DELETING"}, 202)
 
     @api.put("/gateways/{gateway_id}/synchronizeTargets", status_code=202)
     async def synchronize_targets(gateway_id: str, request: Request) -> Response:
         """List the tools of the named targets again."""
-        docs = await targets.synchronize(ctx, gateway_id, decode_body(await body(request), SynchronizeBody))
+        docs = await targets.synchronize(deps, gateway_id, decode_body(await body(request), SynchronizeBody))
         return json_response({"targets": [targets.render(d) for d in docs]}, 202)
 
     return api
 
 
-def metadata(ctx: Ctx, catalog: Catalog, inbound: Inbound) -> APIRouter:
+def metadata(deps: Deps, catalog: Catalog, inbound: Inbound) -> APIRouter:
     """The public documents next to the MCP endpoints (no admin token)."""
     api = APIRouter(responses=ERROR_RESPONSES)
 
@@ -113,7 +113,7 @@ def metadata(ctx: Ctx, catalog: Catalog, inbound: Inbound) -> APIRouter:
             raise Unavailable(f"the gateway's token issuer is unavailable: {exc}") from None
         config = cat.gateway["authorizerConfiguration"]["customJWTAuthorizer"]
         document: dict[str, Any] = {
-            "resource": gateways.gateway_url(ctx, gateway_id),
+            "resource": gateways.gateway_url(deps, gateway_id),
             "authorization_servers": [issuer],
             "bearer_methods_supported": ["header"],
             "resource_name": cat.gateway["name"],

@@ -25,8 +25,9 @@ from gatehouse_contracts.lifecycle import PENDING, TARGET_ID_LENGTH, Target, Tar
 from gatehouse_contracts.netguard import EndpointDenied, shown
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
+from .deps import Deps
 from .errors import BadRequest, Conflict, NotFound
-from .gateways import SOURCE, Ctx, check_user_auth_allowed, has_login_client, sync_workload_identity
+from .gateways import SOURCE, check_user_auth_allowed, has_login_client, sync_workload_identity
 from .gateways import get as get_gateway
 from .models import (
     OauthCredentialProvider,
@@ -93,7 +94,7 @@ def inline_tools(payload: str) -> list[dict[str, Any]]:
         raise BadRequest(f"mcpToolSchema.inlinePayload: {exc}") from None
 
 
-def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[dict[str, Any]] | None]:
+def _spec(deps: Deps, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[dict[str, Any]] | None]:
     """The stored spec of a target body and its inline tools (None when the tools come from a sync).
 
     ``grantType`` and ``defaultReturnUrl`` are copied to the top of the spec for queries.
@@ -110,7 +111,7 @@ def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[di
     )
     server = body.target_configuration.mcp.mcp_server
     if oauth is not None:
-        _check_oauth(ctx, gateway, oauth, server.endpoint, inline=server.mcp_tool_schema is not None)
+        _check_oauth(deps, gateway, oauth, server.endpoint, inline=server.mcp_tool_schema is not None)
     payload = server.mcp_tool_schema.inline_payload if server.mcp_tool_schema else None
     tools = inline_tools(payload) if payload is not None else None
     spec = TargetSpec(
@@ -123,23 +124,23 @@ def _spec(ctx: Ctx, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[di
     return spec, tools
 
 
-def _check_https(ctx: Ctx, url: str, what: str) -> None:
+def _check_https(deps: Deps, url: str, what: str) -> None:
     try:
-        ctx.guard.check_https(url, what)
+        deps.guard.check_https(url, what)
     except EndpointDenied as exc:
         raise BadRequest(str(exc)) from None
 
 
-async def _check_reachable(ctx: Ctx, endpoint: str) -> None:
+async def _check_reachable(deps: Deps, endpoint: str) -> None:
     """Refuse an endpoint on a denied network (``TARGET_DENIED_NETWORKS``), also by what it resolves to."""
     try:
-        await ctx.guard.check_resolved(endpoint)
+        await deps.guard.check_resolved(endpoint)
     except EndpointDenied as exc:
         raise BadRequest(str(exc)) from None
 
 
 def _check_oauth(
-    ctx: Ctx, gateway: Doc, oauth: OauthCredentialProvider, endpoint: str, *, inline: bool
+    deps: Deps, gateway: Doc, oauth: OauthCredentialProvider, endpoint: str, *, inline: bool
 ) -> None:
     """Rules of a target that receives tokens: over https (loopback aside), like its return URL."""
     if oauth.grant_type == "AUTHORIZATION_CODE":
@@ -157,8 +158,8 @@ def _check_oauth(
                 "with mcpToolSchema on a gateway whose customJWTAuthorizer has a loginClient)"
             )
         if url:
-            _check_https(ctx, url, "defaultReturnUrl")
-    _check_https(ctx, endpoint, "the endpoint of a target with OAUTH credentials")
+            _check_https(deps, url, "defaultReturnUrl")
+    _check_https(deps, endpoint, "the endpoint of a target with OAUTH credentials")
     if not 1 <= len(oauth.provider_name) <= 128:
         raise BadRequest("providerName must name a credential provider of the identity service")
     if len(oauth.scopes) > 50 or any(not s or " " in s for s in oauth.scopes):
@@ -185,10 +186,10 @@ def _refuse_if_pending(target: Target, action: str) -> None:
         )
 
 
-async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
-    gateway = await get_gateway(ctx, gateway_id)
-    spec, tools = _spec(ctx, gateway, body)
-    await _check_reachable(ctx, spec.endpoint)
+async def create(deps: Deps, gateway_id: str, body: TargetBody) -> Doc:
+    gateway = await get_gateway(deps, gateway_id)
+    spec, tools = _spec(deps, gateway, body)
+    await _check_reachable(deps, spec.endpoint)
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(TARGET_ID_LENGTH))
     doc = {
@@ -204,41 +205,41 @@ async def create(ctx: Ctx, gateway_id: str, body: TargetBody) -> Doc:
         "createdAt": now,
         "updatedAt": now,
     }
-    await ctx.store.insert_target(doc)
+    await deps.store.insert_target(doc)
     event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
     try:
         if spec.default_return_url:
-            await sync_workload_identity(ctx, gateway)
-        await bus.publish_event(ctx.nats, event)
+            await sync_workload_identity(deps, gateway)
+        await bus.publish_event(deps.nats, event)
     except Exception:
-        await ctx.store.delete_target(gateway_id, target_id)  # the create changes nothing when it fails
+        await deps.store.delete_target(gateway_id, target_id)  # the create changes nothing when it fails
         raise
-    await ctx.changed(gateway_id, target_id)
+    await deps.changed(gateway_id, target_id)
     return doc
 
 
-async def get(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
-    doc = await ctx.store.get_target(gateway_id, target_id)
+async def get(deps: Deps, gateway_id: str, target_id: str) -> Doc:
+    doc = await deps.store.get_target(gateway_id, target_id)
     if doc is None:
         raise NotFound(f"target {target_id!r} not found in gateway {gateway_id!r}")
     return doc
 
 
 async def list_(
-    ctx: Ctx, gateway_id: str, max_results: int | None, next_token: str | None
+    deps: Deps, gateway_id: str, max_results: int | None, next_token: str | None
 ) -> tuple[list[Doc], str | None]:
-    await get_gateway(ctx, gateway_id)
+    await get_gateway(deps, gateway_id)
     size, after = parse_page(max_results, next_token)
-    docs = await ctx.store.list_targets(gateway_id, size, after)
+    docs = await deps.store.list_targets(gateway_id, size, after)
     return docs[:size], page_token(docs[size - 1]["_id"] if len(docs) > size else None)
 
 
-async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
-    gateway = await get_gateway(ctx, gateway_id)
-    current = lifecycle.target(await get(ctx, gateway_id, target_id))
+async def update(deps: Deps, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
+    gateway = await get_gateway(deps, gateway_id)
+    current = lifecycle.target(await get(deps, gateway_id, target_id))
     _refuse_if_pending(current, "update")
-    spec, tools = _spec(ctx, gateway, body)
-    await _check_reachable(ctx, spec.endpoint)
+    spec, tools = _spec(deps, gateway, body)
+    await _check_reachable(deps, spec.endpoint)
     generation = current.generation + 1
     fields: Doc = {
         "name": body.name,
@@ -251,14 +252,14 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     }
     if tools is not None:
         fields["toolsJson"] = msgspec.json.encode(tools)
-    doc = await ctx.store.update_target(gateway_id, target_id, current.generation, fields)
+    doc = await deps.store.update_target(gateway_id, target_id, current.generation, fields)
     if doc is None:
         raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
     if spec.default_return_url != current.spec.default_return_url:
-        await sync_workload_identity(ctx, gateway)
-    await ctx.changed(gateway_id, target_id)
+        await sync_workload_identity(deps, gateway)
+    await deps.changed(gateway_id, target_id)
     await bus.publish_event(
-        ctx.nats,
+        deps.nats,
         new_event(
             TargetUpdated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=generation
         ),
@@ -266,26 +267,26 @@ async def update(ctx: Ctx, gateway_id: str, target_id: str, body: TargetBody) ->
     return doc
 
 
-async def delete(ctx: Ctx, gateway_id: str, target_id: str) -> Doc:
-    doc = await get(ctx, gateway_id, target_id)
+async def delete(deps: Deps, gateway_id: str, target_id: str) -> Doc:
+    doc = await get(deps, gateway_id, target_id)
     current = lifecycle.target(doc)
     _refuse_if_pending(current, "delete")
-    await ctx.store.delete_target(gateway_id, target_id)
+    await deps.store.delete_target(gateway_id, target_id)
     if current.spec.default_return_url:
-        await sync_workload_identity(ctx, await get_gateway(ctx, gateway_id))
-    await ctx.changed(gateway_id, target_id)
+        await sync_workload_identity(deps, await get_gateway(deps, gateway_id))
+    await deps.changed(gateway_id, target_id)
     await bus.publish_event(
-        ctx.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)
+        deps.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)
     )
     return {**doc, "status": stored(lifecycle.deleting(current.status))}
 
 
-async def synchronize(ctx: Ctx, gateway_id: str, body: SynchronizeBody) -> list[Doc]:
-    await get_gateway(ctx, gateway_id)
+async def synchronize(deps: Deps, gateway_id: str, body: SynchronizeBody) -> list[Doc]:
+    await get_gateway(deps, gateway_id)
     if not 1 <= len(body.target_id_list) <= 100:
         raise BadRequest("targetIdList must name 1 to 100 targets")
     currents = [
-        lifecycle.target(await get(ctx, gateway_id, target_id))
+        lifecycle.target(await get(deps, gateway_id, target_id))
         for target_id in dict.fromkeys(body.target_id_list)
     ]
     for current in currents:
@@ -299,12 +300,12 @@ async def synchronize(ctx: Ctx, gateway_id: str, body: SynchronizeBody) -> list[
             "stamp": uuid.uuid4().hex,
             "updatedAt": time.time(),
         }
-        doc = await ctx.store.update_target(gateway_id, current.id, current.generation, fields)
+        doc = await deps.store.update_target(gateway_id, current.id, current.generation, fields)
         if doc is None:
             raise Conflict(f"target {current.id!r} changed while synchronizing; try again")
-        await ctx.changed(gateway_id, current.id)
+        await deps.changed(gateway_id, current.id)
         await bus.publish_event(
-            ctx.nats,
+            deps.nats,
             new_event(
                 TargetSyncRequested,
                 source=SOURCE,

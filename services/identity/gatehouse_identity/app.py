@@ -1,4 +1,5 @@
-"""Identity's composition root: ``build(settings)`` wires MongoDB, the bus, RPC subscribers, HTTP routes."""
+"""Identity's composition root: ``build(settings)`` wires MongoDB, the bus, RPC subscribers, HTTP routes
+into the ASGI app uvicorn serves."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from faststream.nats.annotations import NatsMessage
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from gatehouse_contracts import bus, rpc
 from gatehouse_contracts.errors import GatehouseError, Unauthorized
@@ -114,7 +116,7 @@ def _http_handler(settings: Settings, deps: Deps, auth: AdminAuth, op: Operation
     return serve
 
 
-def build(settings: Settings) -> FastAPI:
+def build(settings: Settings) -> ASGIApp:
     mongo = connect(settings.mongodb_url)
     db = settings.identity_db
     guard = EndpointGuard.from_settings(settings)

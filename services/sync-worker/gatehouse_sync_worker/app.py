@@ -1,4 +1,5 @@
-"""The sync-worker's composition root: ``build(settings)`` wires MongoDB, HTTP, the consumer, health."""
+"""The sync-worker's composition root: ``build(settings)`` wires MongoDB, HTTP, the consumer, health
+into the ASGI app uvicorn serves."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import msgspec
+from fastapi import FastAPI
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js.api import ConsumerConfig
+from starlette.types import ASGIApp
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.bus import IdentityClient
@@ -43,7 +45,7 @@ log = logging.getLogger("gatehouse.sync")
 Handler = Callable[[NatsMessage], Awaitable[None]]
 
 
-def build(settings: Settings) -> Any:
+def build(settings: Settings) -> ASGIApp:
     mongo = connect(settings.mongodb_url)
     guard = EndpointGuard.from_settings(settings)
     http = McpHttp(max_response_bytes=settings.sync_max_response_bytes, guard=guard)
@@ -145,7 +147,7 @@ def build(settings: Settings) -> Any:
                 log.error("sweeping failed unexpectedly (retrying next round)", exc_info=exc)
 
     @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await bus.start_broker(broker, log)
         sweeper = asyncio.create_task(sweep_forever())
         sweeper.add_done_callback(_sweeper_ended)
