@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from .errors import GatehouseError
+
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-class SettingsError(Exception):
+class SettingsError(GatehouseError):
     """A setting is missing or malformed; the message names the variable."""
 
 

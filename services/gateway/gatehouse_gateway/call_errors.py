@@ -37,7 +37,7 @@ Translate = Callable[[Any, str], JsonRpcError]
 
 
 def _passed_through(exc: UpstreamRpcError, target: str) -> JsonRpcError:
-    return JsonRpcError(exc.code, exc.message, exc.data)
+    return JsonRpcError(exc.rpc_code, exc.message, exc.data)
 
 
 def _unreachable(exc: McpClientError, target: str) -> JsonRpcError:
