@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.lifecycle import failed_status
 from gatehouse_contracts.mcp_client import (
     EndpointNotAllowed,
@@ -28,6 +28,11 @@ class NoTargetToken(GatehouseError):
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+    @classmethod
+    def refused_by_identity(cls, exc: GatehouseError) -> NoTargetToken:
+        """Identity's refusal as a sync fault: retried when identity or the provider was down."""
+        return cls(exc.message, retryable=isinstance(exc, Unavailable))
 
 
 def is_retryable(exc: Exception) -> bool:
