@@ -3,6 +3,8 @@
     GatehouseError                  500  code + safe message + HTTP status
     ├── BadRequest                  400  the request is malformed or breaks a rule
     │   ├── tools.InvalidTool            a tool definition is not usable MCP (also a ValueError)
+    │   ├── netguard.EndpointDenied      an endpoint is on a denied network (also an OSError, so
+    │   │                                HTTP clients treat it as a failed connect)
     │   └── audit query.BadFilter        an audit query's filter is wrong (also a ValueError)
     ├── Unauthorized                401  no or wrong credentials
     │   ├── jwt.InvalidToken             a JWT is not acceptable (the message says why)
@@ -16,8 +18,6 @@
     │   └── identity oauth.ProviderUnavailable   a credential provider cannot be reached
     ├── config.SettingsError             a setting is missing or malformed (startup)
     │   └── identity crypto.KeyConfigError       a key setting is malformed (also a ValueError)
-    ├── netguard.EndpointDenied          an endpoint is on a denied network (also an OSError, so
-    │                                    HTTP clients treat it as a failed connect)
     ├── outbound.FetchFailed             a discovery/JWKS document could not be fetched
     ├── outbound.ResponseTooLarge        an answer is longer than the caller allows
     ├── mcp_client.McpClientError        talking to an upstream MCP server failed (its subclasses:

@@ -20,6 +20,7 @@ from gatehouse_contracts.tools import InvalidTool
         (IssuerUnavailable, Unavailable),
         (InvalidTool, BadRequest),
         (InvalidTool, ValueError),
+        (EndpointDenied, BadRequest),  # an admin's URL on a denied network is a 400 as it is
         (EndpointDenied, OSError),  # HTTP clients treat a refusal at connect time as a failed connect
         (McpClientError, GatehouseError),
         (FetchFailed, GatehouseError),
