@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from .errors import GatehouseError
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-class SettingsError(Exception):
+class SettingsError(GatehouseError):
     """A setting is missing or malformed; the message names the variable."""
 
 

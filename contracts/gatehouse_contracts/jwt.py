@@ -20,17 +20,18 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from .errors import Unauthorized, Unavailable
 from .netguard import EndpointDenied, EndpointGuard
 from .outbound import FetchFailed, Limits, get_json
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
-class InvalidToken(Exception):
+class InvalidToken(Unauthorized):
     """The token is not acceptable; the message says why and never contains the token."""
 
 
-class IssuerUnavailable(Exception):
+class IssuerUnavailable(Unavailable):
     """The issuer's discovery document or JWKS could not be fetched."""
 
 

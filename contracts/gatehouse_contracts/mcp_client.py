@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 
 from . import jsonrpc
+from .errors import GatehouseError
 from .netguard import EndpointDenied, EndpointGuard, denial
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
@@ -29,7 +30,7 @@ SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-1
 CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
 
 
-class McpClientError(Exception):
+class McpClientError(GatehouseError):
     """Base of every failure talking to an upstream MCP server; the text is safe to show."""
 
 
@@ -64,7 +65,7 @@ class EndpointNotAllowed(McpClientError):
 class UpstreamRpcError(McpClientError):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"error {code}: {message}")
-        self.code = code
+        self.rpc_code = code  # (``code`` is GatehouseError's wire name)
         self.message = message
         self.data = data
 

@@ -23,6 +23,7 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .config import csv
+from .errors import BadRequest
 
 DEFAULT_DENIED_NETWORKS = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/32,::/128"
 DENIED_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata", "instance-data"})
@@ -30,9 +31,10 @@ DENIED_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class EndpointDenied(OSError):
+class EndpointDenied(BadRequest, OSError):
     """The endpoint is not allowed; the message says why. An ``OSError`` so that an HTTP client
-    treats a refusal at connect time like a failed name lookup, keeping this as its cause."""
+    treats a refusal at connect time like a failed name lookup, keeping this as its cause; a
+    ``BadRequest`` so that a URL an admin sent is refused with 400 as it is, untranslated."""
 
 
 def denial(exc: BaseException) -> EndpointDenied | None:

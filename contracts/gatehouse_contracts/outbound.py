@@ -10,14 +10,15 @@ from typing import Any
 
 import httpx
 
+from .errors import GatehouseError
 from .netguard import denial
 
 
-class ResponseTooLarge(Exception):
+class ResponseTooLarge(GatehouseError):
     """An answer was longer than the caller allows."""
 
 
-class FetchFailed(Exception):
+class FetchFailed(GatehouseError):
     """A document could not be fetched; the message names the URL and why."""
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .errors import BadRequest
 from .jsonrpc import MAX_DEPTH, depth_exceeds
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
-class InvalidTool(ValueError):
+class InvalidTool(BadRequest, ValueError):
     """A tool definition that clients could not use; the message names the tool and the fault."""
 
 

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gatehouse_contracts.errors import BadRequest
+
 Doc = dict[str, Any]
 
 _AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class BadFilter(ValueError):
+class BadFilter(BadRequest, ValueError):
     """A filter the user gave cannot be understood; the message says which and why."""
 
 

@@ -15,7 +15,7 @@ from gatehouse_contracts.errors import (
 )
 
 
-class McpHttpError(Exception):
+class McpHttpError(GatehouseError):
     """Refuse an MCP HTTP request with ``status``; the body is a JSON-RPC error without an id."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:

@@ -14,7 +14,6 @@ from gatehouse_contracts.events import GatewayCreated, GatewayDeleted, GatewayUp
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
-from gatehouse_contracts.netguard import EndpointDenied
 
 from .deps import Deps
 from .errors import BadRequest, Conflict, NotFound
@@ -59,10 +58,8 @@ async def _authorizer(deps: Deps, body: GatewayBody) -> Doc | None:
     parts = urlsplit(jwt.discovery_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest("customJWTAuthorizer.discoveryUrl must be an absolute http(s) URL")
-    try:  # its keys decide who the users are: not over a network anyone could tamper with
-        deps.guard.check_https(jwt.discovery_url, "customJWTAuthorizer.discoveryUrl")
-    except EndpointDenied as exc:
-        raise BadRequest(str(exc)) from None
+    # its keys decide who the users are: not over a network anyone could tamper with
+    deps.guard.check_https(jwt.discovery_url, "customJWTAuthorizer.discoveryUrl")
     if not jwt.allowed_audience and not jwt.allowed_clients:
         raise BadRequest("customJWTAuthorizer needs allowedAudience or allowedClients (or both)")
     try:

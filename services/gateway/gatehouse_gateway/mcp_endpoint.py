@@ -20,21 +20,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gatehouse_contracts import jsonrpc
-from gatehouse_contracts.errors import BadRequest, GatehouseError, PayloadTooLarge
+from gatehouse_contracts.errors import GatehouseError, PayloadTooLarge
 from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
 from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
 from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import (
-    McpClientError,
     ToolResult,
-    UpstreamRpcError,
-    UpstreamTimeout,
     UpstreamUnauthorized,
-    UpstreamUnreachable,
 )
 
-from . import sessions
+from . import call_errors, sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, split_meta
 from .errors import McpHttpError
@@ -47,7 +43,6 @@ log = logging.getLogger("gatehouse.gateway.mcp")
 
 SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
 KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
-UPSTREAM_ERROR = -32001  # the target failed: unreachable, timed out, or not speaking MCP
 JSON = "application/json"
 
 
@@ -292,29 +287,9 @@ class McpEndpoint:
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
             return authorization_required(target.name, exc.url, exc.elicitation_id, claims.protocol_version)
-        except UpstreamRpcError as exc:
-            outcome = "upstream_error"
-            raise JsonRpcError(exc.code, exc.message, exc.data) from None
-        except (UpstreamUnreachable, UpstreamTimeout) as exc:
-            outcome = "unreachable"
-            raise JsonRpcError(
-                UPSTREAM_ERROR, f"Target {target.name!r} is unreachable: {exc}", {"target": target.name}
-            ) from None
-        except BadRequest as exc:  # identity refused what this call asked for (e.g. a return URL)
-            outcome = "upstream_error"
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Invalid params: {exc.message}") from None
-        except GatehouseError as exc:  # identity would not give a token for the target
-            outcome = "upstream_error"
-            raise JsonRpcError(
-                UPSTREAM_ERROR,
-                f"Target {target.name!r}: no credentials: {exc.message}",
-                {"target": target.name},
-            ) from None
-        except McpClientError as exc:
-            outcome = "upstream_error"
-            raise JsonRpcError(
-                UPSTREAM_ERROR, f"Target {target.name!r} failed: {exc}", {"target": target.name}
-            ) from None
+        except call_errors.CAUGHT as exc:
+            outcome, error = call_errors.translate(exc, target.name)
+            raise error from None
         except asyncio.CancelledError:
             outcome = "upstream_error"
             raise

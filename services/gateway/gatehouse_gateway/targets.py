@@ -22,7 +22,7 @@ from gatehouse_contracts.events import (
 )
 from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.lifecycle import PENDING, TARGET_ID_LENGTH, Target, TargetSpec, stored
-from gatehouse_contracts.netguard import EndpointDenied, shown
+from gatehouse_contracts.netguard import shown
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
 from .deps import Deps
@@ -125,18 +125,12 @@ def _spec(deps: Deps, gateway: Doc, body: TargetBody) -> tuple[TargetSpec, list[
 
 
 def _check_https(deps: Deps, url: str, what: str) -> None:
-    try:
-        deps.guard.check_https(url, what)
-    except EndpointDenied as exc:
-        raise BadRequest(str(exc)) from None
+    deps.guard.check_https(url, what)  # EndpointDenied is a BadRequest
 
 
 async def _check_reachable(deps: Deps, endpoint: str) -> None:
     """Refuse an endpoint on a denied network (``TARGET_DENIED_NETWORKS``), also by what it resolves to."""
-    try:
-        await deps.guard.check_resolved(endpoint)
-    except EndpointDenied as exc:
-        raise BadRequest(str(exc)) from None
+    await deps.guard.check_resolved(endpoint)  # EndpointDenied is a BadRequest
 
 
 def _check_oauth(

@@ -18,7 +18,7 @@ from typing import Any
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.bus import IdentityClient
-from gatehouse_contracts.errors import GatehouseError
+from gatehouse_contracts.errors import GatehouseError, Unauthorized
 from gatehouse_contracts.jwt import InvalidToken, JwtValidator
 
 from .catalog import RoutedTarget
@@ -35,7 +35,7 @@ class User:
     expires_at: float
 
 
-class Unauthenticated(Exception):
+class Unauthenticated(Unauthorized):
     """No or a bad inbound token; ``invalid`` when a token was sent but refused."""
 
     def __init__(self, message: str, *, invalid: bool) -> None:
@@ -43,7 +43,7 @@ class Unauthenticated(Exception):
         self.invalid = invalid
 
 
-class AuthorizationRequired(Exception):
+class AuthorizationRequired(GatehouseError):
     """The user must consent at ``url`` before the target can be called."""
 
     def __init__(self, url: str, session_uri: str) -> None:

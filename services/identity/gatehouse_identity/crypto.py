@@ -22,12 +22,14 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from gatehouse_contracts.config import SettingsError
+
 from .errors import VaultUnreadable
 
 ISSUER = "gatehouse-identity"
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(SettingsError, ValueError):
     """A key setting is malformed; the message names the setting, never a key."""
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from gatehouse_contracts import lifecycle, rpc
-from gatehouse_contracts.errors import GatehouseError, Unavailable
+from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.events import (
     TargetAuthorizationRequired,
     TargetSyncFailed,
@@ -54,10 +54,8 @@ async def _resource_token(
             ),
             rpc.ResourceOauth2Token,
         )
-    except Unavailable as exc:
-        raise NoTargetToken(exc.message, retryable=True) from None
     except GatehouseError as exc:
-        raise NoTargetToken(exc.message, retryable=False) from None
+        raise NoTargetToken.refused_by_identity(exc) from None
 
 
 async def begin(deps: Deps, event: SyncEvent, doc: Target, oauth: dict[str, Any]) -> None:

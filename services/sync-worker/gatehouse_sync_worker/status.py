@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from gatehouse_contracts.errors import GatehouseError, Unavailable
 from gatehouse_contracts.lifecycle import failed_status
 from gatehouse_contracts.mcp_client import (
     EndpointNotAllowed,
@@ -21,12 +22,17 @@ from gatehouse_contracts.tools import InvalidTool
 __all__ = ["NoTargetToken", "backoff", "failed_status", "is_retryable", "reason"]
 
 
-class NoTargetToken(Exception):
+class NoTargetToken(GatehouseError):
     """Identity gave no token for the target; ``retryable`` when identity or the provider was down."""
 
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+    @classmethod
+    def refused_by_identity(cls, exc: GatehouseError) -> NoTargetToken:
+        """Identity's refusal as a sync fault: retried when identity or the provider was down."""
+        return cls(exc.message, retryable=isinstance(exc, Unavailable))
 
 
 def is_retryable(exc: Exception) -> bool:

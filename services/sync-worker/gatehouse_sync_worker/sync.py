@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from gatehouse_contracts import lifecycle
-from gatehouse_contracts.errors import GatehouseError, Unavailable
+from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.events import (
     TargetSyncFailed,
     TargetSynchronized,
@@ -31,10 +31,8 @@ async def _headers(deps: Deps, gateway_id: str, doc: Target) -> dict[str, str]:
         return {}
     try:
         return await m2m_headers(deps.identity, gateway_id, provider, doc.spec.endpoint)
-    except Unavailable as exc:
-        raise NoTargetToken(exc.message, retryable=True) from None
     except GatehouseError as exc:
-        raise NoTargetToken(exc.message, retryable=False) from None
+        raise NoTargetToken.refused_by_identity(exc) from None
 
 
 async def fetch_tools(deps: Deps, gateway_id: str, doc: Target) -> list[dict[str, Any]]:

@@ -30,3 +30,14 @@ def test_reasons_are_readable() -> None:
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n, 1.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert backoff(30, 1.0) == 60.0
+
+
+def test_identity_refusals_are_retried_only_when_identity_or_the_provider_was_down() -> None:
+    from gatehouse_contracts.errors import Forbidden, GatehouseError, Unavailable
+    from gatehouse_sync_worker.status import NoTargetToken
+
+    down = NoTargetToken.refused_by_identity(Unavailable("identity is down"))
+    assert (down.message, down.retryable, is_retryable(down)) == ("identity is down", True, True)
+    for refusal in (Forbidden("not yours"), GatehouseError("no token")):
+        refused = NoTargetToken.refused_by_identity(refusal)
+        assert (refused.message, refused.retryable) == (refusal.message, False)
