@@ -42,25 +42,23 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, (UpstreamUnreachable, UpstreamTimeout))
 
 
+# What a failed sync says in ``statusReasons``, by error type (the first that matches); formatted with
+# the error and the endpoint without its query, so no credential ever shows.
+REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (NoTargetToken, "No token for the target from identity: {exc}"),
+    (UpstreamUnreachable, "Target unreachable: cannot connect to {endpoint} ({exc})"),
+    (UpstreamTimeout, "Target timed out: {endpoint} gave {exc}"),
+    (UpstreamUnauthorized, "Target refused the credentials: {exc}"),
+    (EndpointNotAllowed, "Endpoint not allowed: {exc}"),
+    (NotAnMcpServer, "Not an MCP server: {endpoint}: {exc}"),
+    (UpstreamTooLarge, "Answer too large: {exc} (SYNC_MAX_RESPONSE_BYTES)"),
+    (UpstreamRpcError, "The MCP server answered with an error: {exc}"),
+    (McpClientError, "MCP error: {exc}"),
+)
+
+
 def reason(exc: Exception, url: str) -> str:
     """A human-readable ``statusReasons`` entry; never carries a credential (nor the endpoint's query)."""
-    endpoint = shown(url)
-    if isinstance(exc, NoTargetToken):
-        return f"No token for the target from identity: {exc}"
-    if isinstance(exc, UpstreamUnreachable):
-        return f"Target unreachable: cannot connect to {endpoint} ({exc})"
-    if isinstance(exc, UpstreamTimeout):
-        return f"Target timed out: {endpoint} gave {exc}"
-    if isinstance(exc, UpstreamUnauthorized):
-        return f"Target refused the credentials: {exc}"
-    if isinstance(exc, EndpointNotAllowed):
-        return f"Endpoint not allowed: {exc}"
-    if isinstance(exc, NotAnMcpServer):
-        return f"Not an MCP server: {endpoint}: {exc}"
-    if isinstance(exc, UpstreamTooLarge):
-        return f"Answer too large: {exc} (SYNC_MAX_RESPONSE_BYTES)"
-    if isinstance(exc, UpstreamRpcError):
-        return f"The MCP server answered with an error: {exc}"
     if isinstance(exc, InvalidTool):
         text = str(exc)
         return (
@@ -68,8 +66,9 @@ def reason(exc: Exception, url: str) -> str:
             if text.startswith("too many tools")
             else f"Invalid tool definition: {text}"
         )
-    if isinstance(exc, McpClientError):
-        return f"MCP error: {exc}"
+    for kind, template in REASONS:
+        if isinstance(exc, kind):
+            return template.format(exc=exc, endpoint=shown(url))
     return f"Unexpected error: {type(exc).__name__}"
 
 
