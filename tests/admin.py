@@ -69,6 +69,16 @@ class Admin:
         assert r.status_code == 202, r.text
         return r.json()  # type: ignore[no-any-return]
 
+    async def create_jwt_gateway(self, issuer_url: str, audience: str, **fields: Any) -> dict[str, Any]:
+        """A CUSTOM_JWT gateway whose users' JWTs come from ``issuer_url`` for ``audience``."""
+        authorizer = {
+            "discoveryUrl": f"{issuer_url}/.well-known/openid-configuration",
+            "allowedAudience": [audience],
+        }
+        return await self.create_gateway(
+            authorizerType="CUSTOM_JWT", authorizerConfiguration={"customJWTAuthorizer": authorizer}, **fields
+        )
+
     async def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
         r = await self.http.post(f"/gateways/{gateway_id}/targets", json=body)
         assert r.status_code == 202, r.text

@@ -164,15 +164,7 @@ async def _user_auth_gateway(stack: Any, admin: Admin, oidc: Any, audience: str)
             "/identities/CreateOauth2CredentialProvider", json=offline_provider_body(provider)
         )
         assert made.status_code == 201, made.text
-    gateway = await admin.create_gateway(
-        authorizerType="CUSTOM_JWT",
-        authorizerConfiguration={
-            "customJWTAuthorizer": {
-                "discoveryUrl": f"{oidc.url}/.well-known/openid-configuration",
-                "allowedAudience": [audience],
-            }
-        },
-    )
+    gateway = await admin.create_jwt_gateway(oidc.url, audience)
     tools = [{"name": "whoami", "description": "who", "inputSchema": {"type": "object"}}]
     oauth = {
         "providerName": provider,

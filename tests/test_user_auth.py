@@ -97,15 +97,7 @@ async def world(stack: Any, oidc_provider: Any) -> AsyncIterator[World]:
     )
     audience = f"https://gatehouse.test/{uuid.uuid4().hex[:8]}"
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
-        gateway = await admin.create_gateway(
-            authorizerType="CUSTOM_JWT",
-            authorizerConfiguration={
-                "customJWTAuthorizer": {
-                    "discoveryUrl": f"{oidc_provider.url}/.well-known/openid-configuration",
-                    "allowedAudience": [audience],
-                }
-            },
-        )
+        gateway = await admin.create_jwt_gateway(oidc_provider.url, audience)
     yield World(stack, oidc_provider, upstream, catcher, provider["name"], gateway, audience, client_id)
     catcher.stop()
     upstream.stop()

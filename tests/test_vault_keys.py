@@ -55,15 +55,18 @@ async def test_a_missing_vault_key_is_a_clear_error_and_ends_the_session(stack: 
             # a stored token for (workload, user), and a consent whose code has come back: both sealed
             key = vault_key(workload, f"id:{user}", provider_id, scopes, [])
             now = time.time()
+            owner = {  # whose token and session: the same in both documents
+                "workload": workload,
+                "user": f"id:{user}",
+                "providerId": provider_id,
+                "providerName": provider,
+                "scopes": scopes,
+                "resources": [],
+            }
             db.token_vault.insert_one(
                 {
                     "_id": key,
-                    "workload": workload,
-                    "user": f"id:{user}",
-                    "providerId": provider_id,
-                    "providerName": provider,
-                    "scopes": scopes,
-                    "resources": [],
+                    **owner,
                     "access": seal("stored-access-token", f"vault:{key}:access"),
                     "refresh": None,
                     "expiresAt": now + 3600,
@@ -81,12 +84,7 @@ async def test_a_missing_vault_key_is_a_clear_error_and_ends_the_session(stack: 
                     "_id": uri,
                     "state": state,
                     "status": "CODE_RECEIVED",
-                    "workload": workload,
-                    "user": f"id:{user}",
-                    "providerId": provider_id,
-                    "providerName": provider,
-                    "scopes": scopes,
-                    "resources": [],
+                    **owner,
                     "customParameters": {},
                     "returnUrl": "http://127.0.0.1:1/back",
                     "verifier": seal("v" * 43, f"session:{uri}:verifier"),

@@ -31,7 +31,8 @@ def login_verifier_aad(session_uri: str) -> str:
 
 
 async def _login_client(deps: Deps, workload: str) -> tuple[str, dict[str, Any]]:
-    """(discovery URL, stored login client) of a workload; NotFound/BadRequest when there is none."""
+    """(discovery URL, stored login client) of a workload; ``IssuerUnavailable`` when it has none any more
+    (both callers answer that as the sign-in service being unavailable)."""
     authorizer = (await deps.workloads.stored(workload)).get("jwtAuthorizer") or {}
     if not authorizer.get("loginClient"):
         raise IssuerUnavailable("the workload no longer has a login client")

@@ -16,7 +16,7 @@ import msgspec
 
 from gatehouse_contracts import rpc
 
-from . import tokens, workload_auth, workloads
+from . import tokens, workloads
 from .deps import Caller, Deps
 
 Handler = Callable[[Deps, Any, Caller], Awaitable[msgspec.Struct]]
@@ -32,32 +32,6 @@ class Operation:
     workload: bool = False
     rpc: bool = True
     created: bool = False  # answers 201 over HTTP
-
-
-def _workloads(fn: Callable[[Any, Any, Any, Caller], Awaitable[msgspec.Struct]]) -> Handler:
-    async def handler(deps: Deps, req: Any, caller: Caller) -> msgspec.Struct:
-        if isinstance(req, (rpc.CreateWorkloadIdentity, rpc.UpdateWorkloadIdentity)):
-            _check_https(deps, req.allowed_resource_oauth2_return_urls)
-        return await fn(deps.workloads, deps.vault, req, caller)
-
-    return handler
-
-
-def _check_https(deps: Deps, return_urls: list[str]) -> None:
-    """A return URL receives the completion of a consent: https only (loopback aside)."""
-    for url in return_urls:
-        deps.providers.guard.check_https(url, f"return URL {url[:100]!r}")  # EndpointDenied: a 400
-
-
-async def _create_workload(deps: Deps, req: rpc.CreateWorkloadIdentity, caller: Caller) -> msgspec.Struct:
-    """An admin's workload identity comes with its client secret (a gateway's, used over the bus, without)."""
-    _check_https(deps, req.allowed_resource_oauth2_return_urls)
-    made = await workloads.create(deps.workloads, deps.vault, req, caller)
-    return made if made.owner == "gateway" else await workload_auth.issue_secret(deps.workloads, made)
-
-
-async def _rotate_secret(deps: Deps, req: rpc.RotateWorkloadIdentitySecret, caller: Caller) -> msgspec.Struct:
-    return await workload_auth.issue_secret(deps.workloads, await deps.workloads.get(req.name))
 
 
 def _providers(method: str) -> Handler:
@@ -78,24 +52,24 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         _op(
             rpc.CreateWorkloadIdentity,
-            _create_workload,
+            workloads.create,
             "Create a workload identity (an admin's comes with its client secret, shown once).",
             created=True,
         ),
         _op(
             rpc.RotateWorkloadIdentitySecret,
-            _rotate_secret,
+            workloads.rotate_secret,
             "A new client secret for an admin's workload identity (shown once; the old one stops working).",
             rpc=False,
         ),
-        _op(rpc.GetWorkloadIdentity, _workloads(workloads.get), "Get a workload identity."),
+        _op(rpc.GetWorkloadIdentity, workloads.get, "Get a workload identity."),
         _op(
             rpc.UpdateWorkloadIdentity,
-            _workloads(workloads.update),
+            workloads.update,
             "Replace a workload identity's settings.",
         ),
-        _op(rpc.DeleteWorkloadIdentity, _workloads(workloads.delete), "Delete a workload identity."),
-        _op(rpc.ListWorkloadIdentities, _workloads(workloads.list_), "List workload identities."),
+        _op(rpc.DeleteWorkloadIdentity, workloads.delete, "Delete a workload identity."),
+        _op(rpc.ListWorkloadIdentities, workloads.list_, "List workload identities."),
         _op(
             rpc.CreateOauth2CredentialProvider,
             _providers("create"),

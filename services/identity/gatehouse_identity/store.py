@@ -14,7 +14,7 @@ from gatehouse_contracts.mongo import translate_errors
 from gatehouse_contracts.rpc import JwtAuthorizer, WorkloadIdentity
 
 
-def _to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
+def to_workload(doc: dict[str, Any]) -> WorkloadIdentity:
     authorizer = doc.get("jwtAuthorizer")
     if authorizer and authorizer.get("loginClient"):  # the sealed secret stays in the database
         authorizer = {**authorizer, "loginClient": {"clientId": authorizer["loginClient"]["clientId"]}}
@@ -50,10 +50,10 @@ class WorkloadStore:
                 await self._col.insert_one(doc)
             except DuplicateKeyError:
                 raise Conflict(f"workload identity {name!r} already exists") from None
-        return _to_workload(doc)
+        return to_workload(doc)
 
     async def get(self, name: str) -> WorkloadIdentity:
-        return _to_workload(await self.stored(name))
+        return to_workload(await self.stored(name))
 
     async def stored(self, name: str) -> dict[str, Any]:
         """The document as stored (with the sealed login-client secret)."""
@@ -80,7 +80,7 @@ class WorkloadStore:
             )
         if doc is None:
             raise NotFound(f"workload identity {name!r} not found")
-        return _to_workload(doc)
+        return to_workload(doc)
 
     async def delete(self, name: str) -> None:
         async with translate_errors():
@@ -105,7 +105,7 @@ class WorkloadStore:
         async with translate_errors():
             docs = await self._col.find(query).sort("_id", ASCENDING).limit(limit + 1).to_list()
         more = len(docs) > limit
-        items = [_to_workload(d) for d in docs[:limit]]
+        items = [to_workload(d) for d in docs[:limit]]
         return items, (items[-1].name if more else None)
 
 

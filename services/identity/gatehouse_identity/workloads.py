@@ -12,9 +12,10 @@ from gatehouse_contracts import rpc
 from gatehouse_contracts.errors import BadRequest
 from gatehouse_contracts.http import page_token, parse_page
 
+from . import workload_auth
 from .crypto import Vault
-from .deps import Caller
-from .store import WorkloadStore
+from .deps import Caller, Deps
+from .store import to_workload
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 
@@ -27,13 +28,15 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_return_urls(urls: list[str]) -> list[str]:
+def _check_return_urls(deps: Deps, urls: list[str]) -> list[str]:
+    """A return URL receives the completion of a consent: absolute, no fragment, https (loopback aside)."""
     if len(urls) > 100:
         raise BadRequest("allowedResourceOauth2ReturnUrls takes at most 100 URLs")
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or len(url) > 2048:
             raise BadRequest(f"return URL {url[:100]!r} must be an absolute http(s) URL without a fragment")
+        deps.providers.guard.check_https(url, f"return URL {url[:100]!r}")  # EndpointDenied: a 400
     return list(dict.fromkeys(urls))
 
 
@@ -66,52 +69,51 @@ def _stored_authorizer(
     return doc
 
 
-async def create(
-    store: WorkloadStore, vault: Vault, req: rpc.CreateWorkloadIdentity, caller: Caller
-) -> rpc.WorkloadIdentity:
+async def create(deps: Deps, req: rpc.CreateWorkloadIdentity, caller: Caller) -> rpc.WorkloadIdentity:
+    """A gateway's workload identity (used over the bus only) has no client secret; an admin's gets
+    one, shown in this answer only."""
     owner = "gateway" if caller.service == "gateway" else "admin"
     name = _check_name(req.name)
-    return await store.create(
+    made = await deps.workloads.create(
         name,
-        _check_return_urls(req.allowed_resource_oauth2_return_urls),
-        _stored_authorizer(vault, name, req.jwt_authorizer, None),
+        _check_return_urls(deps, req.allowed_resource_oauth2_return_urls),
+        _stored_authorizer(deps.vault, name, req.jwt_authorizer, None),
         owner,
     )
+    return made if owner == "gateway" else await workload_auth.issue_secret(deps.workloads, made)
 
 
-async def get(
-    store: WorkloadStore, vault: Vault, req: rpc.GetWorkloadIdentity, caller: Caller
+async def rotate_secret(
+    deps: Deps, req: rpc.RotateWorkloadIdentitySecret, caller: Caller
 ) -> rpc.WorkloadIdentity:
-    workload = await store.get(req.name)
+    return await workload_auth.issue_secret(deps.workloads, await deps.workloads.get(req.name))
+
+
+async def get(deps: Deps, req: rpc.GetWorkloadIdentity, caller: Caller) -> rpc.WorkloadIdentity:
+    workload = await deps.workloads.get(req.name)
     caller.check_workload(workload)
     return workload
 
 
-async def update(
-    store: WorkloadStore, vault: Vault, req: rpc.UpdateWorkloadIdentity, caller: Caller
-) -> rpc.WorkloadIdentity:
-    current = await store.stored(req.name)
-    caller.check_workload(await store.get(req.name))
-    return await store.update(
+async def update(deps: Deps, req: rpc.UpdateWorkloadIdentity, caller: Caller) -> rpc.WorkloadIdentity:
+    current = await deps.workloads.stored(req.name)
+    caller.check_workload(to_workload(current))
+    return await deps.workloads.update(
         req.name,
-        _check_return_urls(req.allowed_resource_oauth2_return_urls),
-        _stored_authorizer(vault, req.name, req.jwt_authorizer, current),
+        _check_return_urls(deps, req.allowed_resource_oauth2_return_urls),
+        _stored_authorizer(deps.vault, req.name, req.jwt_authorizer, current),
     )
 
 
-async def delete(
-    store: WorkloadStore, vault: Vault, req: rpc.DeleteWorkloadIdentity, caller: Caller
-) -> rpc.Deleted:
-    caller.check_workload(await store.get(req.name))
-    await store.delete(req.name)
+async def delete(deps: Deps, req: rpc.DeleteWorkloadIdentity, caller: Caller) -> rpc.Deleted:
+    caller.check_workload(await deps.workloads.get(req.name))
+    await deps.workloads.delete(req.name)
     return rpc.Deleted(name=req.name)
 
 
-async def list_(
-    store: WorkloadStore, vault: Vault, req: rpc.ListWorkloadIdentities, caller: Caller
-) -> rpc.WorkloadIdentityList:
+async def list_(deps: Deps, req: rpc.ListWorkloadIdentities, caller: Caller) -> rpc.WorkloadIdentityList:
     size, after = parse_page(req.max_results, req.next_token)
-    items, last = await store.list(size, after)
+    items, last = await deps.workloads.list(size, after)
     if caller.service is not None:
         items = [w for w in items if w.owner == "gateway"]
     return rpc.WorkloadIdentityList(items=items, next_token=page_token(last))
