@@ -32,7 +32,11 @@ class InvalidToken(Unauthorized):
 
 
 class IssuerUnavailable(Unavailable):
-    """The issuer's discovery document or JWKS could not be fetched."""
+    """The issuer's discovery document or JWKS could not be fetched; the message says so itself, so
+    it reaches callers (a 503 from either service's one handler) without another wrapper."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the token issuer is unavailable: {why}")
 
 
 def issuer_mismatch(discovery_url: str, issuer: Any) -> str | None:

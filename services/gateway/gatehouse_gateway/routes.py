@@ -5,9 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from gatehouse_contracts.errors import NotFound, Unavailable
+from gatehouse_contracts.errors import NotFound
 from gatehouse_contracts.http import ERROR_RESPONSES, AdminAuth, decode_body, json_response, read_body
-from gatehouse_contracts.jwt import IssuerUnavailable
 
 from . import gateways, targets
 from .catalog import Catalog
@@ -85,8 +84,8 @@ def router(deps: Deps, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
     @api.delete("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
     async def delete_target(gateway_id: str, target_id: str) -> Response:
         """Remove a target; its tools leave tools/list at once."""
-        doc = await targets.delete(deps, gateway_id, target_id)
-        return json_response({"gatewayId": gateway_id, "targetId": doc["_id"], "status": "DELETING"}, 202)
+        deleted = await targets.delete(deps, gateway_id, target_id)
+        return json_response({"gatewayId": gateway_id, "targetId": deleted.id, "status": "DELETING"}, 202)
 
     @api.put("/gateways/{gateway_id}/synchronizeTargets", status_code=202)
     async def synchronize_targets(gateway_id: str, request: Request) -> Response:
@@ -107,10 +106,7 @@ def metadata(deps: Deps, catalog: Catalog, inbound: Inbound) -> APIRouter:
         cat = catalog.gateways.get(gateway_id)
         if cat is None or cat.gateway["authorizerType"] != "CUSTOM_JWT":
             raise NotFound(f"gateway {gateway_id!r} has no protected-resource metadata")
-        try:
-            issuer = await inbound.issuer(cat.gateway)
-        except IssuerUnavailable as exc:
-            raise Unavailable(f"the gateway's token issuer is unavailable: {exc}") from None
+        issuer = await inbound.issuer(cat.gateway)  # IssuerUnavailable: a 503 saying so
         config = cat.gateway["authorizerConfiguration"]["customJWTAuthorizer"]
         document: dict[str, Any] = {
             "resource": gateways.gateway_url(deps, gateway_id),

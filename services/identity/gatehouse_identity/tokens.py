@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from gatehouse_contracts import rpc
 from gatehouse_contracts.events import AuthorizationFailed, AuthorizationFailure, TokenIssued, new_event
-from gatehouse_contracts.jwt import InvalidToken, IssuerUnavailable
+from gatehouse_contracts.jwt import InvalidToken
 
 from .deps import Caller, Deps
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, VaultUnreadable
@@ -50,16 +50,13 @@ async def user_from_jwt(deps: Deps, workload: rpc.WorkloadIdentity, user_token: 
         raise BadRequest(
             f"workload identity {workload.name!r} trusts no JWT issuer (jwtAuthorizer is not set)"
         )
-    try:
-        claims = await deps.jwt.validate(
-            user_token,
-            discovery_url=authorizer.discovery_url,
-            audiences=authorizer.allowed_audience,
-            clients=authorizer.allowed_clients,
-            scopes=authorizer.allowed_scopes,
-        )
-    except IssuerUnavailable as exc:
-        raise Unavailable(f"the user token's issuer is unavailable: {exc}") from None
+    claims = await deps.jwt.validate(
+        user_token,
+        discovery_url=authorizer.discovery_url,
+        audiences=authorizer.allowed_audience,
+        clients=authorizer.allowed_clients,
+        scopes=authorizer.allowed_scopes,
+    )
     return f"jwt:{claims['iss']}#{claims['sub']}"
 
 
