@@ -20,6 +20,7 @@ import floor
 import msgspec
 import upstream
 
+from gatehouse_contracts.lifecycle import target
 from gatehouse_gateway.catalog import Catalog, GatewayCatalog
 from gatehouse_gateway.fast_path import McpFastPath
 from gatehouse_gateway.mcp_endpoint import McpConfig, McpEndpoint
@@ -38,15 +39,19 @@ def gateway_app() -> Any:
         "protocolConfiguration": {"mcp": {"supportedVersions": ["2025-11-25"]}},
     }
     cat = GatewayCatalog(gateway)
-    cat.targets["t"] = {
-        "_id": "t",
-        "name": "t0001",
-        "gatewayId": "g",
-        "generation": 1,
-        "status": {"status": "READY"},
-        "spec": {"endpoint": "http://upstream/mcp", "credentials": []},
-        "toolsJson": msgspec.json.encode(upstream.tools(10)),
-    }
+    cat.targets["t"] = target(
+        {
+            "_id": "t",
+            "name": "t0001",
+            "gatewayId": "g",
+            "generation": 1,
+            "status": {"status": "READY"},
+            "spec": {"endpoint": "http://upstream/mcp", "credentials": []},
+            "toolsJson": msgspec.json.encode(upstream.tools(10)),
+            "createdAt": 0,
+            "updatedAt": 0,
+        }
+    )
     cat.rebuild()
     catalog.gateways["g"] = cat
     config = McpConfig(

@@ -87,6 +87,19 @@ class PendingConsent(msgspec.Struct, rename="camel", frozen=True):
     expires_at: float
 
 
+class OAuth2Consent(msgspec.Struct, rename="camel", frozen=True):
+    """Where the admin consents for a waiting target, and as which (synthetic) user."""
+
+    authorization_url: str
+    user_id: str
+
+
+class AuthorizationData(msgspec.Struct, frozen=True):
+    """A waiting target's ``authorizationData`` (the admin API shows it as is)."""
+
+    oauth2: OAuth2Consent
+
+
 class TargetStatus(msgspec.Struct, rename="camel", frozen=True):
     """A target's ``status`` sub-document; a default is what a document without that field means."""
 
@@ -96,7 +109,7 @@ class TargetStatus(msgspec.Struct, rename="camel", frozen=True):
     last_synchronized_at: float | None = None
     tool_count: int = 0
     observed_generation: int = 0
-    authorization_data: dict[str, Any] | None = None
+    authorization_data: AuthorizationData | None = None
     pending: PendingConsent | None = None
 
 
@@ -111,8 +124,9 @@ class TargetSpec(msgspec.Struct, rename="camel", frozen=True):
     default_return_url: str | None = None
 
 
-class Target(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
-    """A stored target document (collection ``targets``) without its tool cache (``toolsJson``)."""
+class Target(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
+    """A stored target document (collection ``targets``); ``tools_json`` only when read with its tool
+    cache (kept as one JSON blob: JSON Schemas hold keys, like ``$ref``, a document may not)."""
 
     id: str = msgspec.field(name="_id")
     gateway_id: str
@@ -126,10 +140,16 @@ class Target(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     stamp: str = ""
     outbox: bytes | None = None  # an outcome event stored but maybe not published (sync-worker)
     outbox_id: str | None = None
+    tools_json: bytes | None = None
+
+
+def document(target: Target) -> dict[str, Any]:
+    """A target as MongoDB stores it (bytes stay bytes; a field at its default is left out)."""
+    return msgspec.to_builtins(target, builtin_types=(bytes,))  # type: ignore[no-any-return]
 
 
 def target(doc: dict[str, Any]) -> Target:
-    """The typed view of a document read from MongoDB (unknown fields, like ``toolsJson``, ignored)."""
+    """The typed view of a document read from MongoDB."""
     return msgspec.convert(doc, Target)
 
 
@@ -199,7 +219,7 @@ def awaiting_consent(current: TargetStatus, authorization_url: str, session: Pen
         status=PENDING_FOR[current.status],
         status_reasons=[],
         authorization_status=NEEDS_AUTHORIZATION,
-        authorization_data={"oauth2": {"authorizationUrl": authorization_url, "userId": session.user_id}},
+        authorization_data=AuthorizationData(OAuth2Consent(authorization_url, session.user_id)),
         pending=session,
     )
 

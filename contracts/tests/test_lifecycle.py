@@ -75,7 +75,7 @@ def test_a_retry_stays_in_the_phase(phase: str) -> None:
 )
 def test_a_failure_ends_in_the_phases_failure(phase: str, ended: str) -> None:
     before = msgspec.structs.replace(
-        _in(phase), pending=SESSION, authorization_data={"oauth2": {"authorizationUrl": "u"}}
+        _in(phase), pending=SESSION, authorization_data=lc.AuthorizationData(lc.OAuth2Consent("u", "x"))
     )
     status = lc.failed(before, "why")
     assert status == msgspec.structs.replace(
@@ -97,9 +97,7 @@ def test_an_authorization_code_sync_waits_for_a_consent(phase: str) -> None:
         status=lc.PENDING_FOR[phase],
         status_reasons=[],
         authorization_status=lc.NEEDS_AUTHORIZATION,
-        authorization_data={
-            "oauth2": {"authorizationUrl": "https://idp/authorize?x", "userId": SESSION.user_id}
-        },
+        authorization_data=lc.AuthorizationData(lc.OAuth2Consent("https://idp/authorize?x", SESSION.user_id)),
         pending=SESSION,
     )
     assert lc.allowed(phase, status.status)

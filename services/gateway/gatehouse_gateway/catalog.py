@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from gatehouse_contracts.lifecycle import READY
+from gatehouse_contracts.lifecycle import READY, Target
 from gatehouse_contracts.target_auth import oauth_provider
 
 from .sessions import b64, sign, unb64
@@ -51,8 +51,8 @@ class RoutedTarget:
         return bool(self.oauth and self.oauth.get("grantType") == "AUTHORIZATION_CODE")
 
 
-# a target's stored document, where its tools go, and each tool: (prefixed name, own name, JSON)
-Encoded = tuple[Doc, RoutedTarget, list[tuple[str, str, bytes]]]
+# a target as read, where its tools go, and each tool: (prefixed name, own name, JSON)
+Encoded = tuple[Target, RoutedTarget, list[tuple[str, str, bytes]]]
 
 
 @dataclass
@@ -60,11 +60,11 @@ class GatewayCatalog:
     """One gateway's configuration and tools, with each page of tools/list encoded once.
 
     Each target's tools are decoded, prefixed and encoded once per stored version of the target
-    (``_encoded``, kept while ``targets`` holds the same document), so a change to one target of a
+    (``_encoded``, kept while ``targets`` holds the same read of it), so a change to one target of a
     1,000-target gateway does not re-encode the other 999 on the event loop (BENCHMARKS.md §6)."""
 
     gateway: Doc
-    targets: dict[str, Doc] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
     keys: list[tuple[str, int]] = field(default_factory=list)
     tools: list[bytes] = field(default_factory=list)  # each prefixed tool, encoded
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
@@ -82,23 +82,21 @@ class GatewayCatalog:
         tools: list[bytes] = []
         routes: dict[str, tuple[RoutedTarget, str]] = {}
         encoded: dict[str, Encoded] = {}
-        for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
-            if doc["status"]["status"] != READY:
+        for stored in sorted(self.targets.values(), key=lambda t: t.name):
+            if stored.status.status != READY:
                 continue
-            held = self._encoded.get(doc["_id"])
-            if held is None or held[0] is not doc:
-                held = _encode_target(doc)
-            encoded[doc["_id"]] = held
+            held = self._encoded.get(stored.id)
+            if held is None or held[0] is not stored:
+                held = _encode_target(stored)
+            encoded[stored.id] = held
             _, target, entries = held
             for i, (name, tool, data) in enumerate(entries):
-                keys.append((doc["name"], i))
+                keys.append((stored.name, i))
                 tools.append(data)
                 routes[name] = (target, tool)
         self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
         self._answers, self._starts = {}, {}
-        self.return_urls = frozenset(
-            url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
-        )
+        self.return_urls = frozenset(url for t in self.targets.values() if (url := t.spec.default_return_url))
         # The catalog lives long and holds no reference cycles (refcounting frees a replaced one):
         # keep its objects out of the cyclic collector, whose full passes over 10,000s of tool
         # dicts stalled every request (BENCHMARKS.md §6).
@@ -130,22 +128,22 @@ class GatewayCatalog:
         return answer
 
 
-def _encode_target(doc: Doc) -> Encoded:
+def _encode_target(stored: Target) -> Encoded:
     """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
     target = RoutedTarget(
-        doc["_id"],
-        doc["name"],
-        doc["spec"]["endpoint"],
-        doc["generation"],
-        doc["gatewayId"],
-        oauth_provider(doc["spec"]["credentials"]),
+        stored.id,
+        stored.name,
+        stored.spec.endpoint,
+        stored.generation,
+        stored.gateway_id,
+        oauth_provider(stored.spec.credentials),
     )
     entries = []
-    for tool in msgspec.json.decode(doc.get("toolsJson") or b"[]"):
-        name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
+    for tool in msgspec.json.decode(stored.tools_json or b"[]"):
+        name, prefixed = tool["name"], f"{stored.name}{SEPARATOR}{tool['name']}"
         tool["name"] = prefixed
         entries.append((prefixed, name, _encoder.encode(tool)))
-    return doc, target, entries
+    return stored, target, entries
 
 
 class Cursors:
@@ -189,10 +187,10 @@ class Catalog:
         """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild
         only the gateways that changed."""
         async with self._lock:
-            known = {tid: doc for cat in self.gateways.values() for tid, doc in cat.targets.items()}
+            known = {tid: t.stamp for cat in self.gateways.values() for tid, t in cat.targets.items()}
             stamps = await self._store.target_stamps()
-            changed = [tid for tid, (_, stamp) in stamps.items() if known.get(tid, {}).get("stamp") != stamp]
-            fresh = {doc["_id"]: doc for doc in await self._store.targets_by_id(changed)} if changed else {}
+            changed = [tid for tid, (_, stamp) in stamps.items() if known.get(tid) != stamp]
+            fresh = {t.id: t for t in await self._store.targets_by_id(changed)} if changed else {}
             gateways: dict[str, GatewayCatalog] = {}
             dirty: set[str] = set()
             for doc in await self._store.all_gateways():
@@ -202,10 +200,10 @@ class Catalog:
                 else:
                     gateways[doc["_id"]] = old.copy(doc) if old else GatewayCatalog(doc)
                     dirty.add(doc["_id"])
-            for tid, doc in fresh.items():
-                if (cat := gateways.get(doc["gatewayId"])) is not None:
-                    cat.targets[tid] = doc
-                    dirty.add(doc["gatewayId"])
+            for tid, fresh_target in fresh.items():
+                if (cat := gateways.get(fresh_target.gateway_id)) is not None:
+                    cat.targets[tid] = fresh_target
+                    dirty.add(fresh_target.gateway_id)
             for gid, cat in gateways.items():
                 for tid in [t for t in cat.targets if t not in stamps]:
                     del cat.targets[tid]
@@ -226,7 +224,7 @@ class Catalog:
             return
         cat = GatewayCatalog(doc)
         for target in await self._store.catalog_targets(gateway_id):
-            cat.targets[target["_id"]] = target
+            cat.targets[target.id] = target
         cat.rebuild()
         self.gateways[gateway_id] = cat
 
@@ -236,11 +234,11 @@ class Catalog:
             if cat is None:
                 await self._reload_gateway(gateway_id)
                 return
-            doc = await self._store.get_target(gateway_id, target_id, with_tools=True)
-            if doc is None:
+            target = await self._store.get_target(gateway_id, target_id, with_tools=True)
+            if target is None:
                 cat.targets.pop(target_id, None)
             else:
-                cat.targets[target_id] = doc
+                cat.targets[target_id] = target
             cat.rebuild()
 
     async def drop_target(self, gateway_id: str, target_id: str) -> None:

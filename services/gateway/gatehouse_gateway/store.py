@@ -1,9 +1,8 @@
 """Gateways and targets in MongoDB; pymongo errors become ``Unavailable`` here and nowhere else.
 
-A target document holds the spec (written here), the status and the tool cache (written by the
-sync-worker, and here only for the initial state and for inline schemas):
-``{_id, gatewayId, name, description, spec, generation, status, toolsJson, stamp, createdAt, updatedAt}``.
-The tools are kept as one JSON blob: JSON Schemas hold keys (``$schema``, ``$ref``) a document may not.
+A target document (``lifecycle.Target``, read typed) holds the spec (written here), the status and the
+tool cache (written by the sync-worker, and here only for the initial state and for inline schemas).
+Gateway documents stay plain dicts: they are written and read here only.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from gatehouse_contracts.lifecycle import Target, document, target
 from gatehouse_contracts.mongo import ping, translate_errors
 
 from .errors import Conflict
@@ -91,32 +91,33 @@ class Store:
 
     # -- targets ----------------------------------------------------------------------------
 
-    async def insert_target(self, doc: Doc) -> None:
+    async def insert_target(self, new: Target) -> None:
         async with translate_errors():
             try:
-                await self.targets.insert_one(doc)
+                await self.targets.insert_one(document(new))
             except DuplicateKeyError:
-                raise Conflict(f"this gateway already has a target named {doc['name']!r}") from None
+                raise Conflict(f"this gateway already has a target named {new.name!r}") from None
 
-    async def get_target(self, gateway_id: str, target_id: str, *, with_tools: bool = False) -> Doc | None:
+    async def get_target(self, gateway_id: str, target_id: str, *, with_tools: bool = False) -> Target | None:
         # by _id alone: an index hit everywhere (FerretDB pushes down nothing else); gateway checked here
         async with translate_errors():
             doc = await self.targets.find_one({"_id": target_id}, None if with_tools else NO_TOOLS)
-        return doc if doc is not None and doc.get("gatewayId") == gateway_id else None
+        return target(doc) if doc is not None and doc.get("gatewayId") == gateway_id else None
 
     async def update_target(
         self, gateway_id: str, target_id: str, expect_generation: int, fields: Doc
-    ) -> Doc | None:
+    ) -> Target | None:
         """Set ``fields`` if the target is still at ``expect_generation``; None if it moved on or is gone."""
         async with translate_errors():
             try:
-                return await self.targets.find_one_and_update(
+                doc = await self.targets.find_one_and_update(
                     {"_id": target_id, "gatewayId": gateway_id, "generation": expect_generation},
                     {"$set": fields},
                     return_document=ReturnDocument.AFTER,  # FerretDB: no projection here
                 )
             except DuplicateKeyError:
                 raise Conflict(f"this gateway already has a target named {fields.get('name')!r}") from None
+        return None if doc is None else target(doc)
 
     async def delete_target(self, gateway_id: str, target_id: str) -> bool:
         async with translate_errors():
@@ -141,17 +142,19 @@ class Store:
             docs = await self.targets.find({"gatewayId": gateway_id}, {"spec.defaultReturnUrl": 1}).to_list()
         return sorted({url for d in docs if (url := d.get("spec", {}).get("defaultReturnUrl"))})
 
-    async def list_targets(self, gateway_id: str, limit: int, after: str | None) -> list[Doc]:
+    async def list_targets(self, gateway_id: str, limit: int, after: str | None) -> list[Target]:
         query: Doc = {"gatewayId": gateway_id}
         if after:
             query["_id"] = {"$gt": after}
         async with translate_errors():
-            return await self.targets.find(query, NO_TOOLS).sort("_id", ASCENDING).limit(limit + 1).to_list()
+            docs = await self.targets.find(query, NO_TOOLS).sort("_id", ASCENDING).limit(limit + 1).to_list()
+        return [target(doc) for doc in docs]
 
-    async def catalog_targets(self, gateway_id: str) -> list[Doc]:
+    async def catalog_targets(self, gateway_id: str) -> list[Target]:
         """Every target of one gateway with its tools, for the in-memory catalog."""
         async with translate_errors():
-            return await self.targets.find({"gatewayId": gateway_id}).to_list()
+            docs = await self.targets.find({"gatewayId": gateway_id}).to_list()
+        return [target(doc) for doc in docs]
 
     async def target_stamps(self) -> dict[str, tuple[str, str]]:
         """Each target's (gateway, ``stamp``); every write changes the stamp: what the catalog re-reads."""
@@ -159,6 +162,7 @@ class Store:
             docs = await self.targets.find({}, {"stamp": 1, "gatewayId": 1}).to_list()
         return {doc["_id"]: (doc.get("gatewayId", ""), doc.get("stamp", "")) for doc in docs}
 
-    async def targets_by_id(self, target_ids: list[str]) -> list[Doc]:
+    async def targets_by_id(self, target_ids: list[str]) -> list[Target]:
         async with translate_errors():
-            return await self.targets.find({"_id": {"$in": target_ids}}).to_list()
+            docs = await self.targets.find({"_id": {"$in": target_ids}}).to_list()
+        return [target(doc) for doc in docs]

@@ -21,7 +21,7 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.http import page_token, parse_page
-from gatehouse_contracts.lifecycle import PENDING, TARGET_ID_LENGTH, Target, TargetSpec, stored
+from gatehouse_contracts.lifecycle import PENDING, TARGET_ID_LENGTH, Target, TargetSpec, TargetStatus, stored
 from gatehouse_contracts.netguard import shown
 from gatehouse_contracts.tools import InvalidTool, validate_tools
 
@@ -43,8 +43,7 @@ MAX_INLINE_TOOLS = 1000
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
-def render(doc: Doc) -> dict[str, Any]:
-    target = lifecycle.target(doc)
+def render(target: Target) -> dict[str, Any]:
     spec, status = target.spec, target.status
     server: dict[str, Any] = {"endpoint": spec.endpoint}
     if spec.inline_payload is not None:
@@ -67,7 +66,7 @@ def render(doc: Doc) -> dict[str, Any]:
         "updatedAt": target.updated_at,
     }
     if status.authorization_data:
-        out["authorizationData"] = status.authorization_data
+        out["authorizationData"] = msgspec.to_builtins(status.authorization_data)
     return out
 
 
@@ -160,16 +159,16 @@ def _check_oauth(
         raise BadRequest("scopes must be at most 50 non-empty scope names without spaces")
 
 
-def _initial_status(phase: str, generation: int, tools: list[dict[str, Any]] | None, spec: TargetSpec) -> Doc:
-    """The stored status an admin create or update leaves (``lifecycle.initial``)."""
-    return stored(
-        lifecycle.initial(
-            phase,
-            generation,
-            tool_count=None if tools is None else len(tools),
-            user_auth=spec.grant_type == "AUTHORIZATION_CODE",
-            now=time.time(),
-        )
+def _initial_status(
+    phase: str, generation: int, tools: list[dict[str, Any]] | None, spec: TargetSpec
+) -> TargetStatus:
+    """The status an admin create or update leaves (``lifecycle.initial``)."""
+    return lifecycle.initial(
+        phase,
+        generation,
+        tool_count=None if tools is None else len(tools),
+        user_auth=spec.grant_type == "AUTHORIZATION_CODE",
+        now=time.time(),
     )
 
 
@@ -180,26 +179,26 @@ def _refuse_if_pending(target: Target, action: str) -> None:
         )
 
 
-async def create(deps: Deps, gateway_id: str, body: TargetBody) -> Doc:
+async def create(deps: Deps, gateway_id: str, body: TargetBody) -> Target:
     gateway = await get_gateway(deps, gateway_id)
     spec, tools = _spec(deps, gateway, body)
     await _check_reachable(deps, spec.endpoint)
     now = time.time()
     target_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(TARGET_ID_LENGTH))
-    doc = {
-        "_id": target_id,
-        "gatewayId": gateway_id,
-        "name": body.name,
-        "description": body.description,
-        "spec": msgspec.to_builtins(spec),
-        "generation": 1,
-        "status": _initial_status(lifecycle.CREATING, 1, tools, spec),
-        "toolsJson": msgspec.json.encode(tools or []),
-        "stamp": uuid.uuid4().hex,
-        "createdAt": now,
-        "updatedAt": now,
-    }
-    await deps.store.insert_target(doc)
+    new = Target(
+        id=target_id,
+        gateway_id=gateway_id,
+        name=body.name,
+        description=body.description,
+        spec=spec,
+        generation=1,
+        status=_initial_status(lifecycle.CREATING, 1, tools, spec),
+        tools_json=msgspec.json.encode(tools or []),
+        stamp=uuid.uuid4().hex,
+        created_at=now,
+        updated_at=now,
+    )
+    await deps.store.insert_target(new)
     event = new_event(TargetCreated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=1)
     try:
         if spec.default_return_url:
@@ -209,28 +208,28 @@ async def create(deps: Deps, gateway_id: str, body: TargetBody) -> Doc:
         await deps.store.delete_target(gateway_id, target_id)  # the create changes nothing when it fails
         raise
     await deps.changed(gateway_id, target_id)
-    return doc
+    return new
 
 
-async def get(deps: Deps, gateway_id: str, target_id: str) -> Doc:
-    doc = await deps.store.get_target(gateway_id, target_id)
-    if doc is None:
+async def get(deps: Deps, gateway_id: str, target_id: str) -> Target:
+    found = await deps.store.get_target(gateway_id, target_id)
+    if found is None:
         raise NotFound(f"target {target_id!r} not found in gateway {gateway_id!r}")
-    return doc
+    return found
 
 
 async def list_(
     deps: Deps, gateway_id: str, max_results: int | None, next_token: str | None
-) -> tuple[list[Doc], str | None]:
+) -> tuple[list[Target], str | None]:
     await get_gateway(deps, gateway_id)
     size, after = parse_page(max_results, next_token)
-    docs = await deps.store.list_targets(gateway_id, size, after)
-    return docs[:size], page_token(docs[size - 1]["_id"] if len(docs) > size else None)
+    found = await deps.store.list_targets(gateway_id, size, after)
+    return found[:size], page_token(found[size - 1].id if len(found) > size else None)
 
 
-async def update(deps: Deps, gateway_id: str, target_id: str, body: TargetBody) -> Doc:
+async def update(deps: Deps, gateway_id: str, target_id: str, body: TargetBody) -> Target:
     gateway = await get_gateway(deps, gateway_id)
-    current = lifecycle.target(await get(deps, gateway_id, target_id))
+    current = await get(deps, gateway_id, target_id)
     _refuse_if_pending(current, "update")
     spec, tools = _spec(deps, gateway, body)
     await _check_reachable(deps, spec.endpoint)
@@ -240,14 +239,14 @@ async def update(deps: Deps, gateway_id: str, target_id: str, body: TargetBody) 
         "description": body.description,
         "spec": msgspec.to_builtins(spec),
         "generation": generation,
-        "status": _initial_status(lifecycle.UPDATING, generation, tools, spec),
+        "status": stored(_initial_status(lifecycle.UPDATING, generation, tools, spec)),
         "stamp": uuid.uuid4().hex,
         "updatedAt": time.time(),
     }
     if tools is not None:
         fields["toolsJson"] = msgspec.json.encode(tools)
-    doc = await deps.store.update_target(gateway_id, target_id, current.generation, fields)
-    if doc is None:
+    updated = await deps.store.update_target(gateway_id, target_id, current.generation, fields)
+    if updated is None:
         raise Conflict(f"target {target_id!r} changed while this update ran; read it and try again")
     if spec.default_return_url != current.spec.default_return_url:
         await sync_workload_identity(deps, gateway)
@@ -258,12 +257,11 @@ async def update(deps: Deps, gateway_id: str, target_id: str, body: TargetBody) 
             TargetUpdated, source=SOURCE, gateway_id=gateway_id, target_id=target_id, generation=generation
         ),
     )
-    return doc
+    return updated
 
 
-async def delete(deps: Deps, gateway_id: str, target_id: str) -> Doc:
-    doc = await get(deps, gateway_id, target_id)
-    current = lifecycle.target(doc)
+async def delete(deps: Deps, gateway_id: str, target_id: str) -> Target:
+    current = await get(deps, gateway_id, target_id)
     _refuse_if_pending(current, "delete")
     await deps.store.delete_target(gateway_id, target_id)
     if current.spec.default_return_url:
@@ -272,17 +270,14 @@ async def delete(deps: Deps, gateway_id: str, target_id: str) -> Doc:
     await bus.publish_event(
         deps.nats, new_event(TargetDeleted, source=SOURCE, gateway_id=gateway_id, target_id=target_id)
     )
-    return {**doc, "status": stored(lifecycle.deleting(current.status))}
+    return msgspec.structs.replace(current, status=lifecycle.deleting(current.status))
 
 
-async def synchronize(deps: Deps, gateway_id: str, body: SynchronizeBody) -> list[Doc]:
+async def synchronize(deps: Deps, gateway_id: str, body: SynchronizeBody) -> list[Target]:
     await get_gateway(deps, gateway_id)
     if not 1 <= len(body.target_id_list) <= 100:
         raise BadRequest("targetIdList must name 1 to 100 targets")
-    currents = [
-        lifecycle.target(await get(deps, gateway_id, target_id))
-        for target_id in dict.fromkeys(body.target_id_list)
-    ]
+    currents = [await get(deps, gateway_id, target_id) for target_id in dict.fromkeys(body.target_id_list)]
     for current in currents:
         _refuse_if_pending(current, "synchronize")
         if current.spec.inline_payload is not None:
@@ -294,8 +289,8 @@ async def synchronize(deps: Deps, gateway_id: str, body: SynchronizeBody) -> lis
             "stamp": uuid.uuid4().hex,
             "updatedAt": time.time(),
         }
-        doc = await deps.store.update_target(gateway_id, current.id, current.generation, fields)
-        if doc is None:
+        synchronizing = await deps.store.update_target(gateway_id, current.id, current.generation, fields)
+        if synchronizing is None:
             raise Conflict(f"target {current.id!r} changed while synchronizing; try again")
         await deps.changed(gateway_id, current.id)
         await bus.publish_event(
@@ -309,5 +304,5 @@ async def synchronize(deps: Deps, gateway_id: str, body: SynchronizeBody) -> lis
                 request_id=uuid.uuid4().hex,
             ),
         )
-        out.append(doc)
+        out.append(synchronizing)
     return out

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.jwt import JwtValidator
+from gatehouse_contracts.lifecycle import target
 from gatehouse_contracts.mcp_client import McpHttp
 from gatehouse_contracts.mongo import connect
 from gatehouse_gateway.catalog import Catalog, GatewayCatalog, RoutedTarget
@@ -40,15 +41,19 @@ def _endpoint() -> McpEndpoint:
         "protocolConfiguration": {"mcp": {"supportedVersions": [VERSION]}},
     }
     cat = GatewayCatalog(gateway)
-    cat.targets["t"] = {
-        "_id": "t",
-        "name": "files",
-        "gatewayId": "gw",
-        "generation": 1,
-        "status": {"status": "READY"},
-        "spec": {"endpoint": "http://files/mcp", "credentials": []},
-        "toolsJson": msgspec.json.encode([{"name": "read", "inputSchema": {"type": "object"}}]),
-    }
+    cat.targets["t"] = target(
+        {
+            "_id": "t",
+            "name": "files",
+            "gatewayId": "gw",
+            "generation": 1,
+            "status": {"status": "READY"},
+            "spec": {"endpoint": "http://files/mcp", "credentials": []},
+            "toolsJson": msgspec.json.encode([{"name": "read", "inputSchema": {"type": "object"}}]),
+            "createdAt": 0,
+            "updatedAt": 0,
+        }
+    )
     cat.rebuild()
     catalog.gateways["gw"] = cat
     config = McpConfig(

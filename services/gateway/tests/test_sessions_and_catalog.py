@@ -7,6 +7,7 @@ import time
 import msgspec
 import pytest
 
+from gatehouse_contracts.lifecycle import Target, target
 from gatehouse_gateway import sessions
 from gatehouse_gateway.catalog import Cursors, GatewayCatalog
 
@@ -50,16 +51,20 @@ def test_ended_sessions_per_user_are_capped() -> None:
     assert len(ended) == 4
 
 
-def _target(target_id: str, name: str, status: str, tools: list[str]) -> dict[str, object]:
-    return {
-        "_id": target_id,
-        "gatewayId": "gw",
-        "name": name,
-        "generation": 1,
-        "spec": {"endpoint": f"http://{name}/mcp", "credentials": [{"credentialProviderType": "NONE"}]},
-        "status": {"status": status},
-        "toolsJson": msgspec.json.encode([{"name": t, "inputSchema": {"type": "object"}} for t in tools]),
-    }
+def _target(target_id: str, name: str, status: str, tools: list[str]) -> Target:
+    return target(
+        {
+            "_id": target_id,
+            "gatewayId": "gw",
+            "name": name,
+            "generation": 1,
+            "spec": {"endpoint": f"http://{name}/mcp", "credentials": [{"credentialProviderType": "NONE"}]},
+            "status": {"status": status},
+            "toolsJson": msgspec.json.encode([{"name": t, "inputSchema": {"type": "object"}} for t in tools]),
+            "createdAt": 0,
+            "updatedAt": 0,
+        }
+    )
 
 
 def _page(cat: GatewayCatalog, cursor: str | None, size: int) -> tuple[list[str], str | None]:
