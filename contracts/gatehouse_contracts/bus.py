@@ -42,10 +42,11 @@ def pull_inbox_prefix(service: str) -> bytes:
 def make_broker(url: str, service: str, user: str = "", password: str = "", **options: Any) -> NatsBroker:
     """A broker that connects as the service's own NATS user (when one is configured), takes its
     replies on the service's own inbox prefix, reconnects forever and logs each message only at
-    DEBUG."""
+    DEBUG. ``url`` may list several servers of a NATS cluster, comma-separated: the client connects to
+    one of them and fails over to the others."""
     security = NatsUserPassword(username=user, password=password) if user else None
     return NatsBroker(
-        url,
+        [server.strip() for server in url.split(",") if server.strip()],
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
@@ -60,6 +61,7 @@ class StreamLimits(msgspec.Struct, frozen=True):
 
     max_age_seconds: float
     max_bytes: int
+    replicas: int = 1  # 3 on a NATS cluster: the stream (and its consumers) survive a node's loss
 
 
 def stream_config(limits: StreamLimits) -> StreamConfig:
@@ -68,6 +70,7 @@ def stream_config(limits: StreamLimits) -> StreamConfig:
         subjects=[EVENTS_ALL],
         max_age=limits.max_age_seconds,
         max_bytes=limits.max_bytes,
+        num_replicas=limits.replicas,
         duplicate_window=120.0,
     )
 
@@ -130,17 +133,28 @@ async def wait_for_stream(nc: NatsClient, log: logging.Logger) -> None:
         await sub.unsubscribe()
 
 
-async def publish_event(nc: NatsClient, event: Event, *, timeout: float = 5.0) -> None:
-    """Store the event in the stream (``Nats-Msg-Id`` = event id, so a retried publish is dropped)."""
-    try:
-        await nc.jetstream().publish(
-            event_subject(event),
-            encode_event(event),
-            timeout=timeout,
-            headers={"Nats-Msg-Id": event.event_id},
-        )
-    except (nats.errors.Error, TimeoutError) as exc:
-        raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
+async def publish_event(
+    nc: NatsClient, event: Event, *, timeout: float = 5.0, deadline: float = 20.0
+) -> None:
+    """Store the event in the stream (``Nats-Msg-Id`` = event id, so a retried publish is dropped).
+
+    While the client is connected, a refused or unanswered publish is retried until ``deadline``:
+    on a NATS cluster that is the stream electing a new leader after a node died (seconds), and
+    the caller should wait through it rather than fail. Without a connection it fails at once
+    after the first attempt: NATS is down, say so."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline
+    data, subject = encode_event(event), event_subject(event)
+    while True:
+        try:
+            await nc.jetstream().publish(
+                subject, data, timeout=timeout, headers={"Nats-Msg-Id": event.event_id}
+            )
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            if not nc.is_connected or loop.time() + 0.5 >= give_up:
+                raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
+            await asyncio.sleep(0.5)
 
 
 async def publish_event_nowait(nc: NatsClient, event: Event) -> None:

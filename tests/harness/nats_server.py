@@ -39,11 +39,42 @@ def nats_server_binary() -> str:
 
 def start_nats(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> Proc:
     """nats-server with JetStream, storage under tmpdir. `.url` = nats://127.0.0.1:<port>."""
-    store = Path(tmpdir) / "jetstream"
+    proc = _nats_proc("nats", Path(tmpdir) / "jetstream", [])
+    proc.start()
+    proc.wait_port(timeout=timeout)
+    proc.wait_http(timeout=timeout)
+    return proc
+
+
+def start_nats_cluster(
+    tmpdir: str | os.PathLike[str], size: int = 3, *, timeout: float = DEFAULT_TIMEOUT
+) -> list[Proc]:
+    """``size`` clustered nats-servers (JetStream, each its own storage), routed to each other on
+    loopback, with the same config/nats.conf; each one's `.url` is its client URL. Returns once every
+    node's /healthz (JetStream included, so the cluster has a meta leader) answers."""
+    routes = [free_port() for _ in range(size)]
+    nodes = []
+    for i, route in enumerate(routes):
+        cluster = [
+            "--server_name", f"n{i + 1}",
+            "--cluster_name", "gatehouse",
+            "--cluster", f"nats://{LOCALHOST}:{route}",
+            "--routes", ",".join(f"nats://{LOCALHOST}:{other}" for other in routes if other != route),
+        ]  # fmt: skip
+        nodes.append(_nats_proc(f"nats-{i + 1}", Path(tmpdir) / f"jetstream-{i + 1}", cluster))
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.wait_port(timeout=timeout)
+        node.wait_http(timeout=timeout)
+    return nodes
+
+
+def _nats_proc(name: str, store: Path, extra: list[str]) -> Proc:
     store.mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
-    proc = Proc(
-        "nats",
+    return Proc(
+        name,
         [
             nats_server_binary(),
             "-c",
@@ -57,6 +88,7 @@ def start_nats(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEO
             str(port),
             "-m",
             str(http_port),
+            *extra,
         ],
         nats_env(),
         port=port,
@@ -65,7 +97,3 @@ def start_nats(tmpdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEO
         # /healthz answers 200 only once JetStream is up
         health_url=f"http://{LOCALHOST}:{http_port}/healthz",
     )
-    proc.start()
-    proc.wait_port(timeout=timeout)
-    proc.wait_http(timeout=timeout)
-    return proc

@@ -173,7 +173,9 @@ def build(settings: Settings) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        limits = bus.StreamLimits(settings.events_max_age_seconds, settings.events_max_bytes)
+        limits = bus.StreamLimits(
+            settings.events_max_age_seconds, settings.events_max_bytes, settings.events_replicas
+        )
         await bus.start_broker(broker, log, create=limits)
         await provider_store.create_indexes()
         await deps.sessions.create_indexes()

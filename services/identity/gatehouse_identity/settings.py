@@ -21,6 +21,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     identity_public_url: str = "http://127.0.0.1:8081"
     events_max_age_seconds: float = 30 * 24 * 3600
     events_max_bytes: int = 1024**3
+    events_replicas: int = 1
     max_body_bytes: int = 1024 * 1024
     identity_session_ttl_seconds: float = 600
     identity_workload_token_ttl_seconds: float = 900
