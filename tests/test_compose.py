@@ -80,7 +80,9 @@ def empty_env_file(tmp_path_factory) -> Path:
     return path
 
 
-def run_config(compose_bin: Path, env_file: Path, **env: str) -> subprocess.CompletedProcess:
+def run_config(
+    compose_bin: Path, env_file: Path, files: tuple[Path, ...] = (COMPOSE_FILE,), **env: str
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES) and k not in _DROP_NAMES}
     base.update(env)
     return subprocess.run(
@@ -88,8 +90,7 @@ def run_config(compose_bin: Path, env_file: Path, **env: str) -> subprocess.Comp
             str(compose_bin),
             "--env-file",
             str(env_file),
-            "-f",
-            str(COMPOSE_FILE),
+            *(arg for path in files for arg in ("-f", str(path))),
             "config",
             "--format",
             "json",
