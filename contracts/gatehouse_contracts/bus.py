@@ -50,6 +50,7 @@ def make_broker(url: str, service: str, user: str = "", password: str = "", **op
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         log_level=logging.DEBUG,
+        logger=logging.getLogger("gatehouse.bus"),  # through our handler (LOG_FORMAT), not FastStream's own
         security=security,
         inbox_prefix=inbox_prefix(service),
         **options,

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -42,13 +43,40 @@ def csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def configure_logging(level: str, service: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stdout,
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``LOG_FORMAT=json``): what log collectors parse without rules."""
+
+    _encoder = msgspec.json.Encoder()
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if trace_id := getattr(record, "trace_id", None):
+            line["traceId"] = trace_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return self._encoder.encode(line).decode()
+
+
+def configure_logging(level: str, service: str, log_format: str = "text") -> None:
+    """Logging to stdout: ``text`` lines for people (the default), or ``json`` lines for collectors."""
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be text or json, not {log_format!r}")
+    handler = logging.StreamHandler(sys.stdout)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # one line per HTTP request or bus message is noise at INFO; our own loggers say what matters
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -74,7 +102,10 @@ def run_http(
         settings = load()
     except (SettingsError, ValueError) as exc:
         sys.exit(f"gatehouse-{service}: {exc}")
-    configure_logging(settings.log_level, service)
+    try:
+        configure_logging(settings.log_level, service, settings.log_format)
+    except SettingsError as exc:
+        sys.exit(f"gatehouse-{service}: {exc}")
     host, port = getattr(settings, host_attr), getattr(settings, port_attr)
     workers = getattr(settings, workers_attr) if workers_attr else 1
     if workers > 1 and factory:

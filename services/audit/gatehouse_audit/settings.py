@@ -19,6 +19,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one JSON object per line
 
     @classmethod
     def from_env(cls) -> Settings:

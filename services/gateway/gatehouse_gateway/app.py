@@ -124,5 +124,5 @@ def build(settings: Settings) -> ASGIApp:
 def from_env() -> ASGIApp:
     """One worker process's app (``GATEWAY_WORKERS`` > 1): settings and logging from the environment."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level, "gateway")
+    configure_logging(settings.log_level, "gateway", settings.log_format)
     return build(settings)

@@ -39,6 +39,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gatehouse_allow_insecure_http: bool = False
     gateway_jwks_max_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one JSON object per line
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -32,6 +32,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gatehouse_allow_insecure_http: bool = False
     identity_miss_events_interval_seconds: float = 60
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one JSON object per line
 
     @classmethod
     def from_env(cls) -> Settings:

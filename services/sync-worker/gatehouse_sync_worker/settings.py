@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     target_dns_servers: str = ""
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one JSON object per line
 
     @classmethod
     def from_env(cls) -> Settings:
