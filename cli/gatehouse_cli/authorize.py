@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.server
 import os
 import queue
-import sys
 import threading
 import webbrowser
 from dataclasses import dataclass
@@ -162,8 +161,3 @@ def run(req: Request) -> None:
 
 def admin_token_from_env() -> str | None:
     return os.environ.get("GATEHOUSE_ADMIN_TOKEN")
-
-
-def fail(message: str) -> None:
-    print(f"gatehouse authorize: {message}", file=sys.stderr)
-    sys.exit(1)
