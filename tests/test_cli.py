@@ -489,3 +489,71 @@ def test_the_published_schema_is_the_one_the_cli_checks_with() -> None:
     from gatehouse_cli.spec import schema
 
     assert published == schema()
+
+
+def test_apply_shows_the_consent_url_of_a_target_that_waits_for_the_admin(
+    cli: Cli, sdk_server: Any, oidc_provider: Any, tmp_path: Path
+) -> None:
+    """An authorization-code target without tools up front waits for the admin's consent: apply says
+    where to give it and exits 3; applied again, the discovered provider and the gateway with its
+    authorizer (and a login-client secret read from a file) compare equal."""
+    discovery = f"{oidc_provider.url}/.well-known/openid-configuration"
+    prov, gw = unique("applyas"), unique("applyjwt")
+    secrets = {"APPLY_AS_SECRET": f"gh-test-{uuid.uuid4().hex}"}
+    login_secret = f"gh-test-{uuid.uuid4().hex}"
+    for secret in (*secrets.values(), login_secret):
+        harness.remember_secret(secret)
+    (tmp_path / "login-secret").write_text(login_secret)
+    return_url = f"http://127.0.0.1:{harness.free_port()}/callback"
+    oauth = {"providerName": prov, "grantType": "AUTHORIZATION_CODE", "defaultReturnUrl": return_url}
+    target = _target("mine", sdk_server.url)
+    target["credentialProviderConfigurations"] = [
+        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+    ]
+    authorizer = {
+        "discoveryUrl": discovery,
+        "allowedAudience": [f"https://gatehouse.test/{uuid.uuid4().hex[:8]}"],
+        "loginClient": {"clientId": "gatehouse-consent", "clientSecret": {"file": "login-secret"}},
+    }
+    config = {
+        "oauthDiscovery": {"discoveryUrl": discovery},
+        "clientId": "c",
+        "clientSecret": "${APPLY_AS_SECRET}",
+    }
+    doc = {
+        "name": unique("stack"),
+        "providers": [
+            {
+                "name": prov,
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": config},
+            }
+        ],
+        "gateways": [
+            {
+                "name": gw,
+                "authorizerType": "CUSTOM_JWT",
+                "authorizerConfiguration": {"customJWTAuthorizer": authorizer},
+                "targets": [target],
+            }
+        ],
+    }
+    path = _file(tmp_path, doc)
+    result = cli.run("apply", "-f", path, env=secrets)
+    assert result.returncode == 3, result.stdout + result.stderr
+    waiting = cli.json("targets", "get", gw, "mine")
+    assert waiting["status"] == "CREATE_PENDING_AUTH"
+    url = waiting["authorizationData"]["oauth2"]["authorizationUrl"]
+    assert "/identities/oauth2/authorize?request_uri=" in url and url in result.stderr
+    assert f"gatehouse authorize --target {waiting['gatewayId']} {waiting['targetId']}" in result.stderr
+    assert "consent at" in cli.ok("status", gw)
+    result = cli.run("apply", "-f", path, env=secrets)
+    assert result.returncode == 3 and "No changes." in result.stdout, result.stdout + result.stderr
+    # --update-secrets sends them again: the provider and the gateway's login client
+    out = cli.run("apply", "-f", path, "--update-secrets", "--dry-run", env=secrets).stdout
+    assert f"~ update provider {prov} (clientSecret)" in out
+    assert f"~ update gateway {gw} (loginClient.clientSecret)" in out
+    # a changed discovery URL is seen, though the API keeps only what it discovered
+    config["oauthDiscovery"] = {"discoveryUrl": f"{oidc_provider.url}/other/.well-known/openid-configuration"}
+    out = cli.run("apply", "-f", _file(tmp_path, doc), "--dry-run", env=secrets).stdout
+    assert f"~ update provider {prov} (discoveryUrl)" in out
