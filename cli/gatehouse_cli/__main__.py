@@ -7,11 +7,11 @@ import sys
 
 import click
 
+from . import settings
 from .apply import apply
-from .authorize import AuthorizeError, Request, admin_token_from_env, run, target_authorization
+from .authorize import AuthorizeError, Request, run, target_authorization
 from .context import Context
 from .resources import COMMANDS
-from .settings import DEFAULT_GATEWAY_URL, DEFAULT_IDENTITY_URL, config_path
 from .status import status, tools
 
 HELP = f"""Manage Gatehouse from the command line.
@@ -19,8 +19,8 @@ HELP = f"""Manage Gatehouse from the command line.
 \b
 Where the APIs are and the admin token, first found wins:
   --gateway-url / --identity-url, then $GATEWAY_PUBLIC_URL / $IDENTITY_PUBLIC_URL,
-  then the config file ($GATEHOUSE_CONFIG, else {config_path()}),
-  then {DEFAULT_GATEWAY_URL} / {DEFAULT_IDENTITY_URL}.
+  then the config file ($GATEHOUSE_CONFIG, else {settings.config_path()}),
+  then {settings.DEFAULT_GATEWAY_URL} / {settings.DEFAULT_IDENTITY_URL}.
   The admin token: $GATEHOUSE_ADMIN_TOKEN, then admin_token in the config file.
 """
 
@@ -77,27 +77,20 @@ def authorize(
         raise click.UsageError("give one of --url or --target")
     if user_id and user_token:
         raise click.UsageError("give one of --user-id or --user-token")
-    gateway_url = (
-        own_gateway_url or context.gateway_url or os.environ.get("GATEWAY_PUBLIC_URL", DEFAULT_GATEWAY_URL)
-    )
-    identity_url = (
-        own_identity_url
-        or context.identity_url
-        or os.environ.get("IDENTITY_PUBLIC_URL", DEFAULT_IDENTITY_URL)
-    )
-    admin_token = admin_token_from_env()
+    found = settings.load(own_gateway_url or context.gateway_url, own_identity_url or context.identity_url)
+    gateway_url, identity_url, admin_token = found.gateway_url, found.identity_url, found.admin_token
     user_token = user_token or os.environ.get("GATEHOUSE_USER_TOKEN")
     try:
         if target:
             if not admin_token:
-                raise click.ClickException("--target needs the admin token in GATEHOUSE_ADMIN_TOKEN")
+                raise click.ClickException("--target needs the admin token (GATEHOUSE_ADMIN_TOKEN)")
             url, user_id = target_authorization(gateway_url, admin_token, *target)
         if not user_id and not user_token:
             raise click.UsageError(
                 "say who completes the session: --user-id (admin) or --user-token (gateway user)"
             )
         if user_id and not admin_token:
-            raise click.ClickException("--user-id completion needs the admin token in GATEHOUSE_ADMIN_TOKEN")
+            raise click.ClickException("--user-id completion needs the admin token (GATEHOUSE_ADMIN_TOKEN)")
         run(
             Request(
                 url or "",

@@ -76,7 +76,10 @@ class Api:
             raise ApiError(f"{method} {url} failed: {exc}") from None
         if response.status_code >= 400:
             raise _error(response)
-        return response.json() if response.content else {}
+        try:
+            return response.json() if response.content else {}
+        except ValueError:
+            raise ApiError(f"{url} did not answer JSON: is it a Gatehouse service?") from None
 
     # -- the gateway's admin API ----------------------------------------------------------------
 

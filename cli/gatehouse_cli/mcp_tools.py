@@ -5,6 +5,7 @@ takes a user's JWT (``--token`` / ``GATEHOUSE_USER_TOKEN``)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Any
 
@@ -35,14 +36,18 @@ class _Session:
             raise ApiError(f"HTTP {response.status_code} from {self.url}: {_message(response)}{hint}")
         return response
 
-    def call(self, method: str, params: dict[str, Any]) -> Any:
-        answer = self.post(
-            {"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": params}
-        ).json()
-        if "error" in answer:
+    def call(self, method: str, params: dict[str, Any], msg_id: int | None = None) -> Any:
+        message = {"jsonrpc": "2.0", "id": next(self.ids) if msg_id is None else msg_id, "method": method}
+        self.last = self.post({**message, "params": params})
+        try:
+            answer = self.last.json()
+        except ValueError:
             raise ApiError(
-                f"{method}: JSON-RPC error {answer['error'].get('code')}: {answer['error'].get('message')}"
-            )
+                f"{self.url} did not answer {method} with JSON: is it a gateway's MCP URL?"
+            ) from None
+        if "error" in answer:
+            error = answer["error"]
+            raise ApiError(f"{method}: JSON-RPC error {error.get('code')}: {error.get('message')}")
         return answer["result"]
 
 
@@ -62,9 +67,9 @@ def list_tools(gateway_url: str, token: str | None, timeout: float = 30.0) -> li
             "capabilities": {},
             "clientInfo": {"name": "gatehouse-cli", "version": "1"},
         }
-        response = session.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
-        session.headers["Mcp-Session-Id"] = response.headers.get("mcp-session-id", "")
-        session.headers["MCP-Protocol-Version"] = response.json()["result"]["protocolVersion"]
+        result = session.call("initialize", hello, msg_id=0)
+        session.headers["Mcp-Session-Id"] = session.last.headers.get("mcp-session-id", "")
+        session.headers["MCP-Protocol-Version"] = result["protocolVersion"]
         session.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -76,4 +81,5 @@ def list_tools(gateway_url: str, token: str | None, timeout: float = 30.0) -> li
                 if not cursor:
                     return tools
         finally:
-            http.delete(gateway_url, headers=session.headers)  # end the session; its answer changes nothing
+            with contextlib.suppress(httpx.HTTPError):  # ending the session is a courtesy
+                http.delete(gateway_url, headers=session.headers)

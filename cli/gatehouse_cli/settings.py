@@ -66,21 +66,15 @@ def _config_file() -> dict[str, Any]:
     return data
 
 
+def _url(flag: str | None, env: str, file: dict[str, Any], key: str, default: str) -> str:
+    return str(flag or os.environ.get(env) or file.get(key) or default).rstrip("/")
+
+
 def load(gateway_url: str | None, identity_url: str | None) -> Settings:
     """The token has no flag: a command line is visible to every user of the machine (ps)."""
     file = _config_file()
     return Settings(
-        gateway_url=(
-            gateway_url
-            or os.environ.get("GATEWAY_PUBLIC_URL")
-            or file.get("gateway_url")
-            or DEFAULT_GATEWAY_URL
-        ).rstrip("/"),
-        identity_url=(
-            identity_url
-            or os.environ.get("IDENTITY_PUBLIC_URL")
-            or file.get("identity_url")
-            or DEFAULT_IDENTITY_URL
-        ).rstrip("/"),
+        gateway_url=_url(gateway_url, "GATEWAY_PUBLIC_URL", file, "gateway_url", DEFAULT_GATEWAY_URL),
+        identity_url=_url(identity_url, "IDENTITY_PUBLIC_URL", file, "identity_url", DEFAULT_IDENTITY_URL),
         admin_token=os.environ.get("GATEHOUSE_ADMIN_TOKEN") or file.get("admin_token"),
     )
