@@ -369,7 +369,7 @@ def test_apply_creates_then_changes_only_what_differs_and_prunes(
     assert (
         len([line for line in _plan_lines(out) if line.startswith("+")]) == 7
     )  # 1 provider, 2 gateways, 4 targets
-    assert "echo: CREATING -> READY" in out and "Applied: 4 target(s) READY." in out
+    assert f"{gw}/echo: CREATING -> READY" in out and "Applied: 4 target(s) READY." in out
     status = {(t["gatewayName"], t["name"]): t for t in cli.json("status")}
     assert status[(gw, "echo")]["toolCount"] == 5 and status[(gw, "weather")]["toolCount"] == 1
     gateway = cli.json("gateways", "get", gw)
@@ -445,7 +445,7 @@ def test_apply_exits_non_zero_with_the_reason_of_a_failed_target(
         f"FAILED: target html of gateway {cli.json('gateways', 'get', gw)['gatewayId']} is FAILED: {reason}"
         in result.stderr
     )
-    assert "good: CREATING -> READY" in result.stdout
+    assert f"{gw}/good: CREATING -> READY" in result.stdout
     # applied again, the failed target is synchronized again (and fails again)
     result = cli.run("apply", "-f", _file(tmp_path, doc))
     assert result.returncode == 1 and f"↻ sync target {gw}/html (FAILED)" in result.stdout

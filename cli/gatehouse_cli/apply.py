@@ -7,6 +7,7 @@ admin API, so it waits by reading each target's status (every 0.25 s), not from 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -85,11 +86,11 @@ def _settled(target: Doc, since: Doc) -> bool:
     )
 
 
-def wait(api: Api, started: list[Doc], timeout: float) -> list[Doc]:
+def wait(api: Api, started: list[Doc], timeout: float, gateway_names: dict[str, str]) -> list[Doc]:
     """Each target once it settles (READY, failed or waiting for a consent), showing every change."""
     pending = {(t["gatewayId"], t["targetId"]): t for t in started}
     shown = {key: t["status"] for key, t in pending.items()}
-    names = {key: t["name"] for key, t in pending.items()}
+    names = {key: f"{gateway_names.get(key[0], key[0])}/{t['name']}" for key, t in pending.items()}
     done: list[Doc] = []
     deadline = time.monotonic() + timeout
     began = time.monotonic()
@@ -113,9 +114,9 @@ def wait(api: Api, started: list[Doc], timeout: float) -> list[Doc]:
             stuck = ", ".join(f"{names[k]} ({shown[k]})" for k in pending)
             raise click.ClickException(f"targets not settled after {timeout:g}s: {stuck}")
         if live:
-            click.echo(
-                f"\r\033[Kwaiting for {len(pending)} target(s) ... {time.monotonic() - began:.0f}s", nl=False
-            )
+            states = ", ".join(f"{names[k]} {shown[k]}" for k in pending)
+            line = f"waiting {time.monotonic() - began:.0f}s: {states}"
+            click.echo(f"\r\033[K{line[: shutil.get_terminal_size().columns - 1]}", nl=False)
         time.sleep(POLL_SECONDS)
     if live:
         click.echo("\r\033[K", nl=False)
@@ -181,11 +182,11 @@ def apply(ctx: Context, path: str, dry_run: bool, prune: bool, update_secrets: b
         return
     gateway_ids = {g["name"]: g["gatewayId"] for g in gateways}
     started = _execute(api, plan, gateway_ids)
-    settled = wait(api, started, timeout) if started else []
+    names = {gid: name for name, gid in gateway_ids.items()}
+    settled = wait(api, started, timeout, names) if started else []
     # the file's targets that were left alone count too: the file asks for them READY
     touched = {(t["gatewayId"], t["targetId"]) for t in settled}
     listed = {(g.body["name"], t["name"]) for g in spec.gateways for t in g.targets}
-    names = {gid: name for name, gid in gateway_ids.items()}
     for gateway_id, current in targets.items():
         settled += [
             t
