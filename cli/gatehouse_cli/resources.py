@@ -16,6 +16,7 @@ from . import documents
 from .api import Doc
 from .context import Context, json_option, pass_context
 from .output import Column, emit
+from .spec import target_body
 
 GATEWAY_COLUMNS: list[Column] = [
     ("ID", lambda g: g["gatewayId"]),
@@ -200,7 +201,10 @@ def targets_create(
     """Attach an MCP server to a gateway; its tools are synchronized in the background."""
     server: Doc = {"endpoint": endpoint}
     if tools_file:
-        server["mcpToolSchema"] = {"inlinePayload": json.dumps(documents.read(tools_file))}
+        tools = documents.read(tools_file)
+        server["mcpToolSchema"] = {
+            "inlinePayload": json.dumps({"tools": tools} if isinstance(tools, list) else tools)
+        }
     credentials: Doc = {"credentialProviderType": "NONE"}
     if provider:
         oauth: Doc = {"providerName": provider, "scopes": list(scope), "grantType": grant}
@@ -219,7 +223,7 @@ def targets_create(
     if path is None:
         _need(name=name, endpoint=endpoint)
     gateway_id = ctx.api.gateway(gateway)["gatewayId"]
-    emit(ctx.api.create_target(gateway_id, _body(path, (), built)), as_json)
+    emit(ctx.api.create_target(gateway_id, target_body(_body(path, (), built))), as_json)
 
 
 @targets.command("delete")

@@ -75,10 +75,13 @@ def _unique(names: list[str], what: str, source: str) -> None:
         seen.add(name)
 
 
-def _target(body: Doc) -> Doc:
+def target_body(body: Doc) -> Doc:
     """A target body as the API takes it: an ``inlinePayload`` object becomes its JSON string."""
-    server = body["targetConfiguration"]["mcp"]["mcpServer"]
-    payload = (server.get("mcpToolSchema") or {}).get("inlinePayload")
+    try:
+        server = body["targetConfiguration"]["mcp"]["mcpServer"]
+        payload = server["mcpToolSchema"]["inlinePayload"]
+    except (KeyError, TypeError):
+        return body  # nothing to convert; the API says what is missing
     if isinstance(payload, dict):
         server = {**server, "mcpToolSchema": {"inlinePayload": json.dumps(payload)}}
         body = {**body, "targetConfiguration": {"mcp": {"mcpServer": server}}}
@@ -105,7 +108,7 @@ def load(path: str) -> Spec:
     _unique([g["name"] for g in gateway_bodies], "gateway", source)
     gateways = []
     for body in gateway_bodies:
-        targets = [_target(t) for t in body.pop("targets", [])]
+        targets = [target_body(t) for t in body.pop("targets", [])]
         _unique([t["name"] for t in targets], f"gateway {body['name']!r}: target", source)
         body["description"] = mark(body.get("description", ""), doc["name"])
         gateways.append(Gateway(body, targets))
