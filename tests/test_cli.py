@@ -35,14 +35,14 @@ class Cli:
         self.env.pop("GATEHOUSE_CONFIG", None)
         self.env.pop("GATEHOUSE_USER_TOKEN", None)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
         result = subprocess.run(
             [CLI, *args],
             env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,
-            cwd=cwd,
+            input=stdin,
         )
         # whatever happens, the admin token is never shown
         assert self.stack.admin_token not in result.stdout + result.stderr
@@ -142,6 +142,14 @@ def test_targets_list_get_create_delete(cli: Cli, sdk_server: Any, tmp_path: Pat
     assert rows["echo"][2:4] == ["READY", "5"] and rows["weather"][2:4] == ["READY", "1"]
     got = cli.json("targets", "get", gateway["name"], "echo")  # both by name
     assert got["targetId"] == synced["targetId"] and got["toolCount"] == 5
+    # a body on standard input, its tools as an object rather than the API's JSON string
+    body = {"name": "viastdin", "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": sdk_server.url}}}}
+    tools_object = {"tools": [{"name": "a", "inputSchema": {"type": "object"}}]}
+    body["targetConfiguration"]["mcp"]["mcpServer"]["mcpToolSchema"] = {"inlinePayload": tools_object}
+    from_stdin = cli.json("targets", "create", gid, "-f", "-", stdin=json.dumps(body))
+    payload = from_stdin["targetConfiguration"]["mcp"]["mcpServer"]["mcpToolSchema"]["inlinePayload"]
+    assert from_stdin["toolCount"] == 1 and json.loads(payload) == tools_object
+    cli.ok("targets", "delete", gid, "viastdin")
     cli.ok("targets", "delete", gid, "weather")
     cli.ok("targets", "delete", gid, synced["targetId"])
     assert cli.json("targets", "list", gid) == []
