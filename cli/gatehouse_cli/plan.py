@@ -195,8 +195,8 @@ def make(
                 f"gateway {name!r} is managed by the file named {owner!r} (its description says so)"
             )
         changes = _diff(_gateway(gateway.body, gateway.body), _gateway(have, gateway.body))
-        secret = update_secrets and _authorizer(gateway.body.get("authorizerConfiguration")) is not None
-        if secret and (gateway.body["authorizerConfiguration"]["customJWTAuthorizer"].get("loginClient")):
+        login = (_authorizer(gateway.body.get("authorizerConfiguration")) or {}).get("loginClient")
+        if update_secrets and login:
             changes += ("loginClient.clientSecret",)
         _update_or_keep(plan, Action("update", "gateway", name, gateway.body, have, changes=changes))
         _targets(plan, name, gateway.targets, targets.get(have["gatewayId"], []), prune)

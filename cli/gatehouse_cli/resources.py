@@ -7,6 +7,7 @@ file, never from the command line (anyone on the machine can read it with ``ps``
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -299,18 +300,22 @@ def providers_create(
         _need(name=name, client_id=client_id)
         if bool(client_secret_env) == bool(client_secret_file):
             raise click.UsageError("give the client secret with --client-secret-env or --client-secret-file")
-        reference: Any = f"${{{client_secret_env}}}" if client_secret_env else {"file": client_secret_file}
-        client_secret = documents.secret(reference, "--client-secret", Path.cwd())
+        if client_secret_env:
+            if client_secret_env not in os.environ:
+                raise click.UsageError(f"the environment variable {client_secret_env} is not set")
+            client_secret = os.environ[client_secret_env]
+        else:
+            client_secret = documents.secret({"file": client_secret_file}, "--client-secret-file", Path.cwd())
         config: Doc = {"clientId": client_id, "clientSecret": client_secret}
         if vendor == "CustomOauth2":
             if discovery_url:
                 config["oauthDiscovery"] = {"discoveryUrl": discovery_url}
             else:
-                _need(
-                    discovery_url_or_issuer=issuer,
-                    authorization_endpoint=authorization_endpoint,
-                    token_endpoint=token_endpoint,
-                )
+                if not (issuer and authorization_endpoint and token_endpoint):
+                    raise click.UsageError(
+                        "CustomOauth2 needs --discovery-url, or --issuer, --authorization-endpoint "
+                        "and --token-endpoint"
+                    )
                 metadata = {
                     "issuer": issuer,
                     "authorizationEndpoint": authorization_endpoint,
