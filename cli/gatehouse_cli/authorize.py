@@ -12,9 +12,7 @@ another session, brought to this listener by someone else, is refused.
 from __future__ import annotations
 
 import http.server
-import os
 import queue
-import sys
 import threading
 import webbrowser
 from dataclasses import dataclass
@@ -158,12 +156,3 @@ def run(req: Request) -> None:
         admin_token=req.admin_token,
     )
     print("Authorized: the session is complete.", flush=True)
-
-
-def admin_token_from_env() -> str | None:
-    return os.environ.get("GATEHOUSE_ADMIN_TOKEN")
-
-
-def fail(message: str) -> None:
-    print(f"gatehouse authorize: {message}", file=sys.stderr)
-    sys.exit(1)
