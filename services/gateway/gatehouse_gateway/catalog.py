@@ -44,6 +44,7 @@ class RoutedTarget:
     generation: int
     gateway_id: str = ""
     oauth: dict[str, Any] | None = None  # the target's oauthCredentialProvider, if it has one
+    protocol_version: str | None = None  # the MCP version it spoke at its last sync (its era)
 
     @property
     def user_auth(self) -> bool:
@@ -139,6 +140,7 @@ def _encode_target(doc: Doc) -> Encoded:
         doc["generation"],
         doc["gatewayId"],
         oauth_provider(doc["spec"]["credentials"]),
+        doc["status"].get("protocolVersion"),
     )
     entries = []
     for tool in msgspec.json.decode(doc.get("toolsJson") or b"[]"):

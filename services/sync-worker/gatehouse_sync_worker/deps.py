@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus
@@ -46,15 +47,23 @@ class Deps:
         return self.nats()  # type: ignore[no-any-return]
 
 
-async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    """Open an MCP session, page through tools/list, end the session, validate the tools."""
+class Listed(msgspec.Struct, frozen=True):
+    """A target's validated tools, and the MCP version it spoke (its era, recorded on the target)."""
+
+    tools: list[dict[str, Any]]
+    protocol_version: str
+
+
+async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) -> Listed:
+    """Open an MCP session in the era the target speaks (probed: ``McpSession.open``), page through
+    tools/list, end the session, validate the tools."""
     session = McpSession(deps.http, endpoint, timeout=deps.settings.sync_timeout_seconds, headers=headers)
     try:
-        await session.initialize()
+        version = await session.open()
         tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)
     finally:
         await session.close()
-    return validate_tools(tools, deps.settings.sync_max_tools)
+    return Listed(validate_tools(tools, deps.settings.sync_max_tools), version)
 
 
 def target_event(
