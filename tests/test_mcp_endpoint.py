@@ -148,7 +148,7 @@ async def test_upstream_session_reused_across_calls(stack: Any, upstreams: Any) 
             assert answer["result"]["content"][0]["text"] == str(i)
         stats = (await http.get(upstream.url.replace("/mcp", "/stats"))).json()
     # two syncs (one per target) + one pooled gateway session: not one initialize per call
-    assert stats == {"initialize": 3}
+    assert stats["initialize"] == 3
 
 
 async def test_a_slow_target_does_not_hold_up_other_targets(
