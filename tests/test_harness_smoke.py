@@ -18,7 +18,7 @@ import httpx
 import pytest
 from rawmcp import HEADERS, initialize
 
-CORE_TOOLS = {"echo", "add", "slow", "fail", "whoami", "steps", "confirm"}
+CORE_TOOLS = {"echo", "add", "slow", "fail", "whoami"}
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ ERAS = {"modern": "2026-07-28", "dual": "2026-07-28", "legacy": "2025-11-25"}
 
 
 async def test_each_era_is_recorded_and_served_to_a_handshake_era_client(stack: Any, upstreams: Any) -> None:
-    servers = {era: upstreams.sdk(era=era) for era in ERAS}
+    servers = {era: upstreams.sdk(era=era, interactive_tools=True) for era in ERAS}
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gateway = await admin.create_gateway()
         gid = gateway["gatewayId"]
@@ -70,7 +70,7 @@ async def test_progress_is_surfaced_and_cancelling_the_caller_cancels_the_call(u
     http = McpHttp()
     try:
         for era, version in ERAS.items():
-            server = upstreams.sdk(era=era)
+            server = upstreams.sdk(era=era, interactive_tools=True)
             session = McpSession(http, server.url, timeout=30)
             assert await session.open() == version
             seen: list[dict[str, Any]] = []

@@ -22,6 +22,7 @@ def start_sdk_server(
     jwt_audience: str | None = None,
     jwt_scopes: Sequence[str] = (),
     era: str = "legacy",
+    interactive_tools: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Proc:
     """tests/servers/sdk_server.py; `.url` = its MCP endpoint http://127.0.0.1:<port>/mcp.
@@ -35,7 +36,8 @@ def start_sdk_server(
     carrying resource_metadata (`.resource_metadata_url`, RFC 9728); whoami then also returns
     the token's sub, client_id, scope, aud, iss.
     era: "legacy" (handshake-era requests only, as servers before 2026-07-28), "dual" (the SDK's own
-    dual-era server) or "modern" (2026-07-28 only); see the server's --era.
+    dual-era server) or "modern" (2026-07-28 only); see the server's --era. interactive_tools adds
+    steps (progress; counts cancellations in /stats) and confirm (2026-07-28 input_required).
     """
     port = free_port()
     cmd = [sys.executable, str(SERVERS / "sdk_server.py"), "--port", str(port)]
@@ -50,6 +52,8 @@ def start_sdk_server(
     if tricky_schema:
         cmd.append("--tricky-schema")
     cmd += ["--era", era]
+    if interactive_tools:
+        cmd.append("--interactive-tools")
     if jwt_issuer:
         cmd += ["--jwt-issuer", jwt_issuer]
         if jwt_audience:

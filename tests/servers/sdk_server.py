@@ -11,6 +11,7 @@ Tools:
   whoami() -> {"authorization": null | "sha256:<hex of the Authorization header value>"}
               with --jwt-issuer also {"sub", "client_id", "scope", "aud", "iss"} of the token
   tool_0000 .. tool_NNNN (--extra-tools N) -> "tool_0007:<x>", input schema {x: integer}
+  with --interactive-tools also:
   steps(steps: int, seconds: float) -> "done" after `steps` progress notifications (1/steps ..),
               `seconds` apart; a cancelled call is counted (GET /stats "cancelled")
   confirm(text: str) -> (2026-07-28 only) answers input_required with one form elicitation
@@ -324,6 +325,28 @@ def build_server(
     def fail() -> str:
         raise ToolError("this tool always fails")
 
+    @server.tool(description="Fingerprint of the Authorization header this server received.")
+    async def whoami(ctx: Context) -> str:
+        headers = ctx.headers or {}
+        value = headers.get("authorization")
+        fp = None if value is None else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+        out: dict[str, Any] = {"authorization": fp}
+        if verifier is not None:
+            # the bearer middleware already verified it; read its claims back
+            claims = None
+            if value and value[:7].lower() == "bearer ":
+                claims = await verifier.claims(value[7:])
+            claims = claims or {}
+            for name in ("sub", "client_id", "scope", "aud", "iss"):
+                out[name] = claims.get(name)
+        return json.dumps(out)
+
+    return server
+
+
+def add_interactive_tools(server: MCPServer) -> None:
+    """steps and confirm (--interactive-tools)."""
+
     @server.tool(description="Report `steps` progress notifications, `seconds` apart, then answer 'done'.")
     async def steps(steps: int, seconds: float, ctx: Context) -> str:
         try:
@@ -353,24 +376,6 @@ def build_server(
         if getattr(answer, "action", None) != "accept":
             raise ToolError("not confirmed")
         return f"confirmed: {text}"
-
-    @server.tool(description="Fingerprint of the Authorization header this server received.")
-    async def whoami(ctx: Context) -> str:
-        headers = ctx.headers or {}
-        value = headers.get("authorization")
-        fp = None if value is None else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-        out: dict[str, Any] = {"authorization": fp}
-        if verifier is not None:
-            # the bearer middleware already verified it; read its claims back
-            claims = None
-            if value and value[:7].lower() == "bearer ":
-                claims = await verifier.claims(value[7:])
-            claims = claims or {}
-            for name in ("sub", "client_id", "scope", "aud", "iss"):
-                out[name] = claims.get(name)
-        return json.dumps(out)
-
-    return server
 
 
 class BearerGate:
@@ -495,6 +500,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
     p.add_argument("--require-bearer", action="append", default=[])
     p.add_argument("--tricky-schema", action="store_true", help="add the tricky.schema tool")
+    p.add_argument("--interactive-tools", action="store_true", help="add the steps and confirm tools")
     p.add_argument("--era", choices=("legacy", "dual", "modern"), default="legacy", help="the eras it speaks")
     p.add_argument("--jwt-issuer", default=None, help="require JWTs of this issuer (OAuth resource server)")
     p.add_argument("--jwt-audience", default=None, help="required aud (default: this server's MCP URL)")
@@ -517,6 +523,9 @@ def main(argv: list[str] | None = None) -> None:
         resource_url=resource_url,
         required_scopes=args.jwt_scope,
     )
+    interactive = int(args.interactive_tools)
+    if interactive:
+        add_interactive_tools(server)
     app: Any = server.streamable_http_app(
         streamable_http_path=args.path,
         json_response=args.json_response,
@@ -533,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
 
     mode = "json" if args.json_response else "sse"
     print(
-        f"sdk_server: {len(server._extra) + 7} tools, {mode} responses, "
+        f"sdk_server: {len(server._extra) + 5 + 2 * interactive} tools, {mode} responses, "
         f"{'stateless' if args.stateless else 'stateful'}, era {args.era}, {resource_url}"
         + (f", JWTs of {verifier.issuer} for aud {verifier.audience}" if verifier else ""),
         file=sys.stderr,
