@@ -40,10 +40,12 @@ class Peer:
         self.discover: Discover = lambda msg: rpc_error(msg["id"], -32601, "Method not found")
         self.call: Callable[[dict[str, Any]], Any] = lambda msg: {"content": [], "isError": False}
         self.hold = asyncio.Event()  # tools/call "hold" waits for this
+        self.arrived: dict[str, asyncio.Event] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         msg = json.loads(await request.read())
         self.requests.append((dict(request.headers), msg))
+        self.arrived.setdefault(msg["method"], asyncio.Event()).set()
         if "id" not in msg:
             return web.Response(status=202)
         if msg["method"] == "server/discover":
@@ -59,6 +61,12 @@ class Peer:
         if isinstance(answer, web.StreamResponse):
             return answer
         return web.json_response({"jsonrpc": "2.0", "id": msg["id"], "result": answer})
+
+    async def seen(self, method: str) -> None:
+        """Until a ``method`` message arrives (again: each wait is for a new one)."""
+        event = self.arrived.setdefault(method, asyncio.Event())
+        await asyncio.wait_for(event.wait(), 10)
+        event.clear()
 
     def methods(self) -> list[str]:
         return [msg["method"] for _, msg in self.requests]
@@ -247,13 +255,11 @@ async def test_cancelling_a_handshake_era_call_sends_notifications_cancelled(pee
         session = McpSession(http, url)
         await session.open("2025-11-25")
         call = asyncio.create_task(session.call_tool("hold", {}))
-        while server.methods()[-1] != "tools/call":
-            await asyncio.sleep(0.01)
+        await server.seen("tools/call")
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        while server.methods()[-1] != "notifications/cancelled":
-            await asyncio.sleep(0.01)
+        await server.seen("notifications/cancelled")
         headers, note = server.requests[-1]
         held_id = server.requests[-2][1]["id"]
         assert note["params"] == {"requestId": held_id, "reason": "cancelled"}
@@ -262,8 +268,7 @@ async def test_cancelling_a_handshake_era_call_sends_notifications_cancelled(pee
         modern = McpSession(http, url)
         await modern.open("2026-07-28")
         call = asyncio.create_task(modern.call_tool("hold", {}))
-        while len([m for m in server.methods() if m == "tools/call"]) < 2:
-            await asyncio.sleep(0.01)
+        await server.seen("tools/call")
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
