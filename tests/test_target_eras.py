@@ -42,6 +42,16 @@ async def test_each_era_is_recorded_and_served_to_a_handshake_era_client(stack: 
             failed = await client.call_tool(f"{era}___fail", {})
             assert failed.is_error and "always fails" in failed.content[0].text
 
+        # x-mcp-header: a 2026-07-28 call mirrors the argument into Mcp-Param-Region (the SDK
+        # server refuses the call without it); a tool whose annotation is invalid is left out
+        for era in ("modern", "dual"):
+            regional = await client.call_tool(f"{era}___regional", {"region": "eu-west ü"})
+            assert regional.content[0].text == "eu-west ü / =?base64?ZXUtd2VzdCDDvA==?=", regional
+            assert f"{era}___badheader" not in names
+        assert "legacy___badheader" in names  # the handshake era has no mirrored headers
+        plain = await client.call_tool("legacy___regional", {"region": "eu"})
+        assert plain.content[0].text == "eu / None"
+
         # a modern target's tool that asks for input: the handshake-era client gets an error
         # result that says so (it cannot answer the target's elicitation through the gateway)
         asked = await client.call_tool("modern___confirm", {"text": "x"})

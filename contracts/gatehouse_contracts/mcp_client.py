@@ -65,6 +65,33 @@ META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 # the methods whose Mcp-Name header mirrors a params field
 _NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+HeaderMap = tuple[tuple[tuple[str, ...], str], ...]
+"""A tool's ``x-mcp-header`` annotations (``tools.header_map``): (the property's path of
+``properties`` keys, the name of its ``Mcp-Param-<name>`` header)."""
+
+
+def param_headers(header_map: HeaderMap, arguments: Any) -> dict[str, str]:
+    """The ``Mcp-Param-<name>`` headers of a 2026-07-28 ``tools/call``: each annotated argument
+    present and not null, a string as it is, an integer in decimal, a boolean as true/false (in
+    JavaScript's safe integer range; anything else has no header form and is left out)."""
+    headers: dict[str, str] = {}
+    for path, name in header_map:
+        value = arguments
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int) and abs(value) <= _MAX_SAFE_INTEGER:
+            text = str(value)
+        elif isinstance(value, str):
+            text = value
+        else:
+            continue
+        headers[f"Mcp-Param-{name}"] = encode_header_value(text)
+    return headers
 
 
 def is_modern(version: str | None) -> bool:
@@ -149,12 +176,14 @@ class CallOptions:
     so a client's own token comes back as it sent it). ``client_capabilities`` is what the 2026-07-28
     envelope declares (``{}`` by default: a target then must not ask for input); the caller declares
     only what its own client can do. ``input_responses``/``request_state`` retry an
-    ``input_required`` answer (2026-07-28 MRTR)."""
+    ``input_required`` answer (2026-07-28 MRTR). ``header_map``: the tool's ``x-mcp-header``
+    annotations (``tools.header_map``), whose arguments a 2026-07-28 call mirrors into headers."""
 
     on_progress: ProgressCallback | None = None
     client_capabilities: dict[str, Any] | None = None
     input_responses: dict[str, Any] | None = None
     request_state: str | None = None
+    header_map: HeaderMap = ()
 
 
 NO_OPTIONS = CallOptions()
@@ -460,7 +489,7 @@ class McpSession:
             params["requestState"] = options.request_state
         if self.protocol_version is None:
             raise RuntimeError("open() first")
-        reply, msg_id = await self._exchange("tools/call", params, progress, options.client_capabilities)
+        reply, msg_id = await self._exchange("tools/call", params, progress, options)
         if reply.messages is None:
             return _raw_result(reply, msg_id)
         answer = self._answer(reply, msg_id)  # an SSE stream: its messages are decoded anyway
@@ -500,15 +529,15 @@ class McpSession:
         return headers
 
     def _modern_message(
-        self, version: str, method: str, params: dict[str, Any] | None, capabilities: dict[str, Any] | None
+        self, version: str, method: str, params: dict[str, Any] | None, options: CallOptions
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """A 2026-07-28 request's params (the envelope in ``_meta``, over any keys of the caller's
-        of the same names) and its headers (the mirrored ones)."""
+        of the same names) and its headers (the mirrored ones, ``Mcp-Param-*`` included)."""
         params = dict(params or {})
         params["_meta"] = {
             **(params.get("_meta") or {}),
             META_PROTOCOL_VERSION: version,
-            META_CLIENT_CAPABILITIES: capabilities or {},
+            META_CLIENT_CAPABILITIES: options.client_capabilities or {},
             META_CLIENT_INFO: CLIENT_INFO,
         }
         headers = dict(self._headers)
@@ -516,6 +545,8 @@ class McpSession:
         headers["Mcp-Method"] = method
         if (key := _NAMED.get(method)) is not None and isinstance(value := params.get(key), str):
             headers["Mcp-Name"] = encode_header_value(value)
+        if options.header_map:
+            headers.update(param_headers(options.header_map, params.get("arguments")))
         return params, headers
 
     async def _request(
@@ -528,7 +559,7 @@ class McpSession:
         method: str,
         params: dict[str, Any] | None,
         progress: tuple[Any, ProgressCallback] | None = None,
-        capabilities: dict[str, Any] | None = None,
+        options: CallOptions = NO_OPTIONS,
         *,
         timeout: float | None = None,
     ) -> tuple[_Reply, int]:
@@ -538,7 +569,7 @@ class McpSession:
         does not take a closed stream for a cancellation; ``initialize`` is never cancelled)."""
         msg_id = next(self._ids)
         if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            params, headers = self._modern_message(self.protocol_version, method, params, capabilities)
+            params, headers = self._modern_message(self.protocol_version, method, params, options)
         else:
             headers = self._session_headers()
         try:

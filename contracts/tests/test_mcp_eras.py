@@ -22,7 +22,9 @@ from gatehouse_contracts.mcp_client import (
     UpstreamUrlElicitationRequired,
     _SseParser,
     encode_header_value,
+    param_headers,
 )
+from gatehouse_contracts.tools import InvalidTool, header_map, with_valid_headers
 
 Discover = Callable[[dict[str, Any]], web.StreamResponse]
 
@@ -292,3 +294,60 @@ def test_sse_split_anywhere_gives_the_same_messages() -> None:
         parser = _SseParser()
         got = parser.feed(body[:cut]) + parser.feed(body[cut:]) + parser.close()
         assert got == expected, cut
+
+
+def _tool(properties: dict[str, Any], **schema: Any) -> dict[str, Any]:
+    return {"name": "t", "inputSchema": {"type": "object", "properties": properties, **schema}}
+
+
+def test_x_mcp_header_annotations_are_checked_as_2026_07_28_asks() -> None:
+    nested = _tool(
+        {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "opts": {"type": "object", "properties": {"dry": {"type": "boolean", "x-mcp-header": "Dry-Run"}}},
+            "x-mcp-header": {"type": "string"},  # a property of that name is no annotation
+        }
+    )
+    assert header_map(nested) == ((("opts", "dry"), "Dry-Run"), (("region",), "Region"))
+    assert header_map(_tool({"a": {"type": "string"}})) == ()
+    bad = {
+        "number": _tool({"r": {"type": "number", "x-mcp-header": "R"}}),
+        "no type": _tool({"r": {"x-mcp-header": "R"}}),
+        "not a token": _tool({"r": {"type": "string", "x-mcp-header": "R egion"}}),
+        "empty": _tool({"r": {"type": "string", "x-mcp-header": ""}}),
+        "same name": _tool(
+            {"a": {"type": "string", "x-mcp-header": "X"}, "b": {"type": "string", "x-mcp-header": "x"}}
+        ),
+        "in items": _tool({"l": {"type": "array", "items": {"type": "string", "x-mcp-header": "L"}}}),
+        "in anyOf": _tool({}, anyOf=[{"properties": {"a": {"type": "string", "x-mcp-header": "A"}}}]),
+        "in $defs": _tool({}, **{"$defs": {"D": {"type": "string", "x-mcp-header": "D"}}}),
+        "on the root": {"name": "t", "inputSchema": {"type": "object", "x-mcp-header": "Root"}},
+    }
+    for why, tool in bad.items():
+        with pytest.raises(InvalidTool, match="x-mcp-header"):
+            header_map(tool)
+            pytest.fail(why)
+    kept, dropped = with_valid_headers([nested, bad["number"]])
+    assert kept == [nested] and len(dropped) == 1 and "not a string, integer or boolean" in dropped[0]
+
+
+def test_param_headers_mirror_present_primitive_arguments() -> None:
+    found = header_map(
+        _tool(
+            {
+                "s": {"type": "string", "x-mcp-header": "S"},
+                "i": {"type": "integer", "x-mcp-header": "I"},
+                "b": {"type": "boolean", "x-mcp-header": "B"},
+                "n": {"type": "string", "x-mcp-header": "N"},
+                "o": {"type": "object", "properties": {"deep": {"type": "string", "x-mcp-header": "Deep"}}},
+            }
+        )
+    )
+    headers = param_headers(found, {"s": "Hello, 世界", "i": -7, "b": False, "n": None, "o": {"deep": "d"}})
+    assert headers == {
+        "Mcp-Param-S": "=?base64?SGVsbG8sIOS4lueVjA==?=",
+        "Mcp-Param-I": "-7",
+        "Mcp-Param-B": "false",
+        "Mcp-Param-Deep": "d",
+    }
+    assert param_headers(found, {"i": 2**60, "o": "not an object"}) == {}  # no header form

@@ -14,6 +14,8 @@ Tools:
   with --interactive-tools also:
   steps(steps: int, seconds: float) -> "done" after `steps` progress notifications (1/steps ..),
               `seconds` apart; a cancelled call is counted (GET /stats "cancelled")
+  regional(region) -> "<region> / <its Mcp-Param-Region header>" (x-mcp-header "Region")
+  badheader(ratio: number) is only listed: its x-mcp-header on a number makes it invalid (2026-07-28)
   confirm(text: str) -> (2026-07-28 only) answers input_required with one form elicitation
               "confirm" and a requestState; the retry with inputResponses.confirm.action ==
               "accept" and that requestState answers "confirmed: <text>", a decline an error result
@@ -60,11 +62,12 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 EXTRA_PREFIX = "tool_"
 EXTRA_SCHEMA: dict[str, Any] = {
@@ -344,7 +347,7 @@ def build_server(
     return server
 
 
-def add_interactive_tools(server: MCPServer) -> None:
+def add_interactive_tools(server: TestServer) -> None:
     """steps and confirm (--interactive-tools)."""
 
     @server.tool(description="Report `steps` progress notifications, `seconds` apart, then answer 'done'.")
@@ -376,6 +379,17 @@ def add_interactive_tools(server: MCPServer) -> None:
         if getattr(answer, "action", None) != "accept":
             raise ToolError("not confirmed")
         return f"confirmed: {text}"
+
+    @server.tool(description="Answer the region and the Mcp-Param-Region header that came with it.")
+    async def regional(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], ctx: Context
+    ) -> str:
+        return f"{region} / {(ctx.headers or {}).get('mcp-param-region')}"
+
+    # (listed only: the SDK would not register it, and no client may call it)
+    bad_schema = {"type": "object", "properties": {"ratio": {"type": "number", "x-mcp-header": "Ratio"}}}
+    bad = types.Tool(name="badheader", description="An x-mcp-header on a number", input_schema=bad_schema)
+    server._extra.append(bad)
 
 
 class BearerGate:
@@ -542,7 +556,7 @@ def main(argv: list[str] | None = None) -> None:
 
     mode = "json" if args.json_response else "sse"
     print(
-        f"sdk_server: {len(server._extra) + 5 + 2 * interactive} tools, {mode} responses, "
+        f"sdk_server: {len(server._extra) + 5 + 4 * interactive} tools, {mode} responses, "
         f"{'stateless' if args.stateless else 'stateful'}, era {args.era}, {resource_url}"
         + (f", JWTs of {verifier.issuer} for aud {verifier.audience}" if verifier else ""),
         file=sys.stderr,

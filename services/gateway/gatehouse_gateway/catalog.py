@@ -24,7 +24,9 @@ from typing import Any
 import msgspec
 
 from gatehouse_contracts.lifecycle import READY
+from gatehouse_contracts.mcp_client import HeaderMap, is_modern
 from gatehouse_contracts.target_auth import oauth_provider
+from gatehouse_contracts.tools import InvalidTool, header_map
 
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
@@ -45,6 +47,8 @@ class RoutedTarget:
     gateway_id: str = ""
     oauth: dict[str, Any] | None = None  # the target's oauthCredentialProvider, if it has one
     protocol_version: str | None = None  # the MCP version it spoke at its last sync (its era)
+    # 2026-07-28: the x-mcp-header annotations of its tools that have any, by the tool's own name
+    header_maps: dict[str, HeaderMap] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def user_auth(self) -> bool:
@@ -133,6 +137,21 @@ class GatewayCatalog:
 
 def _encode_target(doc: Doc) -> Encoded:
     """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
+    version = doc["status"].get("protocolVersion")
+    tools_json = doc.get("toolsJson") or b"[]"
+    mirrors = is_modern(version) and b"x-mcp-header" in tools_json
+    header_maps: dict[str, HeaderMap] = {}
+    entries = []
+    for tool in msgspec.json.decode(tools_json):
+        name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
+        if mirrors:
+            try:
+                if found := header_map(tool):
+                    header_maps[name] = found
+            except InvalidTool:  # the sync leaves such tools out; so does a catalog it did not write
+                continue
+        tool["name"] = prefixed
+        entries.append((prefixed, name, _encoder.encode(tool)))
     target = RoutedTarget(
         doc["_id"],
         doc["name"],
@@ -140,13 +159,9 @@ def _encode_target(doc: Doc) -> Encoded:
         doc["generation"],
         doc["gatewayId"],
         oauth_provider(doc["spec"]["credentials"]),
-        doc["status"].get("protocolVersion"),
+        version,
+        header_maps,
     )
-    entries = []
-    for tool in msgspec.json.decode(doc.get("toolsJson") or b"[]"):
-        name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
-        tool["name"] = prefixed
-        entries.append((prefixed, name, _encoder.encode(tool)))
     return doc, target, entries
 
 

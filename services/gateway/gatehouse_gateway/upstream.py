@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from gatehouse_contracts.bus import IdentityClient
@@ -130,6 +131,8 @@ class UpstreamPool:
         client-credentials session refused with 401. A user's 401 goes back to the caller.
         ``options``: progress, the client's capabilities, an MRTR retry (``mcp_client.CallOptions``);
         cancelling the calling task cancels the call at the target."""
+        if target.header_maps and (found := target.header_maps.get(tool)) is not None:
+            options = replace(options, header_map=found)
         session = await self._session(target, user, headers)
         try:
             return await session.call_tool(tool, arguments, meta, options)

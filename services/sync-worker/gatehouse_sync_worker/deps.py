@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,13 +24,14 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.lifecycle import Target, TargetStatus
-from gatehouse_contracts.mcp_client import McpHttp, McpSession
-from gatehouse_contracts.tools import validate_tools
+from gatehouse_contracts.mcp_client import McpHttp, McpSession, is_modern
+from gatehouse_contracts.tools import validate_tools, with_valid_headers
 
 from .settings import Settings
 from .store import TargetStore
 
 SOURCE = "sync-worker"
+log = logging.getLogger("gatehouse.sync")
 E = TypeVar("E", bound=Event)
 SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
 Outcome = TargetSynchronized | TargetSyncFailed | TargetAuthorizationRequired
@@ -63,7 +65,12 @@ async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) ->
         tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)
     finally:
         await session.close()
-    return Listed(validate_tools(tools, deps.settings.sync_max_tools), version)
+    tools = validate_tools(tools, deps.settings.sync_max_tools)
+    if is_modern(version):
+        tools, dropped = with_valid_headers(tools)
+        for why in dropped:  # the revision's rule for clients: leave the tool out, warn
+            log.warning("a tool of a 2026-07-28 target is left out: %s", why)
+    return Listed(tools, version)
 
 
 def target_event(
