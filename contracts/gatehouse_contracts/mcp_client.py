@@ -35,7 +35,7 @@ import codecs
 import itertools
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -711,14 +711,17 @@ async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
         if declared > limit:
             raise UpstreamTooLarge(f"the answer is larger than {limit} bytes")
         return await response.read()
-    chunks: list[bytes] = []
+    return b"".join([chunk async for chunk in _chunks(response, limit)])
+
+
+async def _chunks(response: aiohttp.ClientResponse, limit: int) -> AsyncIterator[bytes]:
+    """The body's pieces as they arrive, refused as soon as they pass ``limit`` bytes."""
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > limit:
             raise UpstreamTooLarge(f"the answer is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 async def _read_sse(
@@ -729,11 +732,7 @@ async def _read_sse(
     parser = _SseParser()
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     messages: list[Any] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise UpstreamTooLarge(f"the answer is larger than {limit} bytes")
+    async for chunk in _chunks(response, limit):
         batch = parser.feed(decoder.decode(chunk))
         if progress is not None:
             await _report(batch, progress)
