@@ -130,7 +130,7 @@ async def test_unreachable_target_is_a_json_rpc_error_naming_it(stack: Any, upst
 
 
 async def test_upstream_session_reused_across_calls(stack: Any, upstreams: Any) -> None:
-    upstream = upstreams.sdk()
+    upstream = upstreams.sdk(era="legacy")  # a handshake-era target: sessions to count
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gw = await admin.create_gateway()
         await admin.ready_target(gw["gatewayId"], "counted", upstream.url)

@@ -21,7 +21,7 @@ def start_sdk_server(
     jwt_issuer: str | None = None,
     jwt_audience: str | None = None,
     jwt_scopes: Sequence[str] = (),
-    era: str = "legacy",
+    era: str = "dual",
     interactive_tools: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Proc:
@@ -35,8 +35,8 @@ def start_sdk_server(
     and every scope in jwt_scopes, else 401 (403 for a missing scope) with WWW-Authenticate
     carrying resource_metadata (`.resource_metadata_url`, RFC 9728); whoami then also returns
     the token's sub, client_id, scope, aud, iss.
-    era: "legacy" (handshake-era requests only, as servers before 2026-07-28), "dual" (the SDK's own
-    dual-era server) or "modern" (2026-07-28 only); see the server's --era. interactive_tools adds
+    era: "dual" (the SDK's own dual-era server, the default), "legacy" (handshake-era requests only,
+    as servers before 2026-07-28) or "modern" (2026-07-28 only); see the server's --era. interactive_tools adds
     steps (progress; counts cancellations in /stats) and confirm (2026-07-28 input_required).
     """
     port = free_port()

@@ -23,10 +23,10 @@ Tools:
 GET /stats answers {"initialize": <initialize requests seen>, "cancelled": <steps calls cancelled>}
 (to check session reuse and cancellation).
 
-Eras (--era): "legacy" (the default) answers only handshake-era requests, as servers before
-2026-07-28 did: a request whose MCP-Protocol-Version is no handshake version gets HTTP 400 with a
-JSON-RPC -32600 "Unsupported protocol version" (not a 2026 error, so clients fall back). "dual" is
-the SDK's own dual-era server. "modern" speaks only 2026-07-28: a handshake-era request (no header,
+Eras (--era): "dual" (the default) is the SDK's own dual-era server. "legacy" answers only
+handshake-era requests, as servers before 2026-07-28 did: a request whose MCP-Protocol-Version is
+no handshake version gets HTTP 400 with a JSON-RPC -32600 "Unsupported protocol version" (not a
+2026 error, so clients fall back). "modern" speaks only 2026-07-28: a handshake-era request (no header,
 or a handshake version) gets HTTP 400 -32022 with data.supported ["2026-07-28"], GET/DELETE 405.
 POST /revoke-tokens (with --jwt-issuer): every token issued until now is refused from now on (401).
   tricky.schema (--tricky-schema) -> its arguments as JSON text. Its name has a dot and its input
@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--require-bearer", action="append", default=[])
     p.add_argument("--tricky-schema", action="store_true", help="add the tricky.schema tool")
     p.add_argument("--interactive-tools", action="store_true", help="add the steps and confirm tools")
-    p.add_argument("--era", choices=("legacy", "dual", "modern"), default="legacy", help="the eras it speaks")
+    p.add_argument("--era", choices=("legacy", "dual", "modern"), default="dual", help="the eras it speaks")
     p.add_argument("--jwt-issuer", default=None, help="require JWTs of this issuer (OAuth resource server)")
     p.add_argument("--jwt-audience", default=None, help="required aud (default: this server's MCP URL)")
     p.add_argument("--jwt-scope", action="append", default=[], help="required scope (repeatable)")
