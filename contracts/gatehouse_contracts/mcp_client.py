@@ -425,8 +425,9 @@ class McpSession:
                 and not any(v in supported for v in (*MODERN_PROTOCOL_VERSIONS, *SUPPORTED_PROTOCOL_VERSIONS))
             ):
                 self.protocol_version = None
+                named = ", ".join(str(v)[:40] for v in supported[:5])
                 raise NotAnMcpServer(
-                    f"the server speaks only MCP {', '.join(map(str, supported[:5]))}; gatehouse speaks "
+                    f"the server speaks only MCP {named}; gatehouse speaks "
                     f"{', '.join((*MODERN_PROTOCOL_VERSIONS, *SUPPORTED_PROTOCOL_VERSIONS))}"
                 ) from None
             result = None
@@ -630,6 +631,8 @@ class McpSession:
                         response.close()
                         raise
                     sid = response.headers.get("mcp-session-id")
+        except _CallbackFailed as exc:  # the call is given up (its stream closed): the caller's error
+            raise exc.error from None
         except TimeoutError:
             raise UpstreamTimeout(f"no answer within {limit:g}s") from None
         except (aiohttp.ClientError, ValueError) as exc:
@@ -685,8 +688,9 @@ def _input_required(raw: bytes) -> ToolResult:
         answer = msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         raise NotAnMcpServer("the server sent invalid (or too deeply nested) JSON") from None
-    requests = answer.get("inputRequests") if isinstance(answer, dict) else None
-    state = answer.get("requestState") if isinstance(answer, dict) else None
+    if not isinstance(answer, dict):
+        raise NotAnMcpServer("the server's JSON-RPC answer has no result object")
+    requests, state = answer.get("inputRequests", {}), answer.get("requestState")
     if (
         not isinstance(requests, dict)
         or not isinstance(state, str | None)
@@ -743,13 +747,24 @@ async def _read_sse(
     return messages + batch
 
 
+class _CallbackFailed(Exception):
+    """The caller's progress callback raised ``error``: not a transport fault, raised as it is."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+
 async def _report(messages: list[Any], progress: tuple[Any, ProgressCallback]) -> None:
     token, callback = progress
     for msg in messages:
         if isinstance(msg, dict) and msg.get("method") == "notifications/progress":
             params = msg.get("params")
             if isinstance(params, dict) and params.get("progressToken") == token:
-                await callback(params)
+                try:
+                    await callback(params)
+                except Exception as exc:
+                    raise _CallbackFailed(exc) from None
 
 
 def _raw_result(reply: _Reply, msg_id: int) -> ToolResult:

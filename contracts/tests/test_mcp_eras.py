@@ -344,3 +344,35 @@ def test_param_headers_mirror_present_primitive_arguments() -> None:
         "Mcp-Param-Deep": "d",
     }
     assert param_headers(found, {"i": 2**60, "o": "not an object"}) == {}  # no header form
+
+
+async def test_a_state_only_input_required_and_a_failing_progress_callback(peer: tuple[Peer, str]) -> None:
+    server, url = peer
+
+    def sse(msg: dict[str, Any]) -> web.Response:
+        token = msg["params"]["_meta"]["progressToken"]
+        progress = {
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": {"progressToken": token, "progress": 1},
+        }
+        done = {"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [], "resultType": "complete"}}
+        body = f"data: {json.dumps(progress)}\n\ndata: {json.dumps(done)}\n\n"
+        return web.Response(text=body, content_type="text/event-stream")
+
+    async def refuse(params: dict[str, Any]) -> None:
+        raise ValueError("the client went away")
+
+    http = McpHttp()
+    try:
+        session = McpSession(http, url)
+        await session.open("2026-07-28")
+        server.call = lambda m: {"resultType": "input_required", "requestState": "again"}  # retry at once
+        result = await session.call_tool("t", {})
+        assert result.input_required is not None and result.input_required.input_requests == {}
+        assert result.input_required.request_state == "again" and "a retry" in result.raw.decode()
+        server.call = sse
+        with pytest.raises(ValueError, match="the client went away"):  # the caller's own error
+            await session.call_tool("t", {}, None, CallOptions(on_progress=refuse))
+    finally:
+        await http.close()

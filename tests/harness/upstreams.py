@@ -36,8 +36,9 @@ def start_sdk_server(
     carrying resource_metadata (`.resource_metadata_url`, RFC 9728); whoami then also returns
     the token's sub, client_id, scope, aud, iss.
     era: "dual" (the SDK's own dual-era server, the default), "legacy" (handshake-era requests only,
-    as servers before 2026-07-28) or "modern" (2026-07-28 only); see the server's --era. interactive_tools adds
-    steps (progress; counts cancellations in /stats) and confirm (2026-07-28 input_required).
+    as servers before 2026-07-28) or "modern" (2026-07-28 only); see the server's --era.
+    interactive_tools adds steps (progress; counts cancellations in /stats), confirm (2026-07-28
+    input_required), regional (x-mcp-header) and badheader (an invalid x-mcp-header, listed only).
     """
     port = free_port()
     cmd = [sys.executable, str(SERVERS / "sdk_server.py"), "--port", str(port)]
