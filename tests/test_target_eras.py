@@ -16,24 +16,35 @@ from harness import mcp_client
 from gatehouse_contracts.mcp_client import CallOptions, McpHttp, McpSession
 
 ERAS = {"modern": "2026-07-28", "dual": "2026-07-28", "legacy": "2025-11-25"}
+# the targets of the first test: name -> (era, JSON answers instead of SSE streams)
+TARGETS = {
+    "modern": ("modern", False),
+    "dual": ("dual", False),
+    "legacy": ("legacy", False),
+    "json": ("modern", True),
+}
 
 
 async def test_each_era_is_recorded_and_served_to_a_handshake_era_client(stack: Any, upstreams: Any) -> None:
-    servers = {era: upstreams.sdk(era=era, interactive_tools=True) for era in ERAS}
+    servers = {
+        name: upstreams.sdk(era=era, json_response=json, interactive_tools=True)
+        for name, (era, json) in TARGETS.items()
+    }
+    versions = {name: ERAS[era] for name, (era, _) in TARGETS.items()}
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gateway = await admin.create_gateway()
         gid = gateway["gatewayId"]
-        for era, server in servers.items():
-            target = await admin.ready_target(gid, era, server.url)
-            assert target["protocolVersion"] == ERAS[era], target
-            assert (await admin.target(gid, target["targetId"]))["protocolVersion"] == ERAS[era]
+        for name, server in servers.items():
+            target = await admin.ready_target(gid, name, server.url)
+            assert target["protocolVersion"] == versions[name], target
+            assert (await admin.target(gid, target["targetId"]))["protocolVersion"] == versions[name]
         listed = (await admin.http.get(f"/gateways/{gid}/targets")).json()["items"]
-    assert {t["name"]: t["protocolVersion"] for t in listed} == ERAS
+    assert {t["name"]: t["protocolVersion"] for t in listed} == versions
 
     async with mcp_client(gateway["gatewayUrl"], mode="legacy") as client:
         assert client.protocol_version == "2025-11-25"
         names = {t.name for t in (await client.list_tools()).tools}
-        for era in ERAS:
+        for era in TARGETS:
             assert {f"{era}___echo", f"{era}___add", f"{era}___steps"} <= names
             result = await client.call_tool(f"{era}___add", {"a": 20, "b": 22})
             assert not result.is_error and result.content[0].text == "42", (era, result)
@@ -44,7 +55,7 @@ async def test_each_era_is_recorded_and_served_to_a_handshake_era_client(stack: 
 
         # x-mcp-header: a 2026-07-28 call mirrors the argument into Mcp-Param-Region (the SDK
         # server refuses the call without it); a tool whose annotation is invalid is left out
-        for era in ("modern", "dual"):
+        for era in ("modern", "dual", "json"):
             regional = await client.call_tool(f"{era}___regional", {"region": "eu-west ü"})
             assert regional.content[0].text == "eu-west ü / =?base64?ZXUtd2VzdCDDvA==?=", regional
             assert f"{era}___badheader" not in names
@@ -54,11 +65,12 @@ async def test_each_era_is_recorded_and_served_to_a_handshake_era_client(stack: 
 
         # a modern target's tool that asks for input: the handshake-era client gets an error
         # result that says so (it cannot answer the target's elicitation through the gateway)
-        asked = await client.call_tool("modern___confirm", {"text": "x"})
-        assert asked.is_error
-        assert "needs more input" in asked.content[0].text
-        assert "elicitation/create" in asked.content[0].text
-        assert "2026-07-28" in asked.content[0].text
+        for era in ("modern", "json"):  # (an SSE answer, and a JSON one)
+            asked = await client.call_tool(f"{era}___confirm", {"text": "x"})
+            assert asked.is_error
+            assert "needs more input" in asked.content[0].text
+            assert "elicitation/create" in asked.content[0].text
+            assert "2026-07-28" in asked.content[0].text
 
     # the modern-only server never saw an initialize: neither the sync nor the gateway sent one
     async with httpx.AsyncClient() as http:
