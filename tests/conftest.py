@@ -214,7 +214,7 @@ class Upstreams:
 
     def sdk(self, **kwargs: Any) -> harness.Proc:
         """kwargs: json_response, extra_tools, page_size, stateless, bearer_tokens, tricky_schema,
-        jwt_issuer, jwt_audience, jwt_scopes."""
+        jwt_issuer, jwt_audience, jwt_scopes, era ("legacy", "dual", "modern"), interactive_tools."""
         return self._keep(harness.start_sdk_server(**kwargs))
 
     def everything(self) -> harness.Proc:

@@ -104,7 +104,7 @@ async def test_ending_sessions_in_a_loop_stops_at_the_cap(stack: Any, sdk_server
 
 
 async def test_upstream_sessions_are_bounded_and_an_active_one_is_kept(stack: Any, upstreams: Any) -> None:
-    upstream = upstreams.sdk()
+    upstream = upstreams.sdk(era="legacy")  # a handshake-era target: sessions to count
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gw = await admin.create_gateway()
         for name in ("one", "two", "three"):

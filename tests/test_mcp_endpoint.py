@@ -130,7 +130,7 @@ async def test_unreachable_target_is_a_json_rpc_error_naming_it(stack: Any, upst
 
 
 async def test_upstream_session_reused_across_calls(stack: Any, upstreams: Any) -> None:
-    upstream = upstreams.sdk()
+    upstream = upstreams.sdk(era="legacy")  # a handshake-era target: sessions to count
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gw = await admin.create_gateway()
         await admin.ready_target(gw["gatewayId"], "counted", upstream.url)
@@ -148,7 +148,7 @@ async def test_upstream_session_reused_across_calls(stack: Any, upstreams: Any) 
             assert answer["result"]["content"][0]["text"] == str(i)
         stats = (await http.get(upstream.url.replace("/mcp", "/stats"))).json()
     # two syncs (one per target) + one pooled gateway session: not one initialize per call
-    assert stats == {"initialize": 3}
+    assert stats["initialize"] == 3
 
 
 async def test_a_slow_target_does_not_hold_up_other_targets(

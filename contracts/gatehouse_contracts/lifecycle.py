@@ -111,6 +111,9 @@ class TargetStatus(msgspec.Struct, rename="camel", frozen=True):
     observed_generation: int = 0
     authorization_data: AuthorizationData | None = None
     pending: PendingConsent | None = None
+    # the MCP version the target spoke at its last sync: "2026-07-28" (modern: per-request metadata)
+    # or the version its initialize answered (handshake era); None before a sync and for inline tools
+    protocol_version: str | None = None
 
 
 class TargetSpec(msgspec.Struct, rename="camel", frozen=True):
@@ -190,10 +193,15 @@ def deleting(current: TargetStatus) -> TargetStatus:
     return msgspec.structs.replace(current, status=DELETING)
 
 
-def ready(tool_count: int, now: float, *, consented: bool = False) -> TargetStatus:
-    """A sync listed ``tool_count`` tools (after an admin's consent when ``consented``)."""
+def ready(
+    tool_count: int, now: float, *, consented: bool = False, protocol_version: str | None = None
+) -> TargetStatus:
+    """A sync listed ``tool_count`` tools (after an admin's consent when ``consented``), speaking
+    ``protocol_version`` with the target."""
     authorization = AUTHORIZED if consented else NO_AUTHORIZATION_REQUIRED
-    return TargetStatus(READY, [], authorization, now, tool_count=tool_count)
+    return TargetStatus(
+        READY, [], authorization, now, tool_count=tool_count, protocol_version=protocol_version
+    )
 
 
 def retrying(current: TargetStatus, why: str) -> TargetStatus:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import BadRequest
 from .jsonrpc import MAX_DEPTH, depth_exceeds
+from .mcp_client import HeaderMap
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
@@ -54,3 +55,73 @@ def validate_tools(tools: Any, max_tools: int) -> list[dict[str, Any]]:
             raise InvalidTool(f"tool name {tool['name']!r} appears twice")
         seen.add(tool["name"])
     return tools
+
+
+# -- 2026-07-28: parameters mirrored into headers (x-mcp-header) -------------------------------
+
+_HEADER_KEY = "x-mcp-header"
+_TCHAR = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+_MIRRORED_TYPES = ("string", "integer", "boolean")
+
+
+def header_map(tool: dict[str, Any]) -> HeaderMap:
+    """The ``x-mcp-header`` annotations of a (valid) tool's ``inputSchema``, checked against the
+    rules of 2026-07-28 (a token, unique ignoring case, on a string, integer or boolean property
+    reached from the root through ``properties`` alone); ``InvalidTool`` naming the fault if one
+    breaks them (such a tool is left out of the catalog, as the revision asks of clients)."""
+    name, schema = tool["name"], tool["inputSchema"]
+    found: list[tuple[tuple[str, ...], str]] = []
+    stack: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), schema)]
+    while stack:  # the positions reached through "properties" only
+        path, node = stack.pop()
+        if path and _HEADER_KEY in node:
+            header = node[_HEADER_KEY]
+            where = ".".join(path)
+            if not isinstance(header, str) or not _TCHAR.fullmatch(header):
+                raise InvalidTool(f"tool {name!r}: the x-mcp-header of {where!r} is not an HTTP header token")
+            if node.get("type") not in _MIRRORED_TYPES:
+                raise InvalidTool(
+                    f"tool {name!r}: x-mcp-header on {where!r}, which is not a string, integer or boolean"
+                )
+            found.append((path, header))
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            stack += [((*path, key), sub) for key, sub in properties.items() if isinstance(sub, dict)]
+    if _count_annotations(schema) != len(found):
+        raise InvalidTool(
+            f"tool {name!r}: an x-mcp-header is not on a property reached through properties alone"
+        )
+    names = [header.lower() for _, header in found]
+    if len(set(names)) != len(names):
+        raise InvalidTool(f"tool {name!r}: two x-mcp-header annotations name the same header")
+    return tuple(sorted(found))
+
+
+def _count_annotations(schema: Any) -> int:
+    """How many ``x-mcp-header`` keys the schema holds anywhere (a ``properties`` map's own keys are
+    property names, not annotations)."""
+    count = 0
+    stack: list[tuple[Any, bool]] = [(schema, False)]
+    while stack:
+        node, is_properties = stack.pop()
+        if isinstance(node, dict):
+            count += not is_properties and _HEADER_KEY in node
+            stack += [(value, key == "properties" and not is_properties) for key, value in node.items()]
+        elif isinstance(node, list):
+            stack += [(value, False) for value in node]
+    return count
+
+
+def with_valid_headers(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """A 2026-07-28 target's tools without those whose ``x-mcp-header`` annotations are invalid,
+    and why each left out was."""
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    for tool in tools:
+        try:
+            header_map(tool)
+        except InvalidTool as exc:
+            dropped.append(str(exc))
+            continue
+        kept.append(tool)
+    return kept, dropped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -54,17 +55,10 @@ class Upstream:
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
+async def upstream(serve_post: Any) -> AsyncIterator[tuple[Upstream, str]]:
     server = Upstream()
-    app = web.Application()
-    app.router.add_post("/mcp", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}/mcp"
-    await runner.cleanup()
+    async with serve_post(server.handle) as url:
+        yield server, url
 
 
 async def test_cookies_from_one_session_never_reach_another(upstream: tuple[Upstream, str]) -> None:

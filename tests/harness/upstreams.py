@@ -21,6 +21,8 @@ def start_sdk_server(
     jwt_issuer: str | None = None,
     jwt_audience: str | None = None,
     jwt_scopes: Sequence[str] = (),
+    era: str = "dual",
+    interactive_tools: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Proc:
     """tests/servers/sdk_server.py; `.url` = its MCP endpoint http://127.0.0.1:<port>/mcp.
@@ -33,6 +35,10 @@ def start_sdk_server(
     and every scope in jwt_scopes, else 401 (403 for a missing scope) with WWW-Authenticate
     carrying resource_metadata (`.resource_metadata_url`, RFC 9728); whoami then also returns
     the token's sub, client_id, scope, aud, iss.
+    era: "dual" (the SDK's own dual-era server, the default), "legacy" (handshake-era requests only,
+    as servers before 2026-07-28) or "modern" (2026-07-28 only); see the server's --era.
+    interactive_tools adds steps (progress; counts cancellations in /stats), confirm (2026-07-28
+    input_required), regional (x-mcp-header) and badheader (an invalid x-mcp-header, listed only).
     """
     port = free_port()
     cmd = [sys.executable, str(SERVERS / "sdk_server.py"), "--port", str(port)]
@@ -46,6 +52,9 @@ def start_sdk_server(
         cmd.append("--stateless")
     if tricky_schema:
         cmd.append("--tricky-schema")
+    cmd += ["--era", era]
+    if interactive_tools:
+        cmd.append("--interactive-tools")
     if jwt_issuer:
         cmd += ["--jwt-issuer", jwt_issuer]
         if jwt_audience:
@@ -55,7 +64,7 @@ def start_sdk_server(
     elif jwt_audience or jwt_scopes:
         raise ValueError("jwt_audience / jwt_scopes need jwt_issuer")
     env = {"SDK_SERVER_BEARER_TOKENS": ",".join(bearer_tokens)} if bearer_tokens else {}
-    name = "sdk-server-" + ("json" if json_response else "sse") + ("-jwt" if jwt_issuer else "")
+    name = "sdk-server-" + ("json" if json_response else "sse") + ("-jwt" if jwt_issuer else "") + f"-{era}"
     proc = Proc(name, cmd, env, cwd=REPO, port=port, url=f"http://{LOCALHOST}:{port}/mcp", role="upstream")
     proc.resource_metadata_url = f"http://{LOCALHOST}:{port}/.well-known/oauth-protected-resource/mcp"  # type: ignore[attr-defined]
     proc.start()

@@ -11,8 +11,23 @@ Tools:
   whoami() -> {"authorization": null | "sha256:<hex of the Authorization header value>"}
               with --jwt-issuer also {"sub", "client_id", "scope", "aud", "iss"} of the token
   tool_0000 .. tool_NNNN (--extra-tools N) -> "tool_0007:<x>", input schema {x: integer}
+  with --interactive-tools also:
+  steps(steps: int, seconds: float) -> "done" after `steps` progress notifications (1/steps ..),
+              `seconds` apart; a cancelled call is counted (GET /stats "cancelled")
+  regional(region) -> "<region> / <its Mcp-Param-Region header>" (x-mcp-header "Region")
+  badheader(ratio: number) is only listed: its x-mcp-header on a number makes it invalid (2026-07-28)
+  confirm(text: str) -> (2026-07-28 only) answers input_required with one form elicitation
+              "confirm" and a requestState; the retry with inputResponses.confirm.action ==
+              "accept" and that requestState answers "confirmed: <text>", a decline an error result
 
-GET /stats answers {"initialize": <initialize requests seen>} (to check session reuse).
+GET /stats answers {"initialize": <initialize requests seen>, "cancelled": <steps calls cancelled>}
+(to check session reuse and cancellation).
+
+Eras (--era): "dual" (the default) is the SDK's own dual-era server. "legacy" answers only
+handshake-era requests, as servers before 2026-07-28 did: a request whose MCP-Protocol-Version is
+no handshake version gets HTTP 400 with a JSON-RPC -32600 "Unsupported protocol version" (not a
+2026 error, so clients fall back). "modern" speaks only 2026-07-28: a handshake-era request (no header,
+or a handshake version) gets HTTP 400 -32022 with data.supported ["2026-07-28"], GET/DELETE 405.
 POST /revoke-tokens (with --jwt-issuer): every token issued until now is refused from now on (401).
   tricky.schema (--tricky-schema) -> its arguments as JSON text. Its name has a dot and its input
                          schema has "$schema", "$defs", "$ref" keys and a property named "a.b",
@@ -47,11 +62,12 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 EXTRA_PREFIX = "tool_"
 EXTRA_SCHEMA: dict[str, Any] = {
@@ -331,6 +347,51 @@ def build_server(
     return server
 
 
+def add_interactive_tools(server: TestServer) -> None:
+    """steps and confirm (--interactive-tools)."""
+
+    @server.tool(description="Report `steps` progress notifications, `seconds` apart, then answer 'done'.")
+    async def steps(steps: int, seconds: float, ctx: Context) -> str:
+        try:
+            for i in range(1, steps + 1):
+                await ctx.report_progress(i, steps, f"step {i} of {steps}")
+                await asyncio.sleep(seconds)
+        except BaseException:  # the call was cancelled (anyio's cancellation is CancelledError here)
+            STATS["cancelled"] += 1
+            raise
+        return "done"
+
+    @server.tool(description="Ask the client to confirm (2026-07-28 input_required), then echo the text.")
+    async def confirm(text: str, ctx: Context) -> str | types.InputRequiredResult:
+        answer = (ctx.input_responses or {}).get("confirm")
+        if answer is None or ctx.request_state != "confirm-state":
+            return types.InputRequiredResult(
+                input_requests={
+                    "confirm": types.ElicitRequest(
+                        params=types.ElicitRequestFormParams(
+                            message=f"Confirm {text!r}?",
+                            requested_schema={"type": "object", "properties": {}},
+                        )
+                    )
+                },
+                request_state="confirm-state",
+            )
+        if getattr(answer, "action", None) != "accept":
+            raise ToolError("not confirmed")
+        return f"confirmed: {text}"
+
+    @server.tool(description="Answer the region and the Mcp-Param-Region header that came with it.")
+    async def regional(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], ctx: Context
+    ) -> str:
+        return f"{region} / {(ctx.headers or {}).get('mcp-param-region')}"
+
+    # (listed only: the SDK would not register it, and no client may call it)
+    bad_schema = {"type": "object", "properties": {"ratio": {"type": "number", "x-mcp-header": "Ratio"}}}
+    bad = types.Tool(name="badheader", description="An x-mcp-header on a number", input_schema=bad_schema)
+    server._extra.append(bad)
+
+
 class BearerGate:
     """ASGI middleware: only requests carrying one of the accepted bearer tokens get through."""
 
@@ -360,12 +421,51 @@ class BearerGate:
         await self.app(scope, receive, send)
 
 
+STATS = {"initialize": 0, "cancelled": 0}
+HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+
+
+class EraGate:
+    """ASGI middleware: this server answers only one era's requests (``--era legacy|modern``)."""
+
+    def __init__(self, app: Any, era: str) -> None:
+        self.app = app
+        self.era = era
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/stats", "/revoke-tokens"):
+            await self.app(scope, receive, send)
+            return
+        version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode("latin-1")
+        handshake = version == "" or version in HANDSHAKE_VERSIONS
+        if self.era == "legacy" and not handshake:
+            error = {"code": -32600, "message": f"Bad Request: Unsupported protocol version: {version}"}
+            await _answer(send, 400, {"jsonrpc": "2.0", "id": "server-error", "error": error})
+        elif self.era == "modern" and scope["method"] in ("GET", "DELETE"):
+            await _answer(send, 405, None)
+        elif self.era == "modern" and handshake:
+            error = {
+                "code": -32022,
+                "message": "Unsupported protocol version: this server speaks only MCP 2026-07-28",
+                "data": {"supported": ["2026-07-28"], "requested": version or None},
+            }
+            await _answer(send, 400, {"jsonrpc": "2.0", "id": None, "error": error})
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _answer(send: Any, status: int, body: Any) -> None:
+    data = b"" if body is None else json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json")] if data else []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
 class InitializeCounter:
-    """ASGI middleware: counts initialize requests; GET /stats answers {"initialize": n}."""
+    """ASGI middleware: counts initialize requests; GET /stats answers ``STATS``."""
 
     def __init__(self, app: Any, on_revoke: Any = None) -> None:
         self.app = app
-        self.initialize = 0
         self.on_revoke = on_revoke
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -375,7 +475,7 @@ class InitializeCounter:
             await send({"type": "http.response.body", "body": b""})
             return
         if scope["type"] == "http" and scope["path"] == "/stats":
-            body = json.dumps({"initialize": self.initialize}).encode()
+            body = json.dumps(STATS).encode()
             await send(
                 {
                     "type": "http.response.start",
@@ -395,7 +495,7 @@ class InitializeCounter:
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
         if b'"method":"initialize"' in b"".join(c.get("body", b"") for c in chunks).replace(b" ", b""):
-            self.initialize += 1
+            STATS["initialize"] += 1
 
         async def replay() -> dict[str, Any]:
             return chunks.pop(0) if chunks else await receive()
@@ -414,6 +514,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
     p.add_argument("--require-bearer", action="append", default=[])
     p.add_argument("--tricky-schema", action="store_true", help="add the tricky.schema tool")
+    p.add_argument("--interactive-tools", action="store_true", help="add the steps and confirm tools")
+    p.add_argument("--era", choices=("legacy", "dual", "modern"), default="dual", help="the eras it speaks")
     p.add_argument("--jwt-issuer", default=None, help="require JWTs of this issuer (OAuth resource server)")
     p.add_argument("--jwt-audience", default=None, help="required aud (default: this server's MCP URL)")
     p.add_argument("--jwt-scope", action="append", default=[], help="required scope (repeatable)")
@@ -435,12 +537,17 @@ def main(argv: list[str] | None = None) -> None:
         resource_url=resource_url,
         required_scopes=args.jwt_scope,
     )
+    interactive = int(args.interactive_tools)
+    if interactive:
+        add_interactive_tools(server)
     app: Any = server.streamable_http_app(
         streamable_http_path=args.path,
         json_response=args.json_response,
         stateless_http=args.stateless,
         host=args.host,
     )
+    if args.era != "dual":
+        app = EraGate(app, args.era)
     app = InitializeCounter(app, verifier.revoke_all if verifier else None)
     if tokens:
         app = BearerGate(app, tokens, args.port)
@@ -449,8 +556,8 @@ def main(argv: list[str] | None = None) -> None:
 
     mode = "json" if args.json_response else "sse"
     print(
-        f"sdk_server: {len(server._extra) + 5} tools, {mode} responses, "
-        f"{'stateless' if args.stateless else 'stateful'}, {resource_url}"
+        f"sdk_server: {len(server._extra) + 5 + 4 * interactive} tools, {mode} responses, "
+        f"{'stateless' if args.stateless else 'stateful'}, era {args.era}, {resource_url}"
         + (f", JWTs of {verifier.issuer} for aud {verifier.audience}" if verifier else ""),
         file=sys.stderr,
         flush=True,

@@ -24,7 +24,9 @@ from typing import Any
 import msgspec
 
 from gatehouse_contracts.lifecycle import READY, Target
+from gatehouse_contracts.mcp_client import HeaderMap, is_modern
 from gatehouse_contracts.target_auth import oauth_provider
+from gatehouse_contracts.tools import InvalidTool, header_map
 
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
@@ -44,6 +46,9 @@ class RoutedTarget:
     generation: int
     gateway_id: str = ""
     oauth: dict[str, Any] | None = None  # the target's oauthCredentialProvider, if it has one
+    protocol_version: str | None = None  # the MCP version it spoke at its last sync (its era)
+    # 2026-07-28: the x-mcp-header annotations of its tools that have any, by the tool's own name
+    header_maps: dict[str, HeaderMap] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def user_auth(self) -> bool:
@@ -130,6 +135,21 @@ class GatewayCatalog:
 
 def _encode_target(stored: Target) -> Encoded:
     """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
+    version = stored.status.protocol_version
+    tools_json = stored.tools_json or b"[]"
+    mirrors = is_modern(version) and b"x-mcp-header" in tools_json
+    header_maps: dict[str, HeaderMap] = {}
+    entries = []
+    for tool in msgspec.json.decode(tools_json):
+        name, prefixed = tool["name"], f"{stored.name}{SEPARATOR}{tool['name']}"
+        if mirrors:
+            try:
+                if found := header_map(tool):
+                    header_maps[name] = found
+            except InvalidTool:  # the sync leaves such tools out; so does a catalog it did not write
+                continue
+        tool["name"] = prefixed
+        entries.append((prefixed, name, _encoder.encode(tool)))
     target = RoutedTarget(
         stored.id,
         stored.name,
@@ -137,12 +157,9 @@ def _encode_target(stored: Target) -> Encoded:
         stored.generation,
         stored.gateway_id,
         oauth_provider(stored.spec.credentials),
+        version,
+        header_maps,
     )
-    entries = []
-    for tool in msgspec.json.decode(stored.tools_json or b"[]"):
-        name, prefixed = tool["name"], f"{stored.name}{SEPARATOR}{tool['name']}"
-        tool["name"] = prefixed
-        entries.append((prefixed, name, _encoder.encode(tool)))
     return stored, target, entries
 
 

@@ -60,6 +60,7 @@ def render(target: Target) -> dict[str, Any]:
         "authorizationStatus": status.authorization_status,
         "lastSynchronizedAt": status.last_synchronized_at,
         "toolCount": status.tool_count,
+        "protocolVersion": status.protocol_version,
         "generation": target.generation,
         "observedGeneration": status.observed_generation,
         "createdAt": target.created_at,

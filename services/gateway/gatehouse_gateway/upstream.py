@@ -15,16 +15,21 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.locks import KeyedLocks
 from gatehouse_contracts.mcp_client import (
+    LATEST_PROTOCOL_VERSION,
+    NO_OPTIONS,
+    CallOptions,
     McpHttp,
     McpSession,
     ToolResult,
     UpstreamSessionLost,
     UpstreamUnauthorized,
+    is_modern,
 )
 from gatehouse_contracts.target_auth import m2m_headers
 
@@ -44,6 +49,14 @@ def client_credentials(identity: IdentityClient) -> Headers:
         return await m2m_headers(identity, target.gateway_id, target.oauth, target.endpoint)
 
     return headers
+
+
+def _fits(session: McpSession, target: RoutedTarget, headers: dict[str, str] | None) -> bool:
+    """A pooled session serves a call if it has the call's headers (None: any) and speaks the era
+    the target's last sync found (a sync may find another than the session was opened in)."""
+    return (headers is None or session.extra_headers == headers) and session.modern == is_modern(
+        target.protocol_version
+    )
 
 
 class UpstreamPool:
@@ -69,19 +82,20 @@ class UpstreamPool:
     async def _session(self, target: RoutedTarget, user: str, headers: dict[str, str] | None) -> McpSession:
         key = (target.target_id, target.generation, user)
         session = self._sessions.get(key)
-        if session is not None and (headers is None or session.extra_headers == headers):
+        if session is not None and _fits(session, target, headers):
             self._sessions.move_to_end(key)
             return session
         async with self._locks(key):
             session = self._sessions.get(key)
-            if session is not None and (headers is None or session.extra_headers == headers):
+            if session is not None and _fits(session, target, headers):
                 return session
             if session is not None:
                 await session.close()
             if headers is None:
                 headers = await self._m2m_headers(target) if target.oauth else {}
             session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
-            await session.initialize()
+            # in the era the sync found; a target synced before eras were recorded spoke the handshake
+            await session.open(target.protocol_version or LATEST_PROTOCOL_VERSION)
             self._sessions[key] = session
             self._evict()
             return session
@@ -111,18 +125,23 @@ class UpstreamPool:
         *,
         user: str = "",
         headers: dict[str, str] | None = None,
+        options: CallOptions = NO_OPTIONS,
     ) -> ToolResult:
         """Call through the pooled session. A session the server forgot is opened again once; so is a
-        client-credentials session refused with 401. A user's 401 goes back to the caller."""
+        client-credentials session refused with 401. A user's 401 goes back to the caller.
+        ``options``: progress, the client's capabilities, an MRTR retry (``mcp_client.CallOptions``);
+        cancelling the calling task cancels the call at the target."""
+        if target.header_maps and (found := target.header_maps.get(tool)) is not None:
+            options = replace(options, header_map=found)
         session = await self._session(target, user, headers)
         try:
-            return await session.call_tool(tool, arguments, meta)
+            return await session.call_tool(tool, arguments, meta, options)
         except (UpstreamSessionLost, UpstreamUnauthorized) as exc:
             self._sessions.pop((target.target_id, target.generation, user), None)
             if isinstance(exc, UpstreamUnauthorized) and (headers is not None or not target.oauth):
                 raise
             session = await self._session(target, user, headers)
-            return await session.call_tool(tool, arguments, meta)
+            return await session.call_tool(tool, arguments, meta, options)
 
     async def forget(self, target_id: str) -> None:
         """Close every session of a target (it changed or went away)."""

@@ -7,7 +7,7 @@ import time
 import msgspec
 import pytest
 
-from gatehouse_contracts.lifecycle import Target, target
+from gatehouse_contracts.lifecycle import Target, TargetStatus, target
 from gatehouse_gateway import sessions
 from gatehouse_gateway.catalog import Cursors, GatewayCatalog
 
@@ -151,3 +151,33 @@ def test_ended_sessions_loaded_from_elsewhere_skip_the_expired() -> None:
     ended = sessions.EndedSessions(max_age=60)
     ended.load({"old": 1.0, "live": 4e9})
     assert "live" in ended and "old" not in ended
+
+
+def test_the_catalog_knows_each_target_s_era_and_its_tools_mirrored_headers() -> None:
+    region = {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}
+    bad = {"type": "object", "properties": {"ratio": {"type": "number", "x-mcp-header": "Ratio"}}}
+    tools = [
+        {"name": "plain", "inputSchema": {"type": "object"}},
+        {"name": "regional", "inputSchema": region},
+        {"name": "bad", "inputSchema": bad},
+    ]
+    def synced(target_id: str, name: str, version: str) -> Target:
+        return msgspec.structs.replace(
+            _target(target_id, name, "READY", []),
+            tools_json=msgspec.json.encode(tools),
+            status=TargetStatus("READY", protocol_version=version),
+        )
+
+    modern = synced("1", "new", "2026-07-28")
+    legacy = synced("2", "old", "2025-11-25")
+    unknown = _target("3", "unsynced", "READY", ["t"])  # stored before eras were recorded
+    cat = GatewayCatalog({"_id": "gw"})
+    cat.targets = {"1": modern, "2": legacy, "3": unknown}
+    cat.rebuild()
+    target, _ = cat.routes["new___regional"]
+    assert target.protocol_version == "2026-07-28"
+    assert target.header_maps == {"regional": ((("region",), "Region"),)}
+    assert "new___bad" not in cat.routes  # a modern tool with an invalid annotation is left out
+    old, _ = cat.routes["old___bad"]  # the handshake era has no mirrored headers
+    assert old.protocol_version == "2025-11-25" and old.header_maps == {}
+    assert cat.routes["unsynced___t"][0].protocol_version is None

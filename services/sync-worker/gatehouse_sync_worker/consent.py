@@ -99,10 +99,11 @@ async def resume(deps: Deps, event: TokenIssued, doc: Target, pending: PendingCo
     )
     if not answer.access_token:
         raise NoTargetToken("identity has no token for the completed session", retryable=False)
-    tools = await list_tools_with(deps, endpoint, {"Authorization": f"Bearer {answer.access_token}"})
+    listed = await list_tools_with(deps, endpoint, {"Authorization": f"Bearer {answer.access_token}"})
+    tools = listed.tools
     if await record(
         deps,
-        lifecycle.ready(len(tools), time.time(), consented=True),
+        lifecycle.ready(len(tools), time.time(), consented=True, protocol_version=listed.protocol_version),
         tools,
         target_event(
             TargetSynchronized,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts import bus
@@ -22,13 +24,14 @@ from gatehouse_contracts.events import (
     new_event,
 )
 from gatehouse_contracts.lifecycle import Target, TargetStatus
-from gatehouse_contracts.mcp_client import McpHttp, McpSession
-from gatehouse_contracts.tools import validate_tools
+from gatehouse_contracts.mcp_client import McpHttp, McpSession, is_modern
+from gatehouse_contracts.tools import validate_tools, with_valid_headers
 
 from .settings import Settings
 from .store import TargetStore
 
 SOURCE = "sync-worker"
+log = logging.getLogger("gatehouse.sync")
 E = TypeVar("E", bound=Event)
 SyncEvent = TargetCreated | TargetUpdated | TargetSyncRequested
 Outcome = TargetSynchronized | TargetSyncFailed | TargetAuthorizationRequired
@@ -46,15 +49,28 @@ class Deps:
         return self.nats()  # type: ignore[no-any-return]
 
 
-async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    """Open an MCP session, page through tools/list, end the session, validate the tools."""
+class Listed(msgspec.Struct, frozen=True):
+    """A target's validated tools, and the MCP version it spoke (its era, recorded on the target)."""
+
+    tools: list[dict[str, Any]]
+    protocol_version: str
+
+
+async def list_tools_with(deps: Deps, endpoint: str, headers: dict[str, str]) -> Listed:
+    """Open an MCP session in the era the target speaks (probed: ``McpSession.open``), page through
+    tools/list, end the session, validate the tools."""
     session = McpSession(deps.http, endpoint, timeout=deps.settings.sync_timeout_seconds, headers=headers)
     try:
-        await session.initialize()
+        version = await session.open()
         tools = await session.list_tools(max_tools=deps.settings.sync_max_tools)
     finally:
         await session.close()
-    return validate_tools(tools, deps.settings.sync_max_tools)
+    tools = validate_tools(tools, deps.settings.sync_max_tools)
+    if is_modern(version):
+        tools, dropped = with_valid_headers(tools)
+        for why in dropped:  # the revision's rule for clients: leave the tool out, warn
+            log.warning("a tool of a 2026-07-28 target is left out: %s", why)
+    return Listed(tools, version)
 
 
 def target_event(

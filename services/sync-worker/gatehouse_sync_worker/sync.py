@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from gatehouse_contracts import lifecycle
 from gatehouse_contracts.errors import GatehouseError
@@ -19,7 +18,7 @@ from gatehouse_contracts.target_auth import m2m_headers, oauth_provider
 from gatehouse_contracts.tools import InvalidTool
 
 from . import consent
-from .deps import Deps, SyncEvent, flush_outbox, list_tools_with, record, target_event
+from .deps import Deps, Listed, SyncEvent, flush_outbox, list_tools_with, record, target_event
 from .status import NoTargetToken, backoff, is_retryable, reason
 
 log = logging.getLogger("gatehouse.sync")
@@ -35,7 +34,7 @@ async def _headers(deps: Deps, gateway_id: str, doc: Target) -> dict[str, str]:
         raise NoTargetToken.refused_by_identity(exc) from None
 
 
-async def fetch_tools(deps: Deps, gateway_id: str, doc: Target) -> list[dict[str, Any]]:
+async def fetch_tools(deps: Deps, gateway_id: str, doc: Target) -> Listed:
     return await list_tools_with(deps, doc.spec.endpoint, await _headers(deps, gateway_id, doc))
 
 
@@ -55,7 +54,7 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
         if oauth is not None and oauth.get("grantType") == "AUTHORIZATION_CODE":
             await consent.begin(deps, event, doc, oauth)
             return None
-        tools = await fetch_tools(deps, event.gateway_id, doc)
+        listed = await fetch_tools(deps, event.gateway_id, doc)
     except (McpClientError, InvalidTool, NoTargetToken) as exc:
         why = reason(exc, endpoint)
         retry = is_retryable(exc) and attempt < deps.settings.sync_max_attempts
@@ -83,9 +82,10 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
             ),
         )
         return backoff(attempt, deps.settings.sync_retry_base_seconds) if retry else None
+    tools = listed.tools
     if await record(
         deps,
-        lifecycle.ready(len(tools), time.time()),
+        lifecycle.ready(len(tools), time.time(), protocol_version=listed.protocol_version),
         tools,
         target_event(
             TargetSynchronized,
@@ -96,7 +96,9 @@ async def handle(deps: Deps, event: SyncEvent, attempt: int) -> float | None:
             tool_count=len(tools),
         ),
     ):
-        log.info("target %s synchronized: %d tools", event.target_id, len(tools))
+        log.info(
+            "target %s synchronized: %d tools, MCP %s", event.target_id, len(tools), listed.protocol_version
+        )
     return None
 
 
