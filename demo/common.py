@@ -109,7 +109,9 @@ def user_token(idp: str, user: str, resource: str, *, password: str | None = Non
             page = re.search(r'<body data-page="([a-z]+)"', r.text)
             login = re.search(r'<form id="login-form" method="post" action="([^"]+)"', r.text)
             if page is None or page.group(1) != "login" or login is None:
-                raise RuntimeError(f"the identity provider did not show its login page (HTTP {r.status_code})")
+                raise RuntimeError(
+                    f"the identity provider did not show its login page (HTTP {r.status_code})"
+                )
             if form is not None or 'id="login-error"' in r.text:
                 raise RuntimeError(f"the identity provider refused the login of {user!r}")
             target = urllib.parse.urljoin(str(r.url), login.group(1))

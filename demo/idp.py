@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     # The config (it holds the admin secret) goes in the environment, not argv; exec so that
     # signals reach node directly.
     env = {**os.environ, "OIDC_CONFIG": json.dumps(config), "NODE_ENV": "test", "DEBUG": ""}
-    os.execvpe(node, [node, str(SERVER)], env)
+    os.execvpe(node, [node, str(SERVER)], env)  # noqa: S606 - no shell wanted
 
 
 if __name__ == "__main__":

@@ -64,7 +64,10 @@ def load_state(path: Path) -> dict[str, str]:
     """The confidential clients' secrets, made once (file mode 0600)."""
     if path.exists():
         return dict(json.loads(path.read_text()))
-    state = {"loginClientSecret": secrets.token_urlsafe(32), "upstreamClientSecret": secrets.token_urlsafe(32)}
+    state = {
+        "loginClientSecret": secrets.token_urlsafe(32),
+        "upstreamClientSecret": secrets.token_urlsafe(32),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -75,7 +78,9 @@ def load_state(path: Path) -> dict[str, str]:
 def register_client(demo: Demo, admin_secret: str, client_id: str, **metadata: Any) -> None:
     """PUT a client at the demo provider (tests/servers/oidc/server.mjs's admin API)."""
     with http_client(headers={"Authorization": f"Bearer {admin_secret}"}) as http:
-        r = http.put(f"{demo.idp_internal}/__test/clients/{client_id}", json={"client_id": client_id, **metadata})
+        r = http.put(
+            f"{demo.idp_internal}/__test/clients/{client_id}", json={"client_id": client_id, **metadata}
+        )
         _ok(r, f"registering client {client_id} at the demo identity provider")
 
 
@@ -95,13 +100,17 @@ def ensure_provider(demo: Demo, identity: httpx.Client, secret: str) -> dict[str
             }
         },
     }
-    return dict(_ok(identity.post("/identities/CreateOauth2CredentialProvider", json=body), "creating it", 201))
+    return dict(
+        _ok(identity.post("/identities/CreateOauth2CredentialProvider", json=body), "creating it", 201)
+    )
 
 
 def _find(http: httpx.Client, path: str, name: str) -> dict[str, Any] | None:
     token: str | None = None
     while True:
-        page = _ok(http.get(path, params={"maxResults": 1000, **({"nextToken": token} if token else {})}), path)
+        page = _ok(
+            http.get(path, params={"maxResults": 1000, **({"nextToken": token} if token else {})}), path
+        )
         for item in page["items"]:
             if item["name"] == name:
                 return dict(item)
@@ -121,10 +130,16 @@ def ensure_gateway(demo: Demo, gateway: httpx.Client, login_secret: str) -> dict
             "allowedAudience": audience,
             "loginClient": {"clientId": LOGIN_CLIENT, "clientSecret": login_secret},
         }
-        return {"name": GATEWAY_NAME, "authorizerType": "CUSTOM_JWT", "authorizerConfiguration": {"customJWTAuthorizer": jwt}}
+        return {
+            "name": GATEWAY_NAME,
+            "authorizerType": "CUSTOM_JWT",
+            "authorizerConfiguration": {"customJWTAuthorizer": jwt},
+        }
 
     # Users' tokens are for the gateway's MCP URL (RFC 8707 resource), known once it exists.
-    created = _ok(gateway.post("/gateways", json=config([f"{demo.gateway}/unset"])), "creating the gateway", 202)
+    created = _ok(
+        gateway.post("/gateways", json=config([f"{demo.gateway}/unset"])), "creating the gateway", 202
+    )
     updated = gateway.put(f"/gateways/{created['gatewayId']}", json=config([created["gatewayUrl"]]))
     return dict(_ok(updated, "setting the gateway's audience", 202))
 
@@ -167,14 +182,21 @@ def ensure_targets(demo: Demo, gateway: httpx.Client, gateway_id: str) -> None:
     ids = {}
     for name, body in target_bodies(demo).items():
         found = _find(gateway, path, name)
-        ids[name] = found["targetId"] if found else _ok(gateway.post(path, json=body), f"creating {name}", 202)["targetId"]
+        ids[name] = (
+            found["targetId"]
+            if found
+            else _ok(gateway.post(path, json=body), f"creating {name}", 202)["targetId"]
+        )
     deadline = time.monotonic() + READY_TIMEOUT
     for name, target_id in ids.items():
         while True:
             target = _ok(gateway.get(f"{path}/{target_id}"), f"reading target {name}")
             if target["status"] == "READY":
                 break
-            if target["status"] not in ("CREATING", "UPDATING", "SYNCHRONIZING") or time.monotonic() > deadline:
+            if (
+                target["status"] not in ("CREATING", "UPDATING", "SYNCHRONIZING")
+                or time.monotonic() > deadline
+            ):
                 reasons = "; ".join(target.get("statusReasons") or [])
                 raise SetupError(f"target {name} is {target['status']}: {reasons or 'no reason given'}")
             time.sleep(0.2)
@@ -185,15 +207,16 @@ async def _served_tools(url: str, token: str) -> list[str]:
         return [t.name for t in (await client.list_tools()).tools]
 
 
-def wait_served(demo: Demo, gateway_url: str) -> list[str]:
+def wait_served(demo: Demo, gateway_url: str) -> tuple[list[str], str]:
     """Until a demo user sees every target's tools through the gateway (READY is stored just before
-    the gateway applies the event that says so): the whole chain works before the box says so."""
+    the gateway applies the event that says so): the whole chain works before the box says so.
+    Returns the tools and alice's token."""
     token = user_token(demo.idp, "alice", gateway_url)
     deadline = time.monotonic() + 15
     while True:
         tools = asyncio.run(_served_tools(gateway_url, token))
         if {t.split("___")[0] for t in tools} >= {"toolbox", "notes"} or time.monotonic() > deadline:
-            return tools
+            return tools, token
         time.sleep(0.2)
 
 
@@ -203,41 +226,35 @@ def box(lines: list[str]) -> str:
     return "\n".join([bar, *(f"| {line.ljust(width)} |" for line in lines), bar])
 
 
-def instructions(demo: Demo, gateway_url: str, admin_token: str, python: str) -> str:
+def instructions(gateway_url: str, admin_token: str, python: str, alice_token: str) -> str:
+    """What `make demo` ends with; tests/test_demo.py does exactly what it says."""
+    users = ", ".join(f"{u} / {p}" for u, p in USERS.items())
     client_config = {
         "mcpServers": {
             "gatehouse-demo": {
                 "type": "http",
                 "url": gateway_url,
-                "headers": {"Authorization": "Bearer <the token demo/user_token.py prints>"},
+                "headers": {"Authorization": f"Bearer {alice_token}"},
             }
         }
     }
-    users = ", ".join(f"{u} / {p}" for u, p in USERS.items())
-    return "\n".join(
-        [
-            box(
-                [
-                    "Gatehouse demo is up (Ctrl-C stops everything)",
-                    "",
-                    f"MCP URL      {gateway_url}",
-                    f"admin token  {admin_token}",
-                    f"demo users   {users}   (identity provider {demo.idp})",
-                    "",
-                    "1. list the tools and call one, as alice (official MCP SDK client):",
-                    f"   {python} demo/call.py alice {gateway_url} notes___add_note '{{\"text\": \"hello\"}}'",
-                    "2. notes is OAuth-protected: the call prints a consent URL. Open it in a browser,",
-                    "   sign in as alice, allow; then run the same command again: it succeeds.",
-                    "   (toolbox___roll_dice needs no consent; as bob, bob has his own notes.)",
-                    "",
-                    "a user's token (valid 1 h), for any MCP client:",
-                    f"   {python} demo/user_token.py alice {gateway_url}",
-                ]
-            ),
-            "MCP client configuration (e.g. .mcp.json; put the token in):",
-            json.dumps(client_config, indent=2),
-        ]
-    )
+    lines = [
+        "Gatehouse demo is up.  Ctrl-C stops everything.",
+        "",
+        f"MCP URL      {gateway_url}",
+        f"admin token  {admin_token}",
+        f"demo users   {users}",
+        "",
+        "1. Call a tool as alice with the official MCP SDK client (it lists the tools first):",
+        f"     export MCP={gateway_url}",
+        f'     {python} demo/call.py alice $MCP notes___add_note \'{{"text": "hello"}}\'',
+        "2. notes acts for each user: open the URL it prints, sign in as alice, click Allow.",
+        '3. Run the same command again: "note 1 added for alice". (bob has his own notes.)',
+        "",
+        f"A user's token for any MCP client:  {python} demo/user_token.py alice $MCP",
+    ]
+    config = json.dumps(client_config, indent=2)
+    return f"{box(lines)}\nMCP client configuration (alice, token valid 1 h):\n{config}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,13 +268,14 @@ def main(argv: list[str] | None = None) -> None:
     if not admin_token or not idp_secret:
         sys.exit("provision: GATEHOUSE_ADMIN_TOKEN and DEMO_IDP_ADMIN_SECRET must be set")
     state = load_state(args.state)
+    identity_public = os.environ.get("DEMO_IDENTITY_PUBLIC_URL", demo.identity)
     admin = {"Authorization": f"Bearer {admin_token}"}
     try:
         register_client(
             demo,
             idp_secret,
             CLI_CLIENT,
-            token_endpoint_auth_method="none",
+            token_endpoint_auth_method="none",  # noqa: S106 - a public client: no secret
             grant_types=["authorization_code"],
             redirect_uris=[CLI_REDIRECT],
             skip_consent=True,
@@ -268,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
             LOGIN_CLIENT,
             client_secret=state["loginClientSecret"],
             grant_types=["authorization_code"],
-            redirect_uris=[f"{os.environ.get('DEMO_IDENTITY_PUBLIC_URL', demo.identity)}/identities/oauth2/login/callback"],
+            redirect_uris=[f"{identity_public}/identities/oauth2/login/callback"],
             skip_consent=True,
         )
         with http_client(base_url=demo.identity, headers=admin) as identity:
@@ -284,11 +302,11 @@ def main(argv: list[str] | None = None) -> None:
         with http_client(base_url=demo.gateway, headers=admin) as gateway:
             gw = ensure_gateway(demo, gateway, state["loginClientSecret"])
             ensure_targets(demo, gateway, gw["gatewayId"])
-        tools = wait_served(demo, gw["gatewayUrl"])
+        tools, alice_token = wait_served(demo, gw["gatewayUrl"])
     except (SetupError, RuntimeError, httpx.HTTPError) as e:
         sys.exit(f"provision: {e}")
     print(f"demo gateway {gw['gatewayId']}: {len(tools)} tools: {', '.join(sorted(tools))}", flush=True)
-    print(instructions(demo, gw["gatewayUrl"], admin_token, args.python), flush=True)
+    print(instructions(gw["gatewayUrl"], admin_token, args.python, alice_token), flush=True)
 
 
 if __name__ == "__main__":

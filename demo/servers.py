@@ -42,7 +42,9 @@ def build_toolbox() -> Any:
 
     @server.tool(description="Count the words, lines and characters of a text.")
     def word_count(text: str) -> str:
-        return json.dumps({"words": len(text.split()), "lines": len(text.splitlines()), "characters": len(text)})
+        return json.dumps(
+            {"words": len(text.split()), "lines": len(text.splitlines()), "characters": len(text)}
+        )
 
     @server.tool(description="The current time in UTC (ISO 8601).")
     def utc_now() -> str:
@@ -137,7 +139,9 @@ def build_notes(verifier: JwksVerifier, resource_url: str) -> Any:
 
     @server.tool(description="Your notes (only yours), numbered.")
     def list_notes() -> str:
-        return json.dumps({"user": who(), "notes": [{"number": i + 1, "text": t} for i, t in enumerate(notes[who()])]})
+        return json.dumps(
+            {"user": who(), "notes": [{"number": i + 1, "text": t} for i, t in enumerate(notes[who()])]}
+        )
 
     @server.tool(description="Delete one of your notes by its number.")
     def delete_note(number: int) -> str:
@@ -168,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("server", choices=["toolbox", "notes"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--public-url", help="this server's MCP URL as targets name it (default http://host:port/mcp)")
+    p.add_argument(
+        "--public-url", help="this server's MCP URL as targets name it (default http://host:port/mcp)"
+    )
     p.add_argument("--issuer", help="notes: the identity provider whose tokens are accepted")
     p.add_argument("--jwks-url", help="notes: where its keys are (default: from its discovery document)")
     args = p.parse_args(argv)
