@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(arguments, dict):
         p.error("arguments must be a JSON object")
     try:
-        token = user_token(Demo.from_env().idp, args.user, args.mcp_url)
-        sys.exit(asyncio.run(run(args.mcp_url, token, args.tool, arguments)))
+        demo = Demo.from_env()
+        token = user_token(demo.idp, args.user, args.mcp_url)
+        sys.exit(asyncio.run(run(demo.reach(args.mcp_url), token, args.tool, arguments)))
     except (RuntimeError, OSError) as e:
         sys.exit(f"call: {e}")
 

@@ -9,6 +9,8 @@ in-network ones):
   DEMO_IDP_INTERNAL_URL  where Gatehouse reaches that provider   (= DEMO_IDP_URL)
   DEMO_TOOLBOX_URL / DEMO_NOTES_URL  the demo MCP servers as the gateway reaches them
                                      http://127.0.0.1:8091/mcp, http://127.0.0.1:8092/mcp
+  DEMO_GATEWAY_PUBLIC_URL  the gateway as MCP URLs name it         (= DEMO_GATEWAY_URL)
+  DEMO_IDENTITY_PUBLIC_URL identity as browsers reach it           (= DEMO_IDENTITY_URL)
 """
 
 from __future__ import annotations
@@ -51,19 +53,32 @@ class Demo:
     idp_internal: str
     toolbox: str
     notes: str
+    gateway_public: str
+    identity_public: str
 
     @classmethod
     def from_env(cls) -> Demo:
         env = os.environ.get
         idp = env("DEMO_IDP_URL", "http://127.0.0.1:8090").rstrip("/")
+        gateway = env("DEMO_GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
+        identity = env("DEMO_IDENTITY_URL", "http://127.0.0.1:8081").rstrip("/")
         return cls(
-            gateway=env("DEMO_GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/"),
-            identity=env("DEMO_IDENTITY_URL", "http://127.0.0.1:8081").rstrip("/"),
+            gateway=gateway,
+            identity=identity,
             idp=idp,
             idp_internal=env("DEMO_IDP_INTERNAL_URL", idp).rstrip("/"),
             toolbox=env("DEMO_TOOLBOX_URL", "http://127.0.0.1:8091/mcp"),
             notes=env("DEMO_NOTES_URL", "http://127.0.0.1:8092/mcp"),
+            gateway_public=env("DEMO_GATEWAY_PUBLIC_URL", gateway).rstrip("/"),
+            identity_public=env("DEMO_IDENTITY_PUBLIC_URL", identity).rstrip("/"),
         )
+
+    def reach(self, mcp_url: str) -> str:
+        """Where this process connects for a gateway MCP URL (in compose: the gateway by its
+        service name, while the URL, and the tokens' audience, name its public address)."""
+        if mcp_url.startswith(self.gateway_public + "/"):
+            return self.gateway + mcp_url[len(self.gateway_public) :]
+        return mcp_url
 
 
 def http_client(**kw: Any) -> httpx.Client:

@@ -214,7 +214,7 @@ def wait_served(demo: Demo, gateway_url: str) -> tuple[list[str], str]:
     token = user_token(demo.idp, "alice", gateway_url)
     deadline = time.monotonic() + 15
     while True:
-        tools = asyncio.run(_served_tools(gateway_url, token))
+        tools = asyncio.run(_served_tools(demo.reach(gateway_url), token))
         if {t.split("___")[0] for t in tools} >= {"toolbox", "notes"} or time.monotonic() > deadline:
             return tools, token
         time.sleep(0.2)
@@ -268,7 +268,6 @@ def main(argv: list[str] | None = None) -> None:
     if not admin_token or not idp_secret:
         sys.exit("provision: GATEHOUSE_ADMIN_TOKEN and DEMO_IDP_ADMIN_SECRET must be set")
     state = load_state(args.state)
-    identity_public = os.environ.get("DEMO_IDENTITY_PUBLIC_URL", demo.identity)
     admin = {"Authorization": f"Bearer {admin_token}"}
     try:
         register_client(
@@ -286,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             LOGIN_CLIENT,
             client_secret=state["loginClientSecret"],
             grant_types=["authorization_code"],
-            redirect_uris=[f"{identity_public}/identities/oauth2/login/callback"],
+            redirect_uris=[f"{demo.identity_public}/identities/oauth2/login/callback"],
             skip_consent=True,
         )
         with http_client(base_url=demo.identity, headers=admin) as identity:
