@@ -107,11 +107,14 @@ def build_notes(verifier: JwksVerifier, resource_url: str) -> Any:
         name="gatehouse-demo-notes",
         version="1.0.0",
         log_level="WARNING",
-        auth=AuthSettings(
-            issuer_url=verifier.issuer,
-            resource_server_url=resource_url,
-            required_scopes=[NOTES_SCOPE],
-            validate_token_resource=True,
+        # validated from strings, so a path-less issuer keeps its exact form (no trailing slash)
+        auth=AuthSettings.model_validate(
+            {
+                "issuer_url": verifier.issuer,
+                "resource_server_url": resource_url,
+                "required_scopes": [NOTES_SCOPE],
+                "validate_token_resource": True,
+            }
         ),
         token_verifier=verifier,
     )

@@ -27,10 +27,12 @@ from typing import Any
 import browser
 import httpx
 import pytest
+from rawmcp import initialize, post
 
 REPO = Path(__file__).resolve().parents[1]
 # NATS, FerretDB, gateway, identity, sync-worker, audit, demo IdP, toolbox, notes (docs/demo.md)
 PORTS = [4222, 27017, 8080, 8081, 8082, 8083, 8090, 8091, 8092]
+NOTES_URL = "http://127.0.0.1:8092/mcp"
 UP_TIMEOUT = 900 if os.environ.get("GATEHOUSE_DEMO_TEST_BOOTSTRAP") else 180
 # Whatever of the caller's environment would change what `make demo` does.
 DROP = ("GATEHOUSE_", "NATS_", "MONGODB_", "GATEWAY_", "IDENTITY_", "SYNC_WORKER_", "AUDIT_", "DEMO_")
@@ -209,6 +211,13 @@ async def test_make_demo_to_a_consented_call_then_ctrl_c(clone: Path) -> None:
         config = json.loads(instructions.split("MCP client configuration", 1)[1].split("\n", 1)[1])
         assert config["mcpServers"]["gatehouse-demo"]["url"] == mcp_url
         assert "notes___list_notes" in await _list_with_config(config)
+        # the notes server itself takes no request without a token of its own: none, or alice's
+        # token for the gateway (another audience), is refused
+        jwt = token.stdout.strip()
+        async with httpx.AsyncClient(trust_env=False) as http:
+            for headers in ({}, {"Authorization": f"Bearer {jwt}"}):
+                r = await post(http, NOTES_URL, initialize(), headers=headers)
+                assert r.status_code == 401, (headers.keys(), r.status_code, r.text)
         # the admin token is the admin API's
         async with httpx.AsyncClient(trust_env=False) as http:
             r = await http.get(
