@@ -60,10 +60,10 @@ def _ok(r: httpx.Response, what: str, *codes: int) -> Any:
     return r.json() if r.content else None
 
 
-def load_state(path: Path) -> dict[str, str]:
-    """The confidential clients' secrets, made once (file mode 0600)."""
+def load_state(path: Path) -> tuple[dict[str, str], bool]:
+    """The confidential clients' secrets, made once (file mode 0600); and whether just now."""
     if path.exists():
-        return dict(json.loads(path.read_text()))
+        return dict(json.loads(path.read_text())), False
     state = {
         "loginClientSecret": secrets.token_urlsafe(32),
         "upstreamClientSecret": secrets.token_urlsafe(32),
@@ -72,7 +72,7 @@ def load_state(path: Path) -> dict[str, str]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(state, f)
-    return state
+    return state, True
 
 
 def register_client(demo: Demo, admin_secret: str, client_id: str, **metadata: Any) -> None:
@@ -84,11 +84,9 @@ def register_client(demo: Demo, admin_secret: str, client_id: str, **metadata: A
         _ok(r, f"registering client {client_id} at the demo identity provider")
 
 
-def ensure_provider(demo: Demo, identity: httpx.Client, secret: str) -> dict[str, Any]:
-    r = identity.post("/identities/GetOauth2CredentialProvider", json={"name": PROVIDER_NAME})
-    if r.status_code == 200:
-        return dict(r.json())
-    _ok(r, "looking up the demo credential provider", 404)
+def ensure_provider(demo: Demo, identity: httpx.Client, secret: str, *, new_secret: bool) -> dict[str, Any]:
+    """Creates the provider, or, when it exists and the secret is new (the state file was lost,
+    the database kept), gives it the new secret (same client, so its users' grants stay)."""
     body = {
         "name": PROVIDER_NAME,
         "credentialProviderVendor": "CustomOauth2",
@@ -100,9 +98,15 @@ def ensure_provider(demo: Demo, identity: httpx.Client, secret: str) -> dict[str
             }
         },
     }
-    return dict(
-        _ok(identity.post("/identities/CreateOauth2CredentialProvider", json=body), "creating it", 201)
-    )
+    r = identity.post("/identities/GetOauth2CredentialProvider", json={"name": PROVIDER_NAME})
+    if r.status_code == 200 and not new_secret:
+        return dict(r.json())
+    if r.status_code == 200:
+        r = identity.post("/identities/UpdateOauth2CredentialProvider", json=body)
+        return dict(_ok(r, "giving the demo credential provider its new secret"))
+    _ok(r, "looking up the demo credential provider", 404)
+    r = identity.post("/identities/CreateOauth2CredentialProvider", json=body)
+    return dict(_ok(r, "creating the demo credential provider", 201))
 
 
 def _find(http: httpx.Client, path: str, name: str) -> dict[str, Any] | None:
@@ -119,15 +123,15 @@ def _find(http: httpx.Client, path: str, name: str) -> dict[str, Any] | None:
             return None
 
 
-def ensure_gateway(demo: Demo, gateway: httpx.Client, login_secret: str) -> dict[str, Any]:
-    found = _find(gateway, "/gateways", GATEWAY_NAME)
-    if found is not None:
-        return dict(_ok(gateway.get(f"/gateways/{found['gatewayId']}"), "reading the demo gateway"))
+def ensure_gateway(
+    demo: Demo, gateway: httpx.Client, login_secret: str, *, new_secret: bool
+) -> dict[str, Any]:
+    """Creates the gateway; an existing one gets a new login client secret when there is one."""
 
-    def config(audience: list[str]) -> dict[str, Any]:
+    def config(audience: str) -> dict[str, Any]:
         jwt = {
             "discoveryUrl": f"{demo.idp_internal}/.well-known/openid-configuration",
-            "allowedAudience": audience,
+            "allowedAudience": [audience],
             "loginClient": {"clientId": LOGIN_CLIENT, "clientSecret": login_secret},
         }
         return {
@@ -136,12 +140,15 @@ def ensure_gateway(demo: Demo, gateway: httpx.Client, login_secret: str) -> dict
             "authorizerConfiguration": {"customJWTAuthorizer": jwt},
         }
 
-    # Users' tokens are for the gateway's MCP URL (RFC 8707 resource), known once it exists.
-    created = _ok(
-        gateway.post("/gateways", json=config([f"{demo.gateway}/unset"])), "creating the gateway", 202
-    )
-    updated = gateway.put(f"/gateways/{created['gatewayId']}", json=config([created["gatewayUrl"]]))
-    return dict(_ok(updated, "setting the gateway's audience", 202))
+    found = _find(gateway, "/gateways", GATEWAY_NAME)
+    if found is not None and not new_secret:
+        return dict(_ok(gateway.get(f"/gateways/{found['gatewayId']}"), "reading the demo gateway"))
+    if found is None:
+        # Users' tokens are for the gateway's MCP URL (RFC 8707 resource), known once it exists.
+        r = gateway.post("/gateways", json=config(f"{demo.gateway}/unset"))
+        found = _ok(r, "creating the demo gateway", 202)
+    updated = gateway.put(f"/gateways/{found['gatewayId']}", json=config(found["gatewayUrl"]))
+    return dict(_ok(updated, "configuring the demo gateway", 202))
 
 
 def notes_tools(demo: Demo) -> list[dict[str, Any]]:
@@ -267,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     idp_secret = os.environ.get("DEMO_IDP_ADMIN_SECRET", "")
     if not admin_token or not idp_secret:
         sys.exit("provision: GATEHOUSE_ADMIN_TOKEN and DEMO_IDP_ADMIN_SECRET must be set")
-    state = load_state(args.state)
+    state, new_secrets = load_state(args.state)
     admin = {"Authorization": f"Bearer {admin_token}"}
     try:
         register_client(
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
             skip_consent=True,
         )
         with http_client(base_url=demo.identity, headers=admin) as identity:
-            provider = ensure_provider(demo, identity, state["upstreamClientSecret"])
+            provider = ensure_provider(demo, identity, state["upstreamClientSecret"], new_secret=new_secrets)
         register_client(
             demo,
             idp_secret,
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
             redirect_uris=[provider["callbackUrl"]],
         )
         with http_client(base_url=demo.gateway, headers=admin) as gateway:
-            gw = ensure_gateway(demo, gateway, state["loginClientSecret"])
+            gw = ensure_gateway(demo, gateway, state["loginClientSecret"], new_secret=new_secrets)
             ensure_targets(demo, gateway, gw["gatewayId"])
         tools, alice_token = wait_served(demo, gw["gatewayUrl"])
     except (SetupError, RuntimeError, httpx.HTTPError) as e:

@@ -230,7 +230,10 @@ async def test_make_demo_to_a_consented_call_then_ctrl_c(clone: Path) -> None:
     assert not _leftovers(clone)
     assert not [p for p in PORTS if _busy(p)]
 
-    # A second run reuses it all: the same gateway, and alice's grant still holds
+    # A second run reuses it all: the same gateway, and alice's grant still holds. Its client
+    # secrets' file is lost meanwhile (the database kept): new ones go to identity, and bob's
+    # consent, which needs them, works; bob's notes are his own.
+    (clone / ".data" / "demo" / "state.json").unlink()
     second = Demo(clone)
     try:
         box = _box(second.wait_for_instructions())
@@ -238,6 +241,13 @@ async def test_make_demo_to_a_consented_call_then_ctrl_c(clone: Path) -> None:
         export, call, _ = _commands(box)
         result = _sh(clone, export, call)
         assert result.returncode == 0 and "result: note 1 added for alice" in result.stdout, result.stdout
+        as_bob = call.replace("call.py alice", "call.py bob")
+        bob = _sh(clone, export, as_bob)
+        link = re.search(r"http://127\.0\.0\.1:8081/identities/oauth2/authorize\?\S+", bob.stdout)
+        assert bob.returncode == 3 and link, bob.stdout
+        await browser.consent(link.group(0), "bob", users["bob"])
+        bob = _sh(clone, export, as_bob)
+        assert bob.returncode == 0 and "result: note 1 added for bob" in bob.stdout, bob.stdout
         print(f"second make demo: instructions after {time.monotonic() - second.started:.1f} s")
     finally:
         second.ctrl_c()
