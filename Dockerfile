@@ -99,7 +99,8 @@ FROM build AS demo-build
 RUN pip install --only-binary=:all: -c /tmp/constraints.txt mcp PyJWT cryptography uvicorn httpx \
  && pip check
 
-FROM node:22-slim AS demo-node
+# bookworm: its node binary also runs on python:3.11-slim (Debian bookworm or newer glibc)
+FROM node:22-bookworm-slim AS demo-node
 WORKDIR /src/tests
 COPY tests/package.json tests/package-lock.json ./
 # --ignore-scripts: the `node` package's install script would fetch a second Node 22

@@ -248,7 +248,7 @@ async def test_make_demo_to_a_consented_call_then_ctrl_c(clone: Path) -> None:
         await browser.consent(link.group(0), "bob", users["bob"])
         bob = _sh(clone, export, as_bob)
         assert bob.returncode == 0 and "result: note 1 added for bob" in bob.stdout, bob.stdout
-        print(f"second make demo: instructions after {time.monotonic() - second.started:.1f} s")
+        print(f"second make demo, through bob's consent: {time.monotonic() - second.started:.1f} s")
     finally:
         second.ctrl_c()
     assert not _leftovers(clone)
