@@ -17,7 +17,7 @@ import json
 import sys
 from typing import Any
 
-from common import USERS, Demo, mcp_client, user_token
+from common import USERS, Demo, connection_failure, mcp_client, user_token
 
 NEEDS_CONSENT = 3
 
@@ -68,8 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         demo = Demo.from_env()
         token = user_token(demo.idp, args.user, args.mcp_url)
         sys.exit(asyncio.run(run(demo.reach(args.mcp_url), token, args.tool, arguments)))
-    except (RuntimeError, OSError) as e:
+    except RuntimeError as e:
         sys.exit(f"call: {e}")
+    except BaseException as e:
+        reason = connection_failure(e)
+        if reason is None:
+            raise
+        sys.exit(f"call: could not talk to the gateway at {args.mcp_url} ({reason}): is make demo running?")
 
 
 if __name__ == "__main__":

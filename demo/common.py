@@ -112,7 +112,17 @@ def user_token(idp: str, user: str, resource: str, *, password: str | None = Non
             "code_challenge_method": "S256",
         }
     )
-    target, form = f"{idp}/auth?{query}", None
+    try:
+        return _sign_in(idp, user, password, f"{idp}/auth?{query}", state, verifier)
+    except httpx.HTTPError as e:
+        raise RuntimeError(
+            f"the demo identity provider at {idp} did not answer ({e}): is make demo running?"
+        ) from None
+
+
+def _sign_in(idp: str, user: str, password: str, url: str, state: str, verifier: str) -> str:
+    target: str = url
+    form: dict[str, str] | None = None
     with http_client(follow_redirects=False) as http:
         for _ in range(10):
             r = http.request("POST" if form else "GET", target, data=form)
@@ -124,9 +134,9 @@ def user_token(idp: str, user: str, resource: str, *, password: str | None = Non
             page = re.search(r'<body data-page="([a-z]+)"', r.text)
             login = re.search(r'<form id="login-form" method="post" action="([^"]+)"', r.text)
             if page is None or page.group(1) != "login" or login is None:
-                raise RuntimeError(
-                    f"the identity provider did not show its login page (HTTP {r.status_code})"
-                )
+                error = re.search(r'<p id="error-description">([^<]+)<', r.text)
+                why = error.group(1) if error else f"HTTP {r.status_code}"
+                raise RuntimeError(f"the identity provider did not show its login page: {why}")
             if form is not None or 'id="login-error"' in r.text:
                 raise RuntimeError(f"the identity provider refused the login of {user!r}")
             target = urllib.parse.urljoin(str(r.url), login.group(1))
@@ -149,7 +159,7 @@ def _exchange(http: httpx.Client, idp: str, redirect: str, state: str, verifier:
         },
     )
     if r.status_code != 200:
-        raise RuntimeError(f"token endpoint: HTTP {r.status_code} {r.json().get('error_description', '')}")
+        raise RuntimeError(f"the token endpoint refused the code: HTTP {r.status_code} {r.text[:200]}")
     return str(r.json()["access_token"])
 
 
@@ -166,3 +176,19 @@ async def mcp_client(url: str, token: str) -> AsyncIterator[Any]:
     async with httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False) as http:
         async with Client(streamable_http_client(url, http_client=http), cache=None) as client:
             yield client
+
+
+def connection_failure(error: BaseException) -> str | None:
+    """Why a connection failed, if that is what ``error`` is (the SDK client raises it inside
+    exception groups); else None."""
+    import httpx2
+
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            reason = connection_failure(inner)
+            if reason:
+                return reason
+        return None
+    if isinstance(error, (httpx2.HTTPError, httpx.HTTPError, OSError)):
+        return f"{type(error).__name__}: {error}"
+    return None

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         print(user_token(Demo.from_env().idp, args.user, args.mcp_url))
-    except (RuntimeError, OSError) as e:
+    except RuntimeError as e:
         sys.exit(f"user_token: {e}")
 
 
