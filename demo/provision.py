@@ -310,7 +310,13 @@ def main(argv: list[str] | None = None) -> None:
             ensure_targets(demo, gateway, gw["gatewayId"])
         tools, alice_token = wait_served(demo, gw["gatewayUrl"])
     except (SetupError, RuntimeError, httpx.HTTPError) as e:
-        sys.exit(f"provision: {e}")
+        hint = ""
+        if "must be an https URL" in str(e):  # Gatehouse's network guard, outside make demo
+            hint = (
+                "\nThe demo talks plain http between containers: start it with "
+                "GATEHOUSE_ALLOW_INSECURE_HTTP=true docker compose --profile demo up"
+            )
+        sys.exit(f"provision: {e}{hint}")
     print(f"demo gateway {gw['gatewayId']}: {len(tools)} tools: {', '.join(sorted(tools))}", flush=True)
     print(instructions(gw["gatewayUrl"], admin_token, args.python, alice_token), flush=True)
 
