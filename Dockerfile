@@ -90,6 +90,33 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8083/healthz', timeout=4)"]
 CMD ["gatehouse-audit"]
 
+# --------------------------------------------------------------------------------------------
+# demo: the demo identity provider, MCP servers and set-up of `docker compose --profile demo up`
+# (demo/, docs/demo.md). Python: the runtime venv plus the `mcp` SDK and PyJWT at their locked
+# versions; Node 22 and oidc-provider for the tests' oidc-provider server (tests/servers/oidc).
+# --------------------------------------------------------------------------------------------
+FROM build AS demo-build
+RUN pip install --only-binary=:all: -c /tmp/constraints.txt mcp PyJWT cryptography uvicorn httpx \
+ && pip check
+
+# bookworm: its node binary also runs on python:3.11-slim (Debian bookworm or newer glibc)
+FROM node:22-bookworm-slim AS demo-node
+WORKDIR /src/tests
+COPY tests/package.json tests/package-lock.json ./
+# --ignore-scripts: the `node` package's install script would fetch a second Node 22
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+FROM runtime AS demo
+USER root
+COPY --from=demo-build /opt/gatehouse /opt/gatehouse
+COPY --from=demo-node /usr/local/bin/node /usr/local/bin/node
+COPY --from=demo-node /src/tests/node_modules /app/tests/node_modules
+COPY tests/package.json /app/tests/
+COPY tests/servers/oidc/server.mjs /app/tests/servers/oidc/
+COPY demo/ /app/demo/
+RUN mkdir /state && chown 10001:10001 /state
+USER 10001:10001
+
 # gateway is last so that a plain `docker build .` yields the gateway image.
 FROM runtime AS gateway
 ENV GATEWAY_HOST=0.0.0.0 GATEWAY_PORT=8080

@@ -4,10 +4,12 @@ SHELL := /bin/bash
 
 VENV := .venv/bin
 
-.PHONY: help bootstrap dev test lint bench up down clean
+.PHONY: help bootstrap dev demo env test lint bench up down clean
 
 help:
 	@echo "make dev     run NATS, MongoDB (or FerretDB) and the Gatehouse services on 127.0.0.1; Ctrl-C stops"
+	@echo "make demo    make dev + a demo identity provider, demo MCP servers and a demo gateway; prints what to try"
+	@echo "make env     write .env for docker compose with fresh secrets (FORCE=1 overwrites)"
 	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
@@ -19,6 +21,12 @@ bootstrap:
 
 dev:
 	bash scripts/dev.sh
+
+demo:
+	bash scripts/demo.sh
+
+env:
+	python3 scripts/env.py $(if $(FORCE),--force)
 
 # mypy checks the packages listed in pyproject.toml ([tool.mypy] files).
 test:

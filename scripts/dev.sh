@@ -222,8 +222,9 @@ wait_for_exit() {
   done
 }
 
-main() {
-  bash "$ROOT/scripts/bootstrap.sh"
+# start_stack [BOOTSTRAP_OPTION]: bootstrap, then every process above, until all listen.
+start_stack() {
+  bash "$ROOT/scripts/bootstrap.sh" "$@"
   # Ctrl-C (or a TERM/HUP) is the normal way to stop: exit 0. A process exiting by itself: exit 1.
   trap 'echo; exit 0' INT
   trap 'exit 0' TERM HUP
@@ -240,9 +241,16 @@ main() {
   wait_port sync-worker 127.0.0.1 "$SYNC_WORKER_PORT"
   wait_port gateway 127.0.0.1 "$GATEWAY_PORT"
   wait_port audit 127.0.0.1 "$AUDIT_PORT"
+}
+
+main() {
+  start_stack
   print_banner
   wait_for_exit
   exit 1
 }
 
-main "$@"
+# scripts/demo.sh sources this file for its functions
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
