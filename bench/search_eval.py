@@ -1,0 +1,268 @@
+# ruff: noqa: S101, S311  (a benchmark: asserts on its own data, seeded randomness for the scaling)
+"""`make eval`: quality and speed of the gateway's tool search (gatehouse_gateway/search.py).
+
+Quality, on the evaluation set in bench/search_eval/:
+  catalog.txt           tools of realistic MCP targets, as their servers name and describe them
+  queries.txt           natural-language queries, each with the tools a person would accept
+  queries_holdout.txt   more such queries, kept out of tuning
+recall@5 = share of queries with an accepted tool among the first 5 results; MRR = mean of
+1 / rank of the first accepted tool (0 when none is in the first 10). Both are printed for the
+default options and for each ranking choice switched off or changed (the ablation table of
+BENCHMARKS.md, "Tool search").
+
+Speed, in-process, at 10,000 tools: the catalog scaled to 10,000 tools the way a large company's
+gateway grows (several instances of the same kinds of server, one per team or region, each target
+name different: github-payments, jira-emea, ...); p50/p99 of search(query, limit) over every query,
+repeated; index build time from nothing, and the rebuild after one target's tools changed (what
+the gateway does on every catalog change).
+
+Usage: python bench/search_eval.py [--rounds 20] [--limit 10] [--tools 10000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gatehouse_gateway.search import SEPARATOR, Options, SearchIndex
+
+DATA = Path(__file__).parent / "search_eval"
+TYPES = {"string", "number", "integer", "boolean", "object", "array"}
+
+
+def load_catalog(path: Path = DATA / "catalog.txt") -> list[tuple[str, dict[str, Any]]]:
+    """(prefixed name, MCP tool definition as tools/list gives it) for every tool of catalog.txt."""
+    tools: list[tuple[str, dict[str, Any]]] = []
+    target = ""
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            target = line[1:].strip()
+            continue
+        name, description, params = (part.strip() for part in (line + " |").split("|")[:3])
+        assert target and name and description, f"catalog.txt:{number}: {raw!r}"
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for param in filter(None, (p.strip() for p in params.split(";"))):
+            head, _, text = param.partition(": ")
+            pname, _, ptype = head.partition(":")
+            if pname.endswith("*"):
+                pname = pname[:-1]
+                required.append(pname)
+            ptype = ptype or "string"
+            assert ptype in TYPES and text, f"catalog.txt:{number}: parameter {param!r}"
+            spec: dict[str, Any] = {"type": ptype, "description": text}
+            if ptype == "array":
+                spec["items"] = {"type": "string"}
+            properties[pname] = spec
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
+        prefixed = f"{target}{SEPARATOR}{name}"
+        tools.append((prefixed, {"name": prefixed, "description": description, "inputSchema": schema}))
+    names = [name for name, _ in tools]
+    assert len(set(names)) == len(names), "a tool appears twice in catalog.txt"
+    return tools
+
+
+def load_queries(path: Path, known: set[str]) -> list[tuple[str, set[str]]]:
+    queries = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        query, _, accepted = raw.rpartition("|")
+        expected = {name.strip() for name in accepted.split(",") if name.strip()}
+        unknown = expected - known
+        assert query.strip() and expected and not unknown, f"{path.name}:{number}: unknown {unknown}"
+        queries.append((query.strip(), expected))
+    return queries
+
+
+def quality(index: SearchIndex, queries: list[tuple[str, set[str]]]) -> tuple[float, float, list[str]]:
+    """(recall@5, MRR@10, the queries missed at 5)."""
+    hits, reciprocal, missed = 0, 0.0, []
+    for query, expected in queries:
+        found = index.search(query, 10)
+        rank = next((i for i, name in enumerate(found, 1) if name in expected), 0)
+        hits += 0 < rank <= 5
+        reciprocal += 1 / rank if rank else 0.0
+        if not 0 < rank <= 5:
+            missed.append(f"{query!r}: rank {rank or '>10'}, got {found[:3]}")
+    return hits / len(queries), reciprocal / len(queries), missed
+
+
+# Ranking choices, each measured against the defaults (one change at a time).
+CHOICES: list[tuple[str, dict[str, Any]]] = [
+    ("all defaults (BM25F, snowball, stop words, synonyms)", {}),
+    ("no synonyms", {"synonyms": False}),
+    ("no stemming", {"stemmer": "none"}),
+    ("no stop words", {"stop_words": False}),
+    ("no field weights (all 1.0)", {"weights": (1.0, 1.0, 1.0, 1.0)}),
+    ("no target field (weight 0)", {"weights": (3.0, 0.0, 1.0, 0.4)}),
+    ("no parameter field (weight 0)", {"weights": (3.0, 2.0, 1.0, 0.0)}),
+    ("synonyms count as typed words", {"synonym_weight": 1.0}),
+    ("a word and its synonyms: only the best counts (not all add up)", {"synonym_mode": "max"}),
+    (
+        "plain BM25: no stemming, stop words, synonyms or weights",
+        {
+            "stemmer": "none",
+            "stop_words": False,
+            "synonyms": False,
+            "weights": (1.0, 1.0, 1.0, 1.0),
+        },
+    ),
+]
+
+TEAMS = (
+    "payments mobile platform data growth emea apac us legal support infra security sales marketing"
+    " finance hr research ops"
+).split()
+
+
+def scale(catalog: list[tuple[str, dict[str, Any]]], size: int) -> list[tuple[str, bytes]]:
+    """``size`` tools: the catalog's targets repeated under team names (github-payments, ...),
+    each copy's descriptions lightly varied as different deployments of a server are."""
+    by_target: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, tool in catalog:
+        by_target.setdefault(name.split(SEPARATOR)[0], []).append((name, tool))
+    rng = random.Random(16)
+    out: list[tuple[str, bytes]] = []
+    copy = 0
+    while len(out) < size:
+        team = TEAMS[copy % len(TEAMS)] + ("" if copy < len(TEAMS) else str(copy // len(TEAMS)))
+        for target, tools in by_target.items():
+            for name, tool in tools:
+                own = name.split(SEPARATOR, 1)[1]
+                prefixed = f"{target}-{team}{SEPARATOR}{own}"
+                varied = dict(tool, name=prefixed)
+                if rng.random() < 0.3:
+                    varied["description"] = (
+                        f"{tool['description']} ({team} {rng.choice(['prod', 'staging', 'eu', 'us'])})"
+                    )
+                out.append((prefixed, msgspec.json.encode(varied)))
+                if len(out) == size:
+                    return out
+        copy += 1
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def timed(function: Any, *args: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = function(*args)
+    return (time.perf_counter() - start) * 1000, result
+
+
+def speed(
+    catalog: list[tuple[str, dict[str, Any]]], queries: list[str], size: int, rounds: int, limit: int
+) -> dict[str, float]:
+    tools = scale(catalog, size)
+    cold = [timed(SearchIndex.build, tools)[0] for _ in range(3)]
+    index = SearchIndex.build(tools)
+    # one target (the first copy of github, 26 tools) changes: its descriptions get a suffix
+    changed_target = tools[0][0].split(SEPARATOR)[0]
+    changed = [
+        (
+            name,
+            data.replace(b'"description":"', b'"description":"(v2) ')
+            if name.startswith(changed_target + SEPARATOR)
+            else data,
+        )
+        for name, data in tools
+    ]
+    warm = []
+    for i in range(10):
+        elapsed, index = timed(SearchIndex.build, changed if i % 2 == 0 else tools, index)
+        warm.append(elapsed)
+    unchanged = [timed(SearchIndex.build, tools, index)[0] for _ in range(5)]
+    gc.collect()
+    gc.freeze()
+    latencies, cpu = [], []
+    for _ in range(rounds):
+        for query in queries:
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            index.search(query, limit)
+            cpu.append((time.thread_time_ns() - start_cpu) / 1e6)
+            latencies.append((time.perf_counter_ns() - start) / 1e6)
+    return {
+        "tools": len(tools),
+        "searches": len(latencies),
+        "search_p50_ms": percentile(latencies, 50),
+        "search_p99_ms": percentile(latencies, 99),
+        "search_max_ms": max(latencies),
+        "search_cpu_p50_ms": percentile(cpu, 50),
+        "search_cpu_p99_ms": percentile(cpu, 99),
+        "build_cold_ms": statistics.median(cold),
+        "rebuild_one_target_changed_ms": statistics.median(warm),
+        "rebuild_one_target_changed_max_ms": max(warm),
+        "rebuild_nothing_changed_ms": statistics.median(unchanged),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=20, help="times each query is timed at scale")
+    parser.add_argument("--limit", type=int, default=10, help="results per search when timing")
+    parser.add_argument("--tools", type=int, default=10_000, help="catalog size when timing")
+    parser.add_argument("--misses", action="store_true", help="print the queries missed at 5")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    catalog = load_catalog()
+    known = {name for name, _ in catalog}
+    dev = load_queries(DATA / "queries.txt", known)
+    holdout = load_queries(DATA / "queries_holdout.txt", known)
+    targets = {name.split(SEPARATOR)[0] for name in known}
+    print(
+        f"catalog: {len(catalog)} tools from {len(targets)} targets; "
+        f"queries: {len(dev)} (tuning) + {len(holdout)} (held out)"
+    )
+
+    results: dict[str, Any] = {"catalog_tools": len(catalog), "targets": len(targets), "choices": []}
+    print("\n| choice | recall@5 | MRR | held-out recall@5 | held-out MRR |\n|---|---|---|---|---|")
+    for label, change in CHOICES:
+        index = SearchIndex.build(catalog, options=dataclasses.replace(Options(), **change))
+        r, m, missed = quality(index, dev)
+        hr, hm, held_missed = quality(index, holdout)
+        print(f"| {label} | {r:.3f} | {m:.3f} | {hr:.3f} | {hm:.3f} |")
+        results["choices"].append(
+            {"choice": label, "recall@5": r, "mrr": m, "holdout_recall@5": hr, "holdout_mrr": hm}
+        )
+        if not change and args.misses:
+            print("\n".join(f"  missed: {line}" for line in missed))  # not the held-out ones
+
+    figures = speed(catalog, [q for q, _ in dev + holdout], args.tools, args.rounds, args.limit)
+    results["speed"] = figures
+    print(f"\nin-process at {figures['tools']} tools, limit {args.limit}, {figures['searches']} searches:")
+    for key, value in figures.items():
+        if key not in ("tools", "searches"):
+            print(f"  {key:36} {value:8.3f}")
+    default = results["choices"][0]
+    verdicts = [
+        ("recall@5 >= 0.9", default["recall@5"] >= 0.9),
+        ("p99 <= 5 ms at 10,000 tools", figures["search_p99_ms"] <= 5.0),
+    ]
+    for target, ok in verdicts:
+        print(f"{'PASS' if ok else 'MISS'}  {target}")
+    if args.json:
+        args.json.write_text(msgspec.json.format(msgspec.json.encode(results)).decode())
+
+
+if __name__ == "__main__":
+    main()
