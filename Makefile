@@ -4,13 +4,14 @@ SHELL := /bin/bash
 
 VENV := .venv/bin
 
-.PHONY: help bootstrap dev test lint bench up down clean
+.PHONY: help bootstrap dev test lint bench eval up down clean
 
 help:
 	@echo "make dev     run NATS, MongoDB (or FerretDB) and the Gatehouse services on 127.0.0.1; Ctrl-C stops"
 	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
+	@echo "make eval    tool search quality (recall@5, MRR) and speed at 10,000 tools (bench/search_eval.py)"
 	@echo "make up      the whole stack from images (docker compose up --build); make down stops it"
 	@echo "make clean   remove .venv, .tools, .data (dev databases!), tests/node_modules and caches"
 
@@ -33,6 +34,11 @@ bench:
 	bash scripts/bootstrap.sh --test
 	bash bench/setup.sh
 	$(VENV)/python bench/run.py $(BENCH_ARGS)
+
+# EVAL_ARGS: see `python bench/search_eval.py --help` (e.g. EVAL_ARGS="--misses --rounds 50").
+EVAL_ARGS ?=
+eval: bootstrap
+	$(VENV)/python bench/search_eval.py $(EVAL_ARGS)
 
 lint: bootstrap
 	$(VENV)/ruff check .

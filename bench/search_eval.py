@@ -22,8 +22,10 @@ Usage: python bench/search_eval.py [--rounds 20] [--limit 10] [--tools 10000] [-
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import gc
+import os
 import random
 import statistics
 import time
@@ -161,9 +163,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def timed(function: Any, *args: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
+def timed(function: Any, *args: Any, cpu: list[float] | None = None) -> tuple[float, Any]:
+    """Wall milliseconds of a call (and its CPU milliseconds appended to ``cpu``)."""
+    start, start_cpu = time.perf_counter(), time.thread_time()
     result = function(*args)
+    if cpu is not None:
+        cpu.append((time.thread_time() - start_cpu) * 1000)
     return (time.perf_counter() - start) * 1000, result
 
 
@@ -171,7 +176,8 @@ def speed(
     catalog: list[tuple[str, dict[str, Any]]], queries: list[str], size: int, rounds: int, limit: int
 ) -> dict[str, float]:
     tools = scale(catalog, size)
-    cold = [timed(SearchIndex.build, tools)[0] for _ in range(3)]
+    cold_cpu: list[float] = []
+    cold = [timed(SearchIndex.build, tools, cpu=cold_cpu)[0] for _ in range(3)]
     index = SearchIndex.build(tools)
     # one target (the first copy of github, 26 tools) changes: its descriptions get a suffix
     changed_target = tools[0][0].split(SEPARATOR)[0]
@@ -184,11 +190,13 @@ def speed(
         )
         for name, data in tools
     ]
-    warm = []
+    warm, warm_cpu = [], []
     for i in range(10):
-        elapsed, index = timed(SearchIndex.build, changed if i % 2 == 0 else tools, index)
+        elapsed, index = timed(SearchIndex.build, changed if i % 2 == 0 else tools, index, cpu=warm_cpu)
         warm.append(elapsed)
-    unchanged = [timed(SearchIndex.build, tools, index)[0] for _ in range(5)]
+    unchanged_cpu: list[float] = []
+    unchanged = [timed(SearchIndex.build, tools, index, cpu=unchanged_cpu)[0] for _ in range(5)]
+    inline_lag, thread_lag = asyncio.run(loop_lag(tools, changed, index))
     gc.collect()
     gc.freeze()
     latencies, cpu = [], []
@@ -207,10 +215,47 @@ def speed(
         "search_cpu_p50_ms": percentile(cpu, 50),
         "search_cpu_p99_ms": percentile(cpu, 99),
         "build_cold_ms": statistics.median(cold),
+        "build_cold_cpu_ms": statistics.median(cold_cpu),
         "rebuild_one_target_changed_ms": statistics.median(warm),
+        "rebuild_one_target_changed_cpu_ms": statistics.median(warm_cpu),
         "rebuild_one_target_changed_max_ms": max(warm),
         "rebuild_nothing_changed_ms": statistics.median(unchanged),
+        "rebuild_nothing_changed_cpu_ms": statistics.median(unchanged_cpu),
+        "loop_stall_rebuild_inline_max_ms": inline_lag,
+        "loop_stall_rebuild_in_thread_max_ms": thread_lag,
     }
+
+
+async def loop_lag(
+    tools: list[tuple[str, bytes]], changed: list[tuple[str, bytes]], index: SearchIndex
+) -> tuple[float, float]:
+    """The longest the event loop waits for its turn while the index is rebuilt 10 times after a
+    target changed: on the loop itself, then in a worker thread (asyncio.to_thread)."""
+    lags: list[float] = []
+
+    async def ticker(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append((time.perf_counter() - start) * 1000 - 1)
+
+    results = []
+    for in_thread in (False, True):
+        lags.clear()
+        stop = asyncio.Event()
+        task = asyncio.create_task(ticker(stop))
+        await asyncio.sleep(0.01)
+        for i in range(10):
+            catalog = changed if i % 2 == 0 else tools
+            if in_thread:
+                index = await asyncio.to_thread(SearchIndex.build, catalog, index)
+            else:
+                index = SearchIndex.build(catalog, index)
+                await asyncio.sleep(0)
+        stop.set()
+        await task
+        results.append(max(lags))
+    return results[0], results[1]
 
 
 def main() -> None:
@@ -249,7 +294,12 @@ def main() -> None:
 
     figures = speed(catalog, [q for q, _ in dev + holdout], args.tools, args.rounds, args.limit)
     results["speed"] = figures
-    print(f"\nin-process at {figures['tools']} tools, limit {args.limit}, {figures['searches']} searches:")
+    load = os.getloadavg()[0]
+    results["load_average_1m"] = load
+    print(
+        f"\nin-process at {figures['tools']} tools, limit {args.limit}, {figures['searches']} searches "
+        f"(load average {load:.1f} on {os.cpu_count()} CPUs; *_cpu_* = this thread's CPU time):"
+    )
     for key, value in figures.items():
         if key not in ("tools", "searches"):
             print(f"  {key:36} {value:8.3f}")

@@ -48,7 +48,7 @@ Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int32]
 
 _RUN = re.compile(r"[A-Za-z0-9]+")
-_CAMEL = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
+_CAMEL = re.compile(r"[A-Z]+[0-9]*s?(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 
 STOP_WORDS = frozenset(
     """a about all an and any are as at be by can could do does for from give has have how i
@@ -195,13 +195,23 @@ class _Analyzer:
 
 
 def words(text: str) -> list[str]:
+    """The lower-cased words of a text: runs of letters and digits, split at case changes ("PRs"
+    and "URLs" are acronyms in the plural: "pr", "url"); a run with case changes also whole."""
     out: list[str] = []
     for run in _RUN.findall(text):
-        parts = _CAMEL.findall(run)
+        parts = [_acronym(part) for part in _CAMEL.findall(run)]
         if len(parts) > 1:
-            out.extend(part.lower() for part in parts)
-        out.append(run.lower())
+            out.extend(parts)
+            out.append(run.lower())
+        elif parts:
+            out.append(parts[0])
     return out
+
+
+def _acronym(part: str) -> str:
+    if len(part) > 2 and part[-1] == "s" and part[:-1].isupper():
+        return part[:-1].lower()
+    return part.lower()
 
 
 _analyzers: dict[Options, _Analyzer] = {}
