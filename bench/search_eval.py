@@ -105,7 +105,9 @@ def quality(index: SearchIndex, queries: list[tuple[str, set[str]]]) -> tuple[fl
 
 # Ranking choices, each measured against the defaults (one change at a time).
 CHOICES: list[tuple[str, dict[str, Any]]] = [
-    ("all defaults (BM25F, snowball, stop words, synonyms)", {}),
+    ("all defaults (BM25F, snowball, stop words, synonyms, coordination 0.5)", {}),
+    ("no coordination (a plain sum over the query's words)", {"coordination": 0.0}),
+    ("coordination 1.0 (score x share of words matched)", {"coordination": 1.0}),
     ("no synonyms", {"synonyms": False}),
     ("no stemming", {"stemmer": "none"}),
     ("no stop words", {"stop_words": False}),
@@ -115,8 +117,9 @@ CHOICES: list[tuple[str, dict[str, Any]]] = [
     ("synonyms count as typed words", {"synonym_weight": 1.0}),
     ("a word and its synonyms: only the best counts (not all add up)", {"synonym_mode": "max"}),
     (
-        "plain BM25: no stemming, stop words, synonyms or weights",
+        "plain BM25: no stemming, stop words, synonyms, weights or coordination",
         {
+            "coordination": 0.0,
             "stemmer": "none",
             "stop_words": False,
             "synonyms": False,
@@ -289,9 +292,13 @@ def main() -> None:
         results["choices"].append(
             {"choice": label, "recall@5": r, "mrr": m, "holdout_recall@5": hr, "holdout_mrr": hm}
         )
+        if not change:
+            first = sum(index.search(q, 1) and index.search(q, 1)[0] in e for q, e in dev + holdout)
+            results["first_hit_share"] = first / len(dev + holdout)
         if not change and args.misses:
             print("\n".join(f"  missed: {line}" for line in missed))  # not the held-out ones
 
+    print(f"\nthe first result is right for {results['first_hit_share']:.3f} of all queries (defaults)")
     figures = speed(catalog, [q for q, _ in dev + holdout], args.tools, args.rounds, args.limit)
     results["speed"] = figures
     load = os.getloadavg()[0]

@@ -158,6 +158,7 @@ class Options:
     synonyms: bool = True
     synonym_weight: float = 0.5  # a synonym's share of a typed word's score
     synonym_mode: Literal["max", "sum"] = "sum"  # a word and its synonyms: the best counts, or all
+    coordination: float = 0.5  # > 0: favour tools that match more of the query's words (0: plain sum)
 
 
 class _Analyzer:
@@ -337,25 +338,27 @@ class SearchIndex:
         return [self.names[i] for i in ranking]
 
     def _scores(self, query: str) -> Floats:
-        """Per tool, the sum over the query's words of the best of the word and its synonyms
-        (a synonym scaled down): a tool that has a word and its synonym counts the concept once."""
-        text = analyzer(self.options)
+        """Per tool, the sum over the query's words of the word's score and its synonyms' (scaled
+        down; or only the best of them, ``synonym_mode``), times the share of the query's words
+        the tool matches to the power ``coordination``."""
+        options = self.options
+        text = analyzer(options)
         typed = list(dict.fromkeys(text.tokens(query[:MAX_QUERY_CHARS])))[:MAX_QUERY_TERMS]
         scores = np.zeros(len(self.names), dtype=np.float32)
+        matched = np.zeros(len(self.names), dtype=np.float32) if options.coordination else None
+        seen = set(typed)
         for term in typed:
-            others = [s for s in text.synonyms.get(term, ()) if s not in typed]
-            if not others or self.options.synonym_mode == "sum":
-                self._add(scores, term, 1.0)
-                continue
-            best = np.zeros(len(self.names), dtype=np.float32)
-            self._add(best, term, 1.0, best=True)
-            for synonym in others:
-                self._add(best, synonym, self.options.synonym_weight, best=True)
-            scores += best
-        if self.options.synonym_mode == "sum":
-            expanded = {s for term in typed for s in text.synonyms.get(term, ()) if s not in typed}
-            for synonym in expanded:
-                self._add(scores, synonym, self.options.synonym_weight)
+            concept = np.zeros(len(self.names), dtype=np.float32)
+            self._add(concept, term, 1.0)
+            for synonym in text.synonyms.get(term, ()):
+                if synonym not in seen:
+                    seen.add(synonym)
+                    self._add(concept, synonym, options.synonym_weight, best=options.synonym_mode == "max")
+            scores += concept
+            if matched is not None:
+                matched += concept > 0
+        if matched is not None and typed:
+            scores *= (matched / len(typed)) ** options.coordination
         return scores
 
     def _add(self, scores: Floats, term: str, weight: float, best: bool = False) -> None:
