@@ -192,7 +192,7 @@ class _Analyzer:
         """The terms of a text or a name: words split at non-letters and case changes, a word with
         case changes also whole, lower-cased, stop words dropped, stemmed ("getBuildLog" -> get,
         build, log, getbuildlog; "GitHub" -> git, hub, github; "ec2" stays)."""
-        return [self.term(word) for word in words(text) if word not in self._stop]
+        return [self.term(word) for word in words(text) if word not in self._stop and not _letter(word)]
 
 
 def words(text: str) -> list[str]:
@@ -207,6 +207,11 @@ def words(text: str) -> list[str]:
         elif parts:
             out.append(parts[0])
     return out
+
+
+def _letter(word: str) -> bool:
+    """A lone letter: the "s" of "what's" and "team's", initials; no tool is found by one."""
+    return len(word) == 1 and word.isalpha()
 
 
 def _acronym(part: str) -> str:

@@ -86,6 +86,7 @@ def test_names_split_into_words_in_every_naming_style() -> None:
 def test_tokens_are_stemmed_lower_cased_and_without_stop_words() -> None:
     assert tokens("Listing the open Issues of my repositories") == ["list", "open", "issu", "repositori"]
     assert tokens("the of a") == []
+    assert tokens("what's the team's plan") == ["team", "plan"]  # lone letters are no words
     plain = Options(stemmer="none", stop_words=False)
     assert tokens("Listing the Issues", plain) == ["listing", "the", "issues"]
 
