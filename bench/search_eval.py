@@ -312,8 +312,9 @@ def main() -> None:
             print(f"  {key:36} {value:8.3f}")
     default = results["choices"][0]
     verdicts = [
-        ("recall@5 >= 0.9", default["recall@5"] >= 0.9),
-        ("p99 <= 5 ms at 10,000 tools", figures["search_p99_ms"] <= 5.0),
+        ("recall@5 >= 0.9 (tuning queries)", default["recall@5"] >= 0.9),
+        (f"p99 <= 5 ms at {args.tools} tools, CPU time of a search", figures["search_cpu_p99_ms"] <= 5.0),
+        (f"p99 <= 5 ms at {args.tools} tools, wall clock (load {load:.1f})", figures["search_p99_ms"] <= 5.0),
     ]
     for target, ok in verdicts:
         print(f"{'PASS' if ok else 'MISS'}  {target}")

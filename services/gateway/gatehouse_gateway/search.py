@@ -291,6 +291,7 @@ class SearchIndex:
     _postings_doc: Ints
     _postings_impact: Floats
     _vectors: Floats | None = field(default=None, repr=False)  # unit embeddings, a row per tool
+    _concepts: dict[str, tuple[Ints, Floats]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -343,42 +344,62 @@ class SearchIndex:
         return [self.names[i] for i in ranking]
 
     def _scores(self, query: str) -> Floats:
-        """Per tool, the sum over the query's words of the word's score and its synonyms' (scaled
-        down; or only the best of them, ``synonym_mode``), times the share of the query's words
-        the tool matches to the power ``coordination``."""
-        options = self.options
-        text = analyzer(options)
-        typed = list(dict.fromkeys(text.tokens(query[:MAX_QUERY_CHARS])))[:MAX_QUERY_TERMS]
+        """Per tool, the sum over the query's words of each word's concept score (the word's own
+        score plus its synonyms' scaled down), times the share of the query's words the tool
+        matches to the power ``coordination``."""
+        typed = list(dict.fromkeys(analyzer(self.options).tokens(query[:MAX_QUERY_CHARS])))
+        typed = typed[:MAX_QUERY_TERMS]
         scores = np.zeros(len(self.names), dtype=np.float32)
-        matched = np.zeros(len(self.names), dtype=np.float32) if options.coordination else None
-        seen = set(typed)
+        matched = np.zeros(len(self.names), dtype=np.float32)
+        taken = set(typed)  # a typed word counts as typed; a synonym counts for one word only
         for term in typed:
-            concept = np.zeros(len(self.names), dtype=np.float32)
-            self._add(concept, term, 1.0)
-            for synonym in text.synonyms.get(term, ()):
-                if synonym not in seen:
-                    seen.add(synonym)
-                    self._add(concept, synonym, options.synonym_weight, best=options.synonym_mode == "max")
-            scores += concept
-            if matched is not None:
-                matched += concept > 0
-        if matched is not None and typed:
-            scores *= (matched / len(typed)) ** options.coordination
+            docs, values = self._concept(term, taken)
+            scores[docs] += values
+            matched[docs] += 1
+        if typed and self.options.coordination:
+            scores *= (matched / len(typed)) ** self.options.coordination
         return scores
 
-    def _add(self, scores: Floats, term: str, weight: float, best: bool = False) -> None:
+    def _concept(self, term: str, taken: set[str]) -> tuple[Ints, Floats]:
+        """The tools a word of a query finds and their scores: its postings with those of its
+        synonyms not ``taken`` (which it takes), combined once per index and kept for the
+        common case: the words of queries repeat ("list", "create"...)."""
+        synonyms = analyzer(self.options).synonyms.get(term, frozenset())
+        if not synonyms.isdisjoint(taken):
+            free = synonyms.difference(taken)
+            taken.update(free)
+            return self._combine(term, free)
+        taken.update(synonyms)
+        found = self._concepts.get(term)
+        if found is None:
+            found = self._combine(term, synonyms)
+            if term in self._vocabulary or synonyms:  # bounded: no entry for a word nobody has
+                self._concepts[term] = found
+        return found
+
+    def _combine(self, term: str, synonyms: Iterable[str]) -> tuple[Ints, Floats]:
         tid = self._vocabulary.get(term)
-        if tid is None:
-            return
-        start, end = self._offsets[tid], self._offsets[tid + 1]
-        docs = self._postings_doc[start:end]
-        impact = self._postings_impact[start:end]
-        if weight != 1.0:
-            impact = impact * np.float32(weight)
-        if best:
-            scores[docs] = np.maximum(scores[docs], impact)
+        if not synonyms:
+            if tid is None:
+                return _NOTHING
+            start, end = self._offsets[tid], self._offsets[tid + 1]
+            found = (self._postings_doc[start:end], self._postings_impact[start:end])
         else:
-            scores[docs] += impact
+            combined = np.zeros(len(self.names), dtype=np.float32)
+            for member in (term, *sorted(synonyms)):
+                if (mid := self._vocabulary.get(member)) is None:
+                    continue
+                start, end = self._offsets[mid], self._offsets[mid + 1]
+                docs, impact = self._postings_doc[start:end], self._postings_impact[start:end]
+                if member != term:
+                    impact = impact * np.float32(self.options.synonym_weight)
+                if self.options.synonym_mode == "max":
+                    combined[docs] = np.maximum(combined[docs], impact)
+                else:
+                    combined[docs] += impact
+            docs = np.flatnonzero(combined).astype(np.int32)
+            found = (docs, combined[docs])
+        return found
 
     def with_vectors(self, vectors: Mapping[Key, Sequence[float]]) -> SearchIndex:
         """This index with an embedding per tool, by key (``keys``); a tool without one ranks
@@ -416,6 +437,9 @@ class SearchIndex:
         for ranking in (_top(scores, depth), _top(cosine, depth)):
             fused[ranking] += 1.0 / (60.0 + np.arange(1, len(ranking) + 1, dtype=np.float32))
         return _top(fused, limit)
+
+
+_NOTHING = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 
 
 def _top(scores: Floats, limit: int) -> Ints:

@@ -124,6 +124,7 @@ def test_limit_and_queries_without_a_known_word() -> None:
     assert index.search("create issue", 0) == [] and index.search("create issue", -1) == []
     for query in ("", "   ", "the of a", "zzzz qqqq", "🙂", "\x00"):
         assert index.search(query, 5) == []
+    assert "zzzz" not in index._concepts  # words of no tool are not remembered
     assert SearchIndex.build([]).search("anything", 5) == []
 
 
