@@ -9,17 +9,19 @@ Snowball-stemmed) and weighted differently (``Options``):
     description  the tool's title and description
     parameters   inputSchema property names and descriptions
 
-A query is tokenized the same way and widened with a small table of synonyms ("show" also finds
-"get" and "list", "ticket" finds "issue"...), a synonym counting less than a word typed.
+A query is tokenized the same way; each of its words brings its synonyms from a small table
+("show" also finds "get" and "list", "ticket" finds "issue"...), a synonym counting less.
 
 A tool's score is BM25F: per field, term frequency normalized by the field's length against its
-average, weighted and summed, then saturated once (k1) and multiplied by the term's idf. Every
-(term, tool) impact is computed when the index is built, so a search only adds up a few
-precomputed postings with numpy and takes the best ``limit`` (BENCHMARKS.md, "Tool search").
+average, weighted and summed, then saturated once (k1) and multiplied by the term's idf; summed
+over the query's words, and scaled by the share of them the tool matches (``coordination``).
+Every (term, tool) impact is computed when the index is built, so a search only adds up a few
+precomputed postings with numpy and takes the best ``limit`` (BENCHMARKS.md section 7).
 
 An index is immutable. ``SearchIndex.build(entries, previous)`` makes the next one and analyzes
-only the tools whose (prefixed name, encoded definition) ``previous`` has not seen, so rebuilding a
-10,000-tool gateway after one target changed is mostly array work.
+only the targets whose tools ``previous`` has not seen as they are (same names, same bytes), so
+rebuilding a 10,000-tool gateway after one target changed is mostly array work. Build it in a
+worker thread (numpy releases the GIL); searches run on the event loop.
 
 Semantic ranking is not built in: no embedding model ships inside a package installable where
 Gatehouse is built. ``Embedder`` is the interface an embedding service plugs into
