@@ -52,11 +52,11 @@ Ints = npt.NDArray[np.int32]
 _RUN = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"[A-Z]+[0-9]*s?(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 
+# Common English words that name no tool (after splitting, so "what's" is "what" and a lone "s").
 STOP_WORDS = frozenset(
-    """a about all an and any are as at be by can could do does for from give has have how i
-    i'd i'm if in into is it it's its let me my of on or our out please should so some that the
-    their them then there these this those to up us was we what what's when where which who who's
-    why will with would you your""".split()
+    """a about all an and any are as at be by can could do does for from give has have how i if in
+    into is it its let me my of on or our out please should so some that the their them then there
+    these this those to up us was we what when where which who why will with would you your""".split()
 )
 
 # Words people use for the same thing when they ask tools for something: the generic vocabulary
