@@ -161,6 +161,12 @@ def scale(catalog: list[tuple[str, dict[str, Any]]], size: int) -> list[tuple[st
     return out
 
 
+def original(copy: str) -> str:
+    """The catalog's name of a scaled copy: github-payments___create_issue -> github___create_issue."""
+    target, _, tool = copy.partition(SEPARATOR)
+    return f"{target.rsplit('-', 1)[0]}{SEPARATOR}{tool}"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -299,6 +305,13 @@ def main() -> None:
             print("\n".join(f"  missed: {line}" for line in missed))  # not the held-out ones
 
     print(f"\nthe first result is right for {results['first_hit_share']:.3f} of all queries (defaults)")
+    at_scale = SearchIndex.build(scale(catalog, args.tools))
+    scaled = [
+        (query, {copy for copy in at_scale.names if original(copy) in expected}) for query, expected in dev
+    ]
+    r, m, _ = quality(at_scale, scaled)
+    results["scaled"] = {"recall@5": r, "mrr": m}
+    print(f"at {args.tools} tools, a team's copy of an accepted tool counting: recall@5 {r:.3f}, MRR {m:.3f}")
     figures = speed(catalog, [q for q, _ in dev + holdout], args.tools, args.rounds, args.limit)
     results["speed"] = figures
     load = os.getloadavg()[0]
