@@ -161,6 +161,7 @@ class Options:
     synonym_weight: float = 0.5  # a synonym's share of a typed word's score
     synonym_mode: Literal["max", "sum"] = "sum"  # a word and its synonyms: the best counts, or all
     coordination: float = 0.5  # > 0: favour tools that match more of the query's words (0: plain sum)
+    copies: int = 2  # > 0: at most this many tools of one name in an answer while others match
 
 
 class _Analyzer:
@@ -339,11 +340,14 @@ class SearchIndex:
         if limit <= 0 or not self.names:
             return []
         scores = self._scores(query)
+        cap = self.options.copies
+        depth = limit if not cap else limit * 4
         if query_vector is not None and self._vectors is not None:
-            ranking = self._fused(scores, query_vector, limit)
+            ranking = self._fused(scores, query_vector, depth)
         else:
-            ranking = _top(scores, limit)
-        return [self.names[i] for i in ranking]
+            ranking = _top(scores, depth)
+        names = [self.names[i] for i in ranking]
+        return names[:limit] if not cap else _diverse(names, limit, cap)
 
     def _scores(self, query: str) -> Floats:
         """Per tool, the sum over the query's words of each word's concept score (the word's own
@@ -442,6 +446,19 @@ class SearchIndex:
 
 
 _NOTHING = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+
+
+def _diverse(names: list[str], limit: int, cap: int) -> list[str]:
+    """``names`` in order, at most ``cap`` of one tool name (the part after the target) until the
+    others run out: copies of one server under several targets do not fill the answer."""
+    seen: Counter[str] = Counter()
+    first: list[str] = []
+    later: list[str] = []
+    for name in names:
+        own = name.rpartition(SEPARATOR)[2]
+        seen[own] += 1
+        (first if seen[own] <= cap else later).append(name)
+    return (first + later)[:limit]
 
 
 def _top(scores: Floats, limit: int) -> Ints:

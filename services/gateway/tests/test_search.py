@@ -248,3 +248,15 @@ def test_http_embedder_batches_and_keeps_order() -> None:
     assert vectors == [[1.0], [2.0], [3.0]]
     assert [len(body["input"]) for _, body in client.requests] == [2, 1]
     assert client.requests[0][1]["model"] == "small"
+
+
+def test_copies_of_one_tool_do_not_fill_the_answer() -> None:
+    teams = [entries(f"github-{team}", tool("create_issue", "Create an issue")) for team in "abcd"]
+    other = entries("jira", tool("jira_create_issue", "Create a Jira issue"))
+    catalog = [entry for team in teams for entry in team] + other
+    capped = SearchIndex.build(catalog).search("create issue", 4)
+    assert capped[:2] == ["github-a___create_issue", "github-b___create_issue"]
+    assert "jira___jira_create_issue" in capped[:3]  # before the third copy
+    assert len(capped) == 4  # the copies come back once the others run out
+    uncapped = SearchIndex.build(catalog, options=Options(copies=0)).search("create issue", 4)
+    assert uncapped == [f"github-{team}___create_issue" for team in "abcd"]
