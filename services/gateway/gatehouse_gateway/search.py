@@ -16,7 +16,8 @@ A tool's score is BM25F: per field, term frequency normalized by the field's len
 average, weighted and summed, then saturated once (k1) and multiplied by the term's idf; summed
 over the query's words, and scaled by the share of them the tool matches (``coordination``).
 Every (term, tool) impact is computed when the index is built, so a search only adds up a few
-precomputed postings with numpy and takes the best ``limit`` (BENCHMARKS.md section 7).
+precomputed postings with numpy and takes the best ``limit``, at most two of one tool name while
+others match (``copies``: a gateway with many instances of one server) (BENCHMARKS.md section 7).
 
 An index is immutable. ``SearchIndex.build(entries, previous)`` makes the next one and analyzes
 only the targets whose tools ``previous`` has not seen as they are (same names, same bytes), so
