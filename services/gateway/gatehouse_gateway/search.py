@@ -463,7 +463,8 @@ def _diverse(names: list[str], limit: int, cap: int) -> list[str]:
 
 
 def _top(scores: Floats, limit: int) -> Ints:
-    """The indices of the ``limit`` highest positive scores, highest first; ties keep catalog order."""
+    """The indices of the ``limit`` highest positive scores, highest first; ties in catalog order
+    (but for those cut at ``limit``: any of them)."""
     ids = np.flatnonzero(scores > 0).astype(np.int32)
     values = scores[ids]
     if ids.size > limit:
