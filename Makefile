@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV := .venv/bin
 
-.PHONY: help bootstrap dev test lint bench eval up down clean
+.PHONY: help bootstrap dev test lint bench up down clean
 
 help:
 	@echo "make dev     run NATS, MongoDB (or FerretDB) and the Gatehouse services on 127.0.0.1; Ctrl-C stops"
@@ -37,6 +37,7 @@ bench:
 
 # EVAL_ARGS: see `python bench/search_eval.py --help` (e.g. EVAL_ARGS="--misses --rounds 50").
 EVAL_ARGS ?=
+.PHONY: eval
 eval: bootstrap
 	$(VENV)/python bench/search_eval.py $(EVAL_ARGS)
 
