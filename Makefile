@@ -13,6 +13,7 @@ help:
 	@echo "make test    install test tools, then ruff, mypy and the whole pytest suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
+	@echo "make eval    tool search quality (recall@5, MRR) and speed at 10,000 tools (bench/search_eval.py)"
 	@echo "make up      the whole stack from images (docker compose up --build); make down stops it"
 	@echo "make clean   remove .venv, .tools, .data (dev databases!), tests/node_modules and caches"
 
@@ -41,6 +42,12 @@ bench:
 	bash scripts/bootstrap.sh --test
 	bash bench/setup.sh
 	$(VENV)/python bench/run.py $(BENCH_ARGS)
+
+# EVAL_ARGS: see `python bench/search_eval.py --help` (e.g. EVAL_ARGS="--misses --rounds 50").
+EVAL_ARGS ?=
+.PHONY: eval
+eval: bootstrap
+	$(VENV)/python bench/search_eval.py $(EVAL_ARGS)
 
 lint: bootstrap
 	$(VENV)/ruff check .
