@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import tempfile
@@ -63,12 +64,14 @@ async def burst(nc: Any, mongo: Any, pids: dict[str, int], n: int) -> dict[str, 
     await nc.flush()
     published = time.monotonic()
     last = first + n - 1  # core publishes reach the stream a little later
-    while (await js.consumer_info(STREAM, "audit")).ack_floor.stream_seq < last:
+    # no event says "all acknowledged": poll the consumer (NATS answers in microseconds)
+    while (await js.consumer_info(STREAM, "audit")).ack_floor.stream_seq < last:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     stored = time.monotonic()
     spent = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
     count = await mongo[DB]["events"].count_documents({}) - before_count
-    assert count == n, f"{count} stored of {n}"
+    if count != n:
+        raise SystemExit(f"{count} events stored of {n}")
     return {
         "publish_s": published - started,
         "drain_s": stored - published,
@@ -90,10 +93,16 @@ async def main() -> None:
             os.environ["MONGODB_URL"] = args.mongo_url
         mongo_proc = harness.start_mongo(tmp)
         nc = await nats.connect(harness.nats_admin_url(nats_proc.url or ""))
-        await create_stream(nc, StreamLimits(max_age_seconds=3600, max_bytes=1 << 30), harness_log())
+        limits = StreamLimits(max_age_seconds=3600, max_bytes=1 << 30)
+        await create_stream(nc, limits, logging.getLogger("audit-burst"))
         audit = harness.start_service(
             "audit",
-            {"NATS_URL": nats_proc.url or "", "MONGODB_URL": mongo_proc.url or "", "AUDIT_DB": DB, "LOG_LEVEL": "WARNING"},
+            {
+                "NATS_URL": nats_proc.url or "",
+                "MONGODB_URL": mongo_proc.url or "",
+                "AUDIT_DB": DB,
+                "LOG_LEVEL": "WARNING",
+            },
         )
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_proc.url)
         pids = {"audit": audit.pid or 0, "nats": nats_proc.pid or 0}
@@ -107,12 +116,6 @@ async def main() -> None:
         await nc.close()
     finally:
         harness.stop_all()
-
-
-def harness_log() -> Any:
-    import logging
-
-    return logging.getLogger("audit-burst")
 
 
 if __name__ == "__main__":

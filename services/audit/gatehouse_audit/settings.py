@@ -16,6 +16,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_host: str = "127.0.0.1"
     audit_health_port: int = 8083
     audit_ack_wait_seconds: float = 30.0
+    # Events fetched and written together (one insert_many); fewer when fewer are waiting.
+    audit_batch_size: int = 256
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
     log_level: str = "INFO"
