@@ -70,7 +70,13 @@ class AuditConsumer:
                 log.warning("fetching audit events failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            await self.store_batch(msgs)
+            if not msgs:  # (a status answer, e.g. around a reconnect)
+                continue
+            try:
+                await self.store_batch(msgs)
+            except Exception:  # the loop must not die quietly; what is not acked comes again
+                log.exception("storing %d audit events failed unexpectedly", len(msgs))
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         while True:
@@ -115,7 +121,8 @@ class AuditConsumer:
         if last:
             msg, doc, why = failed[0]
             log.warning(
-                "%d event(s) not stored, redelivered in %gs or later (delivery %d; first: %s on %s): %s",
+                "%d event(s) not stored, to be delivered again after up to %gs (delivery %d; "
+                "first: %s on %s): %s",
                 len(failed),
                 retry_delay(last),
                 last,
