@@ -2,7 +2,7 @@
 time until the audit service has stored them all, and read the CPU the audit service, FerretDB and
 NATS spent on them (``/proc/<pid>/stat`` utime+stime, before and after).
 
-    .venv/bin/python scripts/audit_burst.py [--events 5000] [--rounds 3] [--mongo-url URL]
+    .venv/bin/python scripts/audit_burst.py [--events 5000] [--rounds 3] [--batch-size N] [--mongo-url URL]
 
 Starts its own NATS (config/nats.conf), FerretDB (unless ``--mongo-url``) and audit service with
 the test harness (tests/harness), so nothing of a running ``make dev`` is touched. Linux only.
@@ -32,6 +32,7 @@ from gatehouse_contracts.subjects import STREAM  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 DB = "gatehouse_audit_burst"
+STUCK_SECONDS = 120
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,6 +67,8 @@ async def burst(nc: Any, mongo: Any, pids: dict[str, int], n: int) -> dict[str, 
     last = first + n - 1  # core publishes reach the stream a little later
     # no event says "all acknowledged": poll the consumer (NATS answers in microseconds)
     while (await js.consumer_info(STREAM, "audit")).ack_floor.stream_seq < last:  # noqa: ASYNC110
+        if time.monotonic() - published > STUCK_SECONDS:
+            raise SystemExit(f"the audit service stored nothing for {STUCK_SECONDS}s")
         await asyncio.sleep(0.02)
     stored = time.monotonic()
     spent = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
@@ -84,6 +87,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mongo-url", default="")
+    parser.add_argument("--batch-size", default="", help="AUDIT_BATCH_SIZE (default: the service's)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="audit-burst-")
     harness.set_log_dir(Path(tmp) / "logs")
@@ -102,6 +106,7 @@ async def main() -> None:
                 "MONGODB_URL": mongo_proc.url or "",
                 "AUDIT_DB": DB,
                 "LOG_LEVEL": "WARNING",
+                **({"AUDIT_BATCH_SIZE": args.batch_size} if args.batch_size else {}),
             },
         )
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_proc.url)

@@ -63,20 +63,22 @@ class AuditConsumer:
         sub = await self._subscribe(js)
         while True:
             try:
-                msgs = await sub.fetch(self._batch_size, timeout=FETCH_WAIT)
-            except nats.errors.TimeoutError:  # a quiet stream, or NATS away (the client reconnects)
-                continue
-            except nats.errors.Error as exc:
-                log.warning("fetching audit events failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
-            if not msgs:  # (a status answer, e.g. around a reconnect)
-                continue
-            try:
-                await self.store_batch(msgs)
+                await self._next_batch(sub)
             except Exception:  # the loop must not die quietly; what is not acked comes again
-                log.exception("storing %d audit events failed unexpectedly", len(msgs))
+                log.exception("consuming audit events failed unexpectedly; going on")
                 await asyncio.sleep(RETRY_SECONDS)
+
+    async def _next_batch(self, sub: JetStreamContext.PullSubscription) -> None:
+        try:
+            msgs = await sub.fetch(self._batch_size, timeout=FETCH_WAIT)
+        except TimeoutError:  # a quiet stream, or NATS away (nats-py raises its own or asyncio's)
+            return
+        except nats.errors.Error as exc:
+            log.warning("fetching audit events failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(RETRY_SECONDS)
+            return
+        if msgs:  # (none: a status answer, e.g. around a reconnect)
+            await self.store_batch(msgs)
 
     async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         while True:

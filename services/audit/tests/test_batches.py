@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import nats.errors
 import pytest
 
+from gatehouse_audit import consumer
 from gatehouse_audit.consumer import retry_delay
+from gatehouse_audit.settings import Settings
 from gatehouse_audit.store import refused_writes
 from gatehouse_contracts.errors import GatehouseError
 
@@ -35,3 +40,53 @@ def test_a_write_concern_error_fails_the_whole_write() -> None:
 
 def test_backoff_doubles_up_to_a_minute() -> None:
     assert [retry_delay(a) for a in (1, 2, 3, 6, 7, 50)] == [1, 2, 4, 32, 60, 60]
+
+
+class _Sub:
+    """A pull subscription whose fetches answer from a script: a list, or an exception to raise."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.done = asyncio.Event()
+
+    async def fetch(self, batch: int, timeout: float) -> list[object]:
+        if not self.answers:
+            self.done.set()
+            await asyncio.Event().wait()  # a quiet stream from now on
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        assert isinstance(answer, list)
+        return answer
+
+
+async def test_the_loop_goes_on_through_timeouts_refusals_and_surprises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer, "RETRY_SECONDS", 0)
+    stored: list[list[object]] = []
+    audit = consumer.AuditConsumer(None, Settings())  # type: ignore[arg-type]
+
+    async def store_batch(msgs: list[object]) -> None:
+        if msgs == ["boom"]:
+            raise RuntimeError("unexpected")
+        stored.append(msgs)
+
+    monkeypatch.setattr(audit, "store_batch", store_batch)
+    sub = _Sub(
+        TimeoutError(),  # asyncio's, which nats-py's fetch raises too
+        nats.errors.TimeoutError(),
+        nats.errors.ConnectionClosedError(),
+        [],
+        ["boom"],
+        ["a", "b"],
+    )
+
+    async def subscribe(_: object) -> _Sub:
+        return sub
+
+    monkeypatch.setattr(audit, "_subscribe", subscribe)
+    running = asyncio.create_task(audit.run(None))  # type: ignore[arg-type]
+    await asyncio.wait_for(sub.done.wait(), 5)
+    running.cancel()
+    assert stored == [["a", "b"]]
