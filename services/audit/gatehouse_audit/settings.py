@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from gatehouse_contracts.config import load_settings
@@ -17,7 +19,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_health_port: int = 8083
     audit_ack_wait_seconds: float = 30.0
     # Events fetched and written together (one insert_many); fewer when fewer are waiting.
-    audit_batch_size: int = 256
+    audit_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
     log_level: str = "INFO"
