@@ -55,6 +55,7 @@ class AuditConsumer:
     def __init__(self, store: AuditStore, settings: Settings) -> None:
         self._store = store
         self._batch_size = settings.audit_batch_size
+        self._pause = settings.audit_batch_pause_seconds
         self._max_deliver = settings.audit_max_deliver
         self._config = consumer_config(settings)
 
@@ -79,6 +80,11 @@ class AuditConsumer:
             return
         if msgs:  # (none: a status answer, e.g. around a reconnect)
             await self.store_batch(msgs)
+        if len(msgs) < self._batch_size:
+            # What arrives meanwhile waits in the consumer and comes as the next batch: at a steady
+            # trickle of events, one write per pause rather than one per event. (The fetch itself
+            # returns as soon as there is anything, so a lone event is stored at once.)
+            await asyncio.sleep(self._pause)
 
     async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         while True:

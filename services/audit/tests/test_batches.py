@@ -65,7 +65,7 @@ async def test_the_loop_goes_on_through_timeouts_refusals_and_surprises(
 ) -> None:
     monkeypatch.setattr(consumer, "RETRY_SECONDS", 0)
     stored: list[list[object]] = []
-    audit = consumer.AuditConsumer(None, Settings())  # type: ignore[arg-type]
+    audit = consumer.AuditConsumer(None, Settings(audit_batch_pause_seconds=0))  # type: ignore[arg-type]
 
     async def store_batch(msgs: list[object]) -> None:
         if msgs == ["boom"]:
