@@ -219,6 +219,7 @@ async def test_a_tool_call_during_a_nats_outage_is_audited_when_nats_returns(
             nats_server.wait_http()
     # the gateway's NATS client kept the event while reconnecting; the audit service reconnects too
     await _until(lambda: audited._count_is(gateway_id, before + 1), 60, "the call audited")
+    await _stack_ready(audited.stack)  # for the tests after this one
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -265,8 +266,8 @@ async def _logged(proc: harness.Proc, start: int, text: str) -> bool:
 async def _stack_ready(stack: Any, timeout: float = 60) -> None:
     async def ready() -> bool:
         async with httpx.AsyncClient() as http:
-            codes = [(await http.get(f"{p.url}/readyz")).status_code for p in (stack.gateway, stack.identity)]
-        return codes == [200, 200]
+            services = (stack.gateway, stack.identity, stack.sync_worker)
+            return all([(await http.get(f"{p.url}/readyz")).status_code == 200 for p in services])
 
     await _until(ready, timeout, "the stack ready again")
 
