@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -30,7 +29,6 @@ from rawmcp import open_session, rpc
 from gatehouse_contracts.events import ToolInvoked, decode_event, encode_event
 from gatehouse_contracts.subjects import STREAM, event_subject
 
-DURABLE = "audit"
 FLOW = ["gateway.created", "target.created", "target.synchronized", "tool.invoked"]
 
 
@@ -56,15 +54,7 @@ class Run:
         return await self.events(db).find(query).sort([("occurredAt", 1), ("_id", 1)]).to_list()
 
     async def caught_up(self, timeout: float = 30) -> None:
-        """Until the audit consumer has acknowledged everything the stream holds right now."""
-        last = (await self.js.stream_info(STREAM)).state.last_seq
-        deadline = time.monotonic() + timeout
-        while True:
-            info = await self.js.consumer_info(STREAM, DURABLE)
-            if info.ack_floor.stream_seq >= last:
-                return
-            assert time.monotonic() < deadline, f"audit consumer stuck: {info}"
-            await asyncio.sleep(0.1)
+        await harness.audit_caught_up(self.js, timeout)
 
     def start(self, db: str, label: str) -> harness.Proc:
         proc = harness.start_audit(self.stack, db, label)
@@ -76,7 +66,7 @@ class Run:
         stream's first event (what a first deployment after weeks of traffic does)."""
         for proc in self.procs:
             proc.stop()
-        await self.js.delete_consumer(STREAM, DURABLE)
+        await self.js.delete_consumer(STREAM, harness.AUDIT_DURABLE)
         if db not in self.dbs:
             self.dbs.append(db)
         proc = self.start(db, label)

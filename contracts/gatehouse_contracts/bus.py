@@ -15,6 +15,7 @@ import nats.errors
 from faststream.nats import NatsBroker
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -221,18 +222,18 @@ async def start_broker(
 
 async def keep_dead_letter(
     store: Callable[[dict[str, Any]], Awaitable[None]],
-    msg: Any,
+    msg: Msg,
     attempts: int,
     reason: str,
     log: logging.Logger,
 ) -> None:
     """Keep a JetStream message that failed every delivery where an operator can find it (``store``
     writes the record), and say so in the log; it also stays in the stream, to replay from there."""
-    meta = msg.raw_message.metadata
+    meta = msg.metadata
     record = {
         "_id": f"{meta.stream}:{meta.sequence.stream}",
-        "subject": msg.raw_message.subject,
-        "data": msg.body.decode(errors="replace"),
+        "subject": msg.subject,
+        "data": msg.data.decode(errors="replace"),
         "reason": reason,
         "attempts": attempts,
         "at": time.time(),

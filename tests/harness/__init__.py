@@ -37,7 +37,7 @@ The package, by concern (every name is re-exported here, so tests keep `import h
 
 from __future__ import annotations
 
-from .audit import audit_tail, audit_tail_env, start_audit
+from .audit import AUDIT_DURABLE, audit_caught_up, audit_tail, audit_tail_env, start_audit
 from .credentials import (
     ADMIN_TOKEN,
     NATS_PASSWORDS,
@@ -189,5 +189,7 @@ __all__ = [
     "start_return_catcher",
     "start_audit",
     "audit_tail_env",
+    "AUDIT_DURABLE",
+    "audit_caught_up",
     "audit_tail",
 ]

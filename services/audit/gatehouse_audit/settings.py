@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from gatehouse_contracts.config import load_settings
@@ -16,6 +18,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_host: str = "127.0.0.1"
     audit_health_port: int = 8083
     audit_ack_wait_seconds: float = 30.0
+    # Events fetched and written together (one insert_many); fewer when fewer are waiting.
+    audit_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 256
+    # After a batch that was not full: how long the events that arrive meanwhile gather before the
+    # next fetch (at most this much later in MongoDB; 0 = one write per fetch, however small).
+    audit_batch_pause_seconds: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.2
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
     log_level: str = "INFO"

@@ -1,16 +1,21 @@
-"""The audit records in MongoDB (collection ``events``): add once by event id, read for ``tail``."""
+"""The audit records in MongoDB (collection ``events``): added once by event id, a batch in one write;
+read for ``tail``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
+from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.mongo import translate_errors
 
 Doc = dict[str, Any]
+
+DUPLICATE_KEY = 11000
 
 STORED_AT = "audit.storedAt"
 # (field, direction) lists; the last one serves tail --follow
@@ -35,14 +40,16 @@ class AuditStore:
             for keys in INDEXES:
                 await self._events.create_index(keys)
 
-    async def add(self, doc: Doc) -> bool:
-        """Store a record unless one with its ``_id`` is there already (then False: nothing changes)."""
-        try:
-            async with translate_errors():
-                await self._events.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+    async def add_many(self, docs: list[Doc]) -> dict[int, str]:
+        """Store the records whose ``_id`` is not there yet, in one write. Returns the ones the
+        database refused, by position, with why; one already stored is not refused (nothing about
+        it changes). Raises ``Unavailable`` / ``GatehouseError`` when the write as a whole failed."""
+        async with translate_errors():
+            try:
+                await self._events.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                return refused_writes(exc.details)
+        return {}
 
     async def latest(self, query: Doc, limit: int) -> list[Doc]:
         """The ``limit`` newest matching records by ``occurredAt``, oldest first."""
@@ -68,3 +75,16 @@ class AuditStore:
         """A message that could not be stored in any delivery (collection ``dead_letters``)."""
         async with translate_errors():
             await self._dead.replace_one({"_id": record["_id"]}, record, upsert=True)
+
+
+def refused_writes(details: Mapping[str, Any]) -> dict[int, str]:
+    """The documents of an unordered bulk insert that were not written and are not there already
+    (a duplicate ``_id`` is a redelivery: success), by position. A write-concern error fails the
+    whole write: what was written may not last, and writing it again changes nothing."""
+    if details.get("writeConcernErrors"):
+        raise GatehouseError(f"the database did not confirm the write: {details['writeConcernErrors'][0]}")
+    return {
+        error["index"]: f"the database refused it (code {error.get('code')}): {error.get('errmsg', '')}"
+        for error in details.get("writeErrors", [])
+        if error.get("code") != DUPLICATE_KEY
+    }

@@ -31,6 +31,7 @@ from .sessions import EndedSessions
 from .settings import Settings
 from .store import Store
 from .subscribers import subscribers
+from .tool_events import ToolEvents
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
 
@@ -47,6 +48,7 @@ def build(settings: Settings) -> ASGIApp:
         settings.gateway_session_max_age_seconds, settings.gateway_max_ended_sessions_per_user
     )
     background = Background(store, catalog, ended, lambda: broker.connection)
+    tool_events = ToolEvents(lambda: broker.connection)
     broker = bus.make_broker(
         settings.nats_url,
         "gateway",
@@ -93,7 +95,7 @@ def build(settings: Settings) -> ASGIApp:
         session_max_age=settings.gateway_session_max_age_seconds,
         max_body_bytes=settings.max_body_bytes,
         on_session_ended=background.session_ended,
-        on_tool_invoked=background.publish,
+        on_tool_invoked=tool_events.publish,
     )
     endpoint = McpEndpoint(catalog, upstream, ended, inbound, replica.user_tokens, config)
 
@@ -104,9 +106,12 @@ def build(settings: Settings) -> ASGIApp:
         await catalog.reload_all()
         await background.reload_ended_sessions()
         refresher = asyncio.create_task(background.refresh_forever(settings.gateway_catalog_refresh_seconds))
+        publisher = asyncio.create_task(tool_events.run())
         log.info("gateway ready on %s", settings.gateway_public_url)
         yield
         refresher.cancel()
+        publisher.cancel()
+        await tool_events.close()  # the last calls' events, before the connection closes
         await upstream.close()
         await mcp_http.close()
         await broker.stop()

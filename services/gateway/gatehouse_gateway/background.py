@@ -1,8 +1,8 @@
 """What a replica does beside answering requests: telling the other replicas, and catching up.
 
 An ended session is broadcast at once (for the running replicas) and stored (for those started
-later); a ``tool.invoked`` event is published without waiting. Neither holds up the request that
-caused it. After a NATS reconnect, and every ``GATEWAY_CATALOG_REFRESH_SECONDS``, the replica
+later), without holding up the request that ended it (``tool.invoked`` events have their own
+publisher, tool_events.py). After a NATS reconnect, and every ``GATEWAY_CATALOG_REFRESH_SECONDS``, the replica
 reloads what it may have missed while cut off.
 """
 
@@ -18,9 +18,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NatsClient
 
-from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.events import Event
 from gatehouse_contracts.subjects import MCP_SESSION_ENDED
 
 from .catalog import Catalog
@@ -70,16 +68,6 @@ class Background:
             log.warning(
                 "ended MCP session not stored (a replica started later may accept it): %s", exc.message
             )
-
-    def publish(self, event: Event) -> None:
-        """Publish an event without waiting (``tool.invoked``: one per call)."""
-        self._spawn(self._publish_quietly(event))
-
-    async def _publish_quietly(self, event: Event) -> None:
-        try:
-            await bus.publish_event_nowait(self._nats(), event)
-        except GatehouseError as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc.message)
 
     async def refresh_forever(self, every: float) -> None:
         while True:

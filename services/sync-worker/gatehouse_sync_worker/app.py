@@ -82,7 +82,7 @@ def build(settings: Settings) -> ASGIApp:
             delay = await work(attempt)
         except GatehouseError as exc:  # MongoDB, NATS or identity down: the same event again later
             if attempt >= max_deliver:
-                await bus.keep_dead_letter(deps.store.dead_letter, msg, attempt, exc.message, log)
+                await bus.keep_dead_letter(deps.store.dead_letter, msg.raw_message, attempt, exc.message, log)
                 await msg.reject()
                 return
             log.warning(
