@@ -26,7 +26,7 @@ import harness  # noqa: E402
 import nats  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from gatehouse_contracts.bus import StreamLimits, create_stream, publish_event_nowait  # noqa: E402
+from gatehouse_contracts.bus import StreamLimits, create_stream, publish_confirmed  # noqa: E402
 from gatehouse_contracts.events import ToolInvoked, new_event  # noqa: E402
 from gatehouse_contracts.subjects import STREAM  # noqa: E402
 
@@ -60,11 +60,10 @@ async def burst(nc: Any, mongo: Any, pids: dict[str, int], n: int) -> dict[str, 
     first = (await js.stream_info(STREAM)).state.last_seq + 1
     cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
-    for i in range(n):
-        await publish_event_nowait(nc, event(i))
-    await nc.flush()
+    if await publish_confirmed(js, [event(i) for i in range(n)]):
+        raise SystemExit("the stream did not confirm every event")
     published = time.monotonic()
-    last = first + n - 1  # core publishes reach the stream a little later
+    last = first + n - 1
     # no event says "all acknowledged": poll the consumer (NATS answers in microseconds)
     while (await js.consumer_info(STREAM, "audit")).ack_floor.stream_seq < last:  # noqa: ASYNC110
         if time.monotonic() - published > STUCK_SECONDS:

@@ -28,7 +28,7 @@ from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 from rawmcp import open_session, rpc
 
-from gatehouse_contracts.bus import publish_event_nowait
+from gatehouse_contracts.bus import publish_confirmed
 from gatehouse_contracts.events import ToolInvoked, encode_event, new_event
 from gatehouse_contracts.subjects import STREAM, event_subject
 
@@ -55,13 +55,9 @@ class Audited:
 
     async def publish(self, gateway_id: str, n: int) -> list[str]:
         """``n`` tool.invoked events, published as the gateway does; their ids."""
-        ids = []
-        for i in range(n):
-            event = _tool_invoked(gateway_id, i)
-            await publish_event_nowait(self.nc, event)
-            ids.append(event.event_id)
-        await self.nc.flush()
-        return ids
+        events = [_tool_invoked(gateway_id, i) for i in range(n)]
+        assert not await publish_confirmed(self.js, events)
+        return [event.event_id for event in events]
 
     async def consumer(self) -> Any:
         return await self.js.consumer_info(STREAM, harness.AUDIT_DURABLE)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +17,7 @@ from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
+from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 
 from . import rpc
@@ -25,6 +26,7 @@ from .events import Event, encode_event
 from .subjects import EVENTS_ALL, STREAM, STREAM_CREATED_ADVISORY, event_subject, rpc_subject
 
 R = TypeVar("R", bound=msgspec.Struct)
+E = TypeVar("E", bound=Event)
 
 
 def inbox_prefix(service: str) -> str:
@@ -159,13 +161,26 @@ async def publish_event(
             await asyncio.sleep(0.5)
 
 
-async def publish_event_nowait(nc: NatsClient, event: Event) -> None:
-    """Hand the event to NATS without waiting for the stream's ack (for high-rate events such as
-    ``tool.invoked``: the stream still stores it; ``Nats-Msg-Id`` still de-duplicates)."""
-    try:
-        await nc.publish(event_subject(event), encode_event(event), headers={"Nats-Msg-Id": event.event_id})
-    except nats.errors.Error as exc:
-        raise Unavailable(f"the event bus is unavailable ({type(exc).__name__})") from None
+async def publish_confirmed(js: JetStreamContext, events: Sequence[E], *, timeout: float = 5.0) -> list[E]:
+    """Publish a batch of events at once (for high-rate events such as ``tool.invoked``) and wait up
+    to ``timeout`` for the stream to confirm each; the events it did not confirm, in their order, for
+    the caller to publish again (``Nats-Msg-Id`` = event id: a copy the stream already holds is
+    dropped). Pipelined: one reply subscription, no round trip per event."""
+    sent: list[tuple[E, asyncio.Future[Any] | None]] = []
+    for event in events:
+        try:
+            ack = await js.publish_async(
+                event_subject(event), encode_event(event), headers={"Nats-Msg-Id": event.event_id}
+            )
+        except nats.errors.Error:
+            ack = None
+        sent.append((event, ack))
+    waiting = [ack for _, ack in sent if ack is not None]
+    if waiting:
+        _, late = await asyncio.wait(waiting, timeout=timeout)
+        for ack in late:
+            ack.cancel()
+    return [event for event, ack in sent if ack is None or ack.cancelled() or ack.exception() is not None]
 
 
 class IdentityClient:

@@ -161,6 +161,7 @@ def test_the_catalog_knows_each_target_s_era_and_its_tools_mirrored_headers() ->
         {"name": "regional", "inputSchema": region},
         {"name": "bad", "inputSchema": bad},
     ]
+
     def synced(target_id: str, name: str, version: str) -> Target:
         return msgspec.structs.replace(
             _target(target_id, name, "READY", []),
