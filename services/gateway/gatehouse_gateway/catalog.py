@@ -18,6 +18,7 @@ import gc
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import msgspec
 from gatehouse_contracts.lifecycle import READY
 from gatehouse_contracts.target_auth import oauth_provider
 
+from .modern_rules import HeaderMap, header_map
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
 
@@ -51,8 +53,9 @@ class RoutedTarget:
         return bool(self.oauth and self.oauth.get("grantType") == "AUTHORIZATION_CODE")
 
 
-# a target's stored document, where its tools go, and each tool: (prefixed name, own name, JSON)
-Encoded = tuple[Doc, RoutedTarget, list[tuple[str, str, bytes]]]
+# a target's stored document, where its tools go, each tool: (prefixed name, own name, JSON), and
+# the x-mcp-header parameters of the tools that have any, by prefixed name
+Encoded = tuple[Doc, RoutedTarget, list[tuple[str, str, bytes]], dict[str, HeaderMap]]
 
 
 @dataclass
@@ -69,9 +72,11 @@ class GatewayCatalog:
     tools: list[bytes] = field(default_factory=list)  # each prefixed tool, encoded
     routes: dict[str, tuple[RoutedTarget, str]] = field(default_factory=dict)
     return_urls: frozenset[str] = frozenset()  # the workload's allow-list: targets' defaultReturnUrls
+    param_headers: dict[str, HeaderMap] = field(default_factory=dict)  # tools with x-mcp-header params
     _answers: dict[int, bytes] = field(default_factory=dict)  # by first tool: the issued pages only
     _starts: dict[str, int] = field(default_factory=dict)  # the cursors of _answers: where they lead
     _encoded: dict[str, Encoded] = field(default_factory=dict)
+    _modern: dict[str | None, bytes] = field(default_factory=dict)  # 2026-07-28 pages, by cursor
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
         """This catalog's targets (and their encoded tools) under a changed gateway document."""
@@ -81,6 +86,7 @@ class GatewayCatalog:
         keys: list[tuple[str, int]] = []
         tools: list[bytes] = []
         routes: dict[str, tuple[RoutedTarget, str]] = {}
+        param_headers: dict[str, HeaderMap] = {}
         encoded: dict[str, Encoded] = {}
         for doc in sorted(self.targets.values(), key=lambda d: d["name"]):
             if doc["status"]["status"] != READY:
@@ -89,13 +95,15 @@ class GatewayCatalog:
             if held is None or held[0] is not doc:
                 held = _encode_target(doc)
             encoded[doc["_id"]] = held
-            _, target, entries = held
+            _, target, entries, headers = held
             for i, (name, tool, data) in enumerate(entries):
                 keys.append((doc["name"], i))
                 tools.append(data)
                 routes[name] = (target, tool)
+            param_headers.update(headers)
         self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
-        self._answers, self._starts = {}, {}
+        self.param_headers = param_headers
+        self._answers, self._starts, self._modern = {}, {}, {}
         self.return_urls = frozenset(
             url for doc in self.targets.values() if (url := doc["spec"].get("defaultReturnUrl"))
         )
@@ -129,6 +137,23 @@ class GatewayCatalog:
                     self._starts[next_cursor.decode()] = end
         return answer
 
+    def modern_answer(
+        self, cursor: str | None, size: int, cursors: Cursors, head: Callable[[GatewayCatalog], bytes]
+    ) -> bytes:
+        """``answer``'s page for protocol 2026-07-28: ``head(self)`` (resultType, cache hints, _meta)
+        goes first in the result. Encoded once per page, like ``answer``'s, and only for the pages
+        ``answer`` keeps."""
+        modern = self._modern.get(cursor)
+        if modern is None:
+            page = self.answer(cursor, size, cursors)
+            modern = _RESULT + head(self) + b"," + page[len(_RESULT) :]
+            if cursor is None or cursor in self._starts:
+                self._modern[cursor] = modern
+        return modern
+
+
+_RESULT = b'{"jsonrpc":"2.0","result":{'
+
 
 def _encode_target(doc: Doc) -> Encoded:
     """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
@@ -141,11 +166,15 @@ def _encode_target(doc: Doc) -> Encoded:
         oauth_provider(doc["spec"]["credentials"]),
     )
     entries = []
+    headers: dict[str, HeaderMap] = {}
     for tool in msgspec.json.decode(doc.get("toolsJson") or b"[]"):
         name, prefixed = tool["name"], f"{doc['name']}{SEPARATOR}{tool['name']}"
         tool["name"] = prefixed
-        entries.append((prefixed, name, _encoder.encode(tool)))
-    return doc, target, entries
+        data = _encoder.encode(tool)
+        entries.append((prefixed, name, data))
+        if b'"x-mcp-header"' in data and (found := header_map(tool.get("inputSchema"))):
+            headers[prefixed] = found
+    return doc, target, entries, headers
 
 
 class Cursors:

@@ -7,7 +7,7 @@ credentials also drops the upstream sessions and user tokens kept for it; a stat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatehouse_contracts.events import (
     Event,
@@ -24,6 +24,7 @@ from gatehouse_contracts.events import (
 )
 
 from .catalog import Catalog
+from .consent_wait import ConsentWaiters
 from .sessions import EndedSessions
 from .upstream import UpstreamPool
 from .user_auth import UserTokens
@@ -37,6 +38,7 @@ class Replica:
     upstream: UpstreamPool
     user_tokens: UserTokens
     ended: EndedSessions
+    consents: ConsentWaiters = field(default_factory=ConsentWaiters)  # 2026-07-28 calls waiting for consent
 
     async def forget_target(self, target_id: str) -> None:
         """Drop the upstream sessions and user tokens of a target whose endpoint may have changed."""

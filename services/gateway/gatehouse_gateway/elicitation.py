@@ -41,9 +41,14 @@ def split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return forwarded or None, override
 
 
+def consent_message(target_name: str) -> str:
+    """What a URL elicitation for a consent tells the user (either era)."""
+    return f"Authorization is required to use {target_name!r} on your behalf: open the URL, then retry."
+
+
 def authorization_required(target_name: str, url: str, elicitation_id: str, protocol: str) -> bytes:
     """-32042 URL elicitation (2025-11-25 on); an isError result with the URL for older clients."""
-    message = f"Authorization is required to use {target_name!r} on your behalf: open the URL, then retry."
+    message = consent_message(target_name)
     if protocol < URL_ELICITATION_SINCE:
         text = f"{message} {url}"
         return msgspec.json.encode({"content": [{"type": "text", "text": text}], "isError": True})
