@@ -157,14 +157,14 @@ async def test_sdk_client_consents_in_one_call(world: World) -> None:
     in the browser while the retry waits for identity.token_issued, the result arrives on that call."""
     w = world
     await _user_target(w, "mrtr")
-    jwt = w.user_jwt("U5")
+    jwt = w.user_jwt("U1")
     asked: list[mcp_types.ElicitRequestURLParams] = []
     person: list[asyncio.Task[None]] = []
 
     async def on_elicit(context: Any, params: Any) -> mcp_types.ElicitResult:
         asked.append(params)
         # the user agrees and goes to the browser; the client retries at once
-        person.append(asyncio.create_task(_consent_and_complete(w, params.url, "U5", jwt)))
+        person.append(asyncio.create_task(_consent_and_complete(w, params.url, "U1", jwt)))
         return mcp_types.ElicitResult(action="accept")
 
     async with mcp_client(
@@ -172,16 +172,16 @@ async def test_sdk_client_consents_in_one_call(world: World) -> None:
     ) as client:
         assert client.protocol_version == MODERN
         result = await client.call_tool("mrtr___whoami", {})
-        assert json.loads(result.content[0].text)["sub"] == "U5"  # the user's own token reached the target
+        assert json.loads(result.content[0].text)["sub"] == "U1"  # the user's own token reached the target
         assert len(asked) == 1 and asked[0].mode == "url"
         assert asked[0].url.startswith(f"{w.stack.identity_url}/identities/oauth2/authorize?request_uri=")
         await person[0]
         # the token is kept: the next call asks nobody
         result = await client.call_tool("mrtr___whoami", {})
-        assert json.loads(result.content[0].text)["sub"] == "U5" and len(asked) == 1
+        assert json.loads(result.content[0].text)["sub"] == "U1" and len(asked) == 1
     # a client that cannot open URLs is told which capability it lacks
     async with mcp_client(
-        w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {w.user_jwt('U6')}"}
+        w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {w.user_jwt('U2')}"}
     ) as bare:
         with pytest.raises(MCPError) as missing:
             await bare.call_tool("mrtr___whoami", {})
@@ -208,9 +208,9 @@ async def test_request_state_attacks_change_nothing_and_the_retry_waits(world: W
     w = world
     await _user_target(w, "state")
     tool = "state___whoami"
-    u7, u8 = w.user_jwt("U7"), w.user_jwt("U8")
+    u3, u4 = w.user_jwt("U3"), w.user_jwt("U4")
     async with httpx.AsyncClient(timeout=60) as http:
-        first = (await _call(http, w, u7, tool)).json()["result"]
+        first = (await _call(http, w, u3, tool)).json()["result"]
         assert first["resultType"] == "input_required" and "_meta" in first
         assert "ttlMs" not in first  # interim results carry no cache hints
         ((key, asked),) = first["inputRequests"].items()
@@ -221,20 +221,20 @@ async def test_request_state_attacks_change_nothing_and_the_retry_waits(world: W
         payload, _, signature = state.partition(".")
         forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + signature
         for jwt, extra, args in (
-            (u7, {"requestState": forged}, None),  # altered
-            (u7, {"requestState": "x" + state}, None),  # not ours
-            (u7, {"requestState": state}, {"other": 1}),  # other arguments
-            (u8, {"requestState": state}, None),  # another user's
+            (u3, {"requestState": forged}, None),  # altered
+            (u3, {"requestState": "x" + state}, None),  # not ours
+            (u3, {"requestState": state}, {"other": 1}),  # other arguments
+            (u4, {"requestState": state}, None),  # another user's
         ):
             r = await _call(http, w, jwt, tool, {**extra, **accept}, args)
             assert r.status_code == 400 and r.json()["error"]["code"] == -32602, r.text
             assert "requestState" in r.json()["error"]["message"]
-        r = await _call(http, w, u7, tool, {"requestState": state})
+        r = await _call(http, w, u3, tool, {"requestState": state})
         assert r.json()["result"]["resultType"] == "input_required"  # no answer yet: asked again, same URL
         assert r.json()["result"]["inputRequests"][CONSENT]["params"]["url"] == url
         # decline: an error result, nothing called
         r = await _call(
-            http, w, u7, tool, {"requestState": state, "inputResponses": {CONSENT: {"action": "decline"}}}
+            http, w, u3, tool, {"requestState": state, "inputResponses": {CONSENT: {"action": "decline"}}}
         )
         declined = r.json()["result"]
         assert declined["isError"] is True and declined["resultType"] == "complete"
@@ -246,7 +246,7 @@ async def test_request_state_attacks_change_nothing_and_the_retry_waits(world: W
             capabilities=URL_ELICITATION,
         )
         headers = {
-            "Authorization": f"Bearer {u7}",
+            "Authorization": f"Bearer {u3}",
             "MCP-Protocol-Version": MODERN,
             "Mcp-Method": "tools/call",
             "Mcp-Name": tool,
@@ -256,10 +256,10 @@ async def test_request_state_attacks_change_nothing_and_the_retry_waits(world: W
             assert stream.headers["content-type"] == "text/event-stream"
             lines = stream.aiter_lines()
             assert (await anext(lines)).startswith(": waiting")
-            person = asyncio.create_task(_consent_and_complete(w, url, "U7", u7))
+            person = asyncio.create_task(_consent_and_complete(w, url, "U3", u3))
             data = [line async for line in lines if line.startswith("data: ")]
             await person
         result = json.loads(data[0].removeprefix("data: "))["result"]
-        assert json.loads(result["content"][0]["text"])["sub"] == "U7"
-        # U8 gained nothing from the attempts with U7's state
-        assert (await _call(http, w, u8, tool)).json()["result"]["resultType"] == "input_required"
+        assert json.loads(result["content"][0]["text"])["sub"] == "U3"
+        # U4 gained nothing from the attempts with U3's state
+        assert (await _call(http, w, u4, tool)).json()["result"]["resultType"] == "input_required"

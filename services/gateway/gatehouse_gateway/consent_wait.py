@@ -34,6 +34,3 @@ class ConsentWaiters:
     def settled(self, session_uri: str) -> None:
         for event in self._waiting.get(session_uri, ()):
             event.set()
-
-    def __len__(self) -> int:
-        return sum(map(len, self._waiting.values()))

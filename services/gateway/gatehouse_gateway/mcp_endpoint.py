@@ -108,7 +108,12 @@ class McpEndpoint:
         self.max_body_bytes = config.max_body_bytes
         self.on_session_ended = config.on_session_ended
         self.on_tool_invoked = config.on_tool_invoked
-        self.modern = ModernEndpoint(self, SERVER_INFO, config.waiters or ConsentWaiters(), config.modern)
+        self.modern = ModernEndpoint(
+            self,
+            SERVER_INFO,
+            config.waiters if config.waiters is not None else ConsentWaiters(),
+            config.modern,
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 

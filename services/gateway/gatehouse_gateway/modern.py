@@ -352,10 +352,11 @@ class ModernEndpoint:
                 raise call_errors.translate(exc, call.target.name)[1] from None
         return await self._run(call)
 
-    async def answer(self, call: Call, work: Awaitable[bytes]) -> tuple[int, bytes]:
-        """(HTTP status, the JSON-RPC message) for the outcome of ``work``."""
+    async def answer(self, call: Call, work: Awaitable[bytes | None]) -> tuple[int, bytes] | None:
+        """(HTTP status, the JSON-RPC message) for the outcome of ``work`` (None for None)."""
         try:
-            return 200, jsonrpc.raw_result(call.id, await work)
+            result = await work
+            return None if result is None else (200, jsonrpc.raw_result(call.id, result))
         except ModernError as exc:
             return exc.status, jsonrpc.error(call.id, exc.code, exc.message, exc.data)
         except JsonRpcError as exc:
@@ -376,9 +377,9 @@ class ConsentRetry(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ep, call = self.endpoint, self.call
         with ep.waiters.waiting(self.consent.session) as settled:
-            status, body = await ep.answer(call, _settled_or_empty(ep, call, self.consent))
-            if body:
-                await _send_json(send, status, body)
+            now = await ep.answer(call, ep.settle(call, self.consent))
+            if now is not None:
+                await _send_json(send, *now)
                 return
             if self.sse:
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -434,10 +435,6 @@ async def _unless(work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:
         task.cancel()
         return None
     return task.result()
-
-
-async def _settled_or_empty(ep: ModernEndpoint, call: Call, consent: ConsentState) -> bytes:
-    return await ep.settle(call, consent) or b""
 
 
 async def _asked_again(ep: ModernEndpoint, call: Call, consent: ConsentState) -> bytes:
