@@ -1,5 +1,6 @@
 """Authorization-code targets end to end: inbound JWTs, implicit sync with an admin's consent, URL
-elicitation (-32042) on tools/call, a user's consent in a real browser, completion, retry.
+elicitation (-32042, the 2025-11-25 era: these clients say mode="legacy"; test_modern_era.py has
+2026-07-28's multi-round-trip consent) on tools/call, a user's consent in a real browser, completion, retry.
 
 oidc-provider is both the users' IdP (their JWTs for the gateway) and the upstream authorization
 server; the upstream is an `mcp` SDK server that validates that server's JWTs and answers `whoami`

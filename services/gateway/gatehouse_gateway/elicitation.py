@@ -15,6 +15,8 @@ import msgspec
 from gatehouse_contracts import jsonrpc
 from gatehouse_contracts.jsonrpc import JsonRpcError
 
+from .catalog import GatewayCatalog, RoutedTarget
+
 OAUTH_META = "gatehouse/oauth"  # params._meta key: {returnUrl, forceAuthentication} for one call
 URL_ELICITATION_SINCE = "2025-11-25"
 
@@ -39,6 +41,28 @@ def split_meta(meta: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
             '{"returnUrl": string, "forceAuthentication": boolean}',
         )
     return forwarded or None, override
+
+
+def tool_call(
+    params: dict[str, Any], meta: Any, cat: GatewayCatalog
+) -> tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any], RoutedTarget, str]:
+    """A tools/call's checked params (either era): its name, arguments, the _meta to forward, our
+    overrides, and where it goes (the target and the tool's own name); -32602 for what is wrong."""
+    name = params.get("name")
+    arguments = params.get("arguments", {})
+    if not isinstance(name, str):
+        raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
+    if not isinstance(arguments, dict):
+        raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
+    meta, override = split_meta(meta)
+    if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
+        raise JsonRpcError(
+            jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
+        )
+    route = cat.routes.get(name)
+    if route is None:
+        raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
+    return name, arguments, meta, override, route[0], route[1]
 
 
 def consent_message(target_name: str) -> str:

@@ -36,7 +36,7 @@ from gatehouse_contracts.mcp_client import (
 from . import call_errors, sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .consent_wait import ConsentWaiters
-from .elicitation import authorization_required, split_meta
+from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
 from .modern import ModernConfig, ModernEndpoint
@@ -279,22 +279,7 @@ class McpEndpoint:
         self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
     ) -> bytes:
         """The encoded result object: the target's, passed through, or our own."""
-        name = msg.params.get("name")
-        arguments = msg.params.get("arguments", {})
-        meta = msg.params.get("_meta")
-        if not isinstance(name, str):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
-        if not isinstance(arguments, dict):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
-        meta, override = split_meta(meta)
-        if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
-            raise JsonRpcError(
-                jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
-            )
-        route = cat.routes.get(name)
-        if route is None:
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
-        target, tool = route
+        name, arguments, meta, override, target, tool = tool_call(msg.params, msg.params.get("_meta"), cat)
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
         try:

@@ -33,7 +33,7 @@ from gatehouse_contracts.jsonrpc import JsonRpcError
 from . import call_errors
 from .catalog import GatewayCatalog, RoutedTarget
 from .consent_wait import ConsentWaiters
-from .elicitation import consent_message, split_meta
+from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
 from .modern_rules import (
     ENVELOPE_PREFIX,
@@ -212,23 +212,11 @@ class ModernEndpoint:
         request: Request,
     ) -> Response:
         params = msg.params
-        name, arguments = params.get("name"), params.get("arguments", {})
-        if not isinstance(name, str):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
-        if not isinstance(arguments, dict):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
         meta = {k: v for k, v in params["_meta"].items() if not k.startswith(ENVELOPE_PREFIX)}
-        meta_fwd, override = split_meta(meta)
-        if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
-            raise JsonRpcError(
-                jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
-            )
-        route = cat.routes.get(name)
-        if route is None:
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
+        name, arguments, meta_fwd, override, target, tool = tool_call(params, meta, cat)
         if (params_map := cat.param_headers.get(name)) is not None:
             check_param_headers(params_map, arguments, headers)
-        call = Call(msg.id, cat, route[0], route[1], name, arguments, meta_fwd, override, env, user)
+        call = Call(msg.id, cat, target, tool, name, arguments, meta_fwd, override, env, user)
         if "requestState" not in params:
             return self._reply(msg.id, await self._run(call))
         consent = self.states.open(
