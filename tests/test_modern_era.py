@@ -263,3 +263,66 @@ async def test_request_state_attacks_change_nothing_and_the_retry_waits(world: W
         assert json.loads(result["content"][0]["text"])["sub"] == "U3"
         # U4 gained nothing from the attempts with U3's state
         assert (await _call(http, w, u4, tool)).json()["result"]["resultType"] == "input_required"
+
+
+# -- subscriptions/listen ---------------------------------------------------------------------------
+
+
+async def test_a_listener_sees_tools_list_changed_within_a_second(stack: Any, sdk_server: Any) -> None:
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await admin.create_gateway()
+        gid = gateway["gatewayId"]
+        async with mcp_client(gateway["gatewayUrl"]) as client:
+            assert client.server_capabilities.tools and client.server_capabilities.tools.list_changed
+            async with client.listen(tools_list_changed=True) as sub:
+                assert sub.honored and sub.honored.tools_list_changed
+                events = aiter(sub)
+                # a target with its tools given: READY when the admin API answers
+                created = await admin.create_target(
+                    gid,
+                    target_body(
+                        "given",
+                        sdk_server.url,
+                        inline_tools=[{"name": "echo", "inputSchema": {"type": "object"}}],
+                    ),
+                )
+                ready_at = asyncio.get_running_loop().time()
+                assert created["status"] == "READY"
+                await asyncio.wait_for(anext(events), 5)
+                assert asyncio.get_running_loop().time() - ready_at < 1.0
+                assert "given___echo" in [t.name for t in (await client.list_tools()).tools]
+                # a synced one: READY once the sync-worker listed its tools; the event follows at once
+                synced = await admin.create_target(gid, target_body("synced", sdk_server.url))
+                await asyncio.wait_for(anext(events), 30)
+                seen_at = asyncio.get_running_loop().time()
+                status = await admin.target(gid, synced["targetId"])
+                assert status["status"] == "READY", status
+                assert "synced___add" in [t.name for t in (await client.list_tools()).tools]
+                assert asyncio.get_running_loop().time() - seen_at < 1.0
+    # the wire: the acknowledgment first, the subscription id on every message, keep-alives between
+    body = modern_request(
+        "subscriptions/listen", {"notifications": {"toolsListChanged": True, "promptsListChanged": True}}
+    )
+    headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": "subscriptions/listen"}
+    async with httpx.AsyncClient(timeout=30) as http, Admin(stack.gateway_url, stack.admin_headers) as admin:
+        async with http.stream(
+            "POST",
+            gateway["gatewayUrl"],
+            json=body,
+            headers={**headers, "Accept": "application/json, text/event-stream"},
+        ) as stream:
+            assert stream.headers["content-type"] == "text/event-stream"
+            messages = (
+                json.loads(line[6:]) async for line in stream.aiter_lines() if line.startswith("data: ")
+            )
+            ack = await anext(messages)
+            assert ack["method"] == "notifications/subscriptions/acknowledged"
+            assert ack["params"]["notifications"] == {"toolsListChanged": True}  # prompts: not served
+            assert ack["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": body["id"]}
+            r = await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
+            assert r.status_code == 202
+            changed = await asyncio.wait_for(anext(messages), 5)
+            assert changed["method"] == "notifications/tools/list_changed"
+            assert changed["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": body["id"]}
+        r = await post(http, gateway["gatewayUrl"], body, headers={**headers, "Accept": "application/json"})
+        assert r.status_code == 406

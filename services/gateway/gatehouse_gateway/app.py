@@ -24,7 +24,6 @@ from . import routes
 from .background import Background
 from .catalog import Catalog
 from .changes import Replica
-from .consent_wait import ConsentWaiters
 from .deps import Deps
 from .fast_path import McpFastPath
 from .mcp_endpoint import McpConfig, McpEndpoint
@@ -35,6 +34,7 @@ from .store import Store
 from .subscribers import subscribers
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway")
 
@@ -69,7 +69,7 @@ def build(settings: Settings) -> ASGIApp:
         client_credentials(identity),
         max_sessions=settings.gateway_max_upstream_sessions,
     )
-    replica = Replica(catalog, upstream, UserTokens(identity), ended, ConsentWaiters())
+    replica = Replica(catalog, upstream, UserTokens(identity), ended, Waiters())
     broker.include_router(subscribers(replica))
     jwt = JwtValidator(
         http,

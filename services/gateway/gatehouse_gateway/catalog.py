@@ -30,6 +30,7 @@ from gatehouse_contracts.target_auth import oauth_provider
 from .modern_rules import HeaderMap, header_map
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway.catalog")
 SEPARATOR = "___"
@@ -213,6 +214,13 @@ class Catalog:
         self._store = store
         self._lock = asyncio.Lock()
         self.gateways: dict[str, GatewayCatalog] = {}
+        self.listeners = Waiters()  # subscriptions/listen streams, by gateway: woken when its tools change
+
+    def _rebuild(self, gateway_id: str, cat: GatewayCatalog, before: list[bytes] | None) -> None:
+        """Rebuild ``cat``; wake its listeners if its tool list is not what it was (``before``)."""
+        cat.rebuild()
+        if before is None or before != cat.tools:
+            self.listeners.wake(gateway_id)
 
     async def reload_all(self) -> None:
         """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild
@@ -240,7 +248,8 @@ class Catalog:
                     del cat.targets[tid]
                     dirty.add(gid)
             for gid in dirty:
-                gateways[gid].rebuild()
+                old = self.gateways.get(gid)
+                self._rebuild(gid, gateways[gid], old.tools if old else None)
             self.gateways = gateways
             log.debug("catalog reloaded: %d gateways rebuilt, %d targets re-read", len(dirty), len(fresh))
 
@@ -256,7 +265,8 @@ class Catalog:
         cat = GatewayCatalog(doc)
         for target in await self._store.catalog_targets(gateway_id):
             cat.targets[target["_id"]] = target
-        cat.rebuild()
+        old = self.gateways.get(gateway_id)
+        self._rebuild(gateway_id, cat, old.tools if old else None)
         self.gateways[gateway_id] = cat
 
     async def reload_target(self, gateway_id: str, target_id: str) -> None:
@@ -270,10 +280,10 @@ class Catalog:
                 cat.targets.pop(target_id, None)
             else:
                 cat.targets[target_id] = doc
-            cat.rebuild()
+            self._rebuild(gateway_id, cat, cat.tools)
 
     async def drop_target(self, gateway_id: str, target_id: str) -> None:
         async with self._lock:
             cat = self.gateways.get(gateway_id)
             if cat is not None and cat.targets.pop(target_id, None) is not None:
-                cat.rebuild()
+                self._rebuild(gateway_id, cat, cat.tools)

@@ -24,10 +24,10 @@ from gatehouse_contracts.events import (
 )
 
 from .catalog import Catalog
-from .consent_wait import ConsentWaiters
 from .sessions import EndedSessions
 from .upstream import UpstreamPool
 from .user_auth import UserTokens
+from .waiters import Waiters
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Replica:
     upstream: UpstreamPool
     user_tokens: UserTokens
     ended: EndedSessions
-    consents: ConsentWaiters = field(default_factory=ConsentWaiters)  # 2026-07-28 calls waiting for consent
+    consents: Waiters = field(default_factory=Waiters)  # 2026-07-28 calls waiting for consent
 
     async def forget_target(self, target_id: str) -> None:
         """Drop the upstream sessions and user tokens of a target whose endpoint may have changed."""

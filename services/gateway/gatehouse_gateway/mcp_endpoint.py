@@ -35,7 +35,6 @@ from gatehouse_contracts.mcp_client import (
 
 from . import call_errors, sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
-from .consent_wait import ConsentWaiters
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
@@ -44,6 +43,7 @@ from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway.mcp")
 
@@ -80,7 +80,7 @@ class McpConfig:
     on_tool_invoked: Callable[[ToolInvoked], None] = _no_tool_invoked
     """Publish the audit event of one tools/call; must not block."""
     modern: ModernConfig = ModernConfig(ttl_ms=30_000, consent_wait=300.0, keepalive=15.0)
-    waiters: ConsentWaiters | None = None  # woken by identity's events (subscribers.py)
+    waiters: Waiters | None = None  # woken by identity's events (subscribers.py)
 
 
 class McpEndpoint:
@@ -111,7 +111,7 @@ class McpEndpoint:
         self.modern = ModernEndpoint(
             self,
             SERVER_INFO,
-            config.waiters if config.waiters is not None else ConsentWaiters(),
+            config.waiters if config.waiters is not None else Waiters(),
             config.modern,
         )
 

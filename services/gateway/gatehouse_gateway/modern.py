@@ -32,7 +32,6 @@ from gatehouse_contracts.jsonrpc import JsonRpcError
 
 from . import call_errors
 from .catalog import GatewayCatalog, RoutedTarget
-from .consent_wait import ConsentWaiters
 from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
 from .modern_rules import (
@@ -49,13 +48,15 @@ from .modern_rules import (
 )
 from .request_state import ConsentState, RequestStates
 from .user_auth import AuthorizationRequired, ConsentEnded, User
+from .waiters import Waiters
 
 if TYPE_CHECKING:
     from .mcp_endpoint import McpEndpoint
 
 JSON = "application/json"
 CONSENT_INPUT = "gatehouse/consent"  # our key in inputRequests / inputResponses
-KNOWN_METHODS = frozenset({"server/discover", "tools/list", "tools/call"})
+KNOWN_METHODS = frozenset({"server/discover", "tools/list", "tools/call", "subscriptions/listen"})
+SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -95,7 +96,7 @@ class Call:
 
 class ModernEndpoint:
     def __init__(
-        self, legacy: McpEndpoint, server_info: dict[str, str], waiters: ConsentWaiters, config: ModernConfig
+        self, legacy: McpEndpoint, server_info: dict[str, str], waiters: Waiters, config: ModernConfig
     ) -> None:
         self.legacy = legacy
         self.waiters = waiters
@@ -136,6 +137,8 @@ class ModernEndpoint:
                 return self._tools_list(msg, cat)
             if msg.method == "server/discover":
                 return self._reply(msg.id, self._discover(cat))
+            if msg.method == "subscriptions/listen":
+                return self._listen(msg, cat, request)
             return await self._tools_call(msg, cat, env, user, headers, request)
         except ModernError as exc:
             return _error(msg_id, exc.status, exc.code, exc.message, exc.data)
@@ -175,7 +178,7 @@ class ModernEndpoint:
         mcp = cat.gateway["protocolConfiguration"]["mcp"]
         fields: dict[str, Any] = {
             "supportedVersions": [MODERN_VERSION, *mcp["supportedVersions"]],
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": {"tools": {"listChanged": True}},  # subscriptions/listen
         }
         if instructions := mcp.get("instructions"):
             fields["instructions"] = instructions
@@ -196,6 +199,19 @@ class ModernEndpoint:
                 "Invalid params: unknown cursor (use the nextCursor of this gateway's last tools/list page)",
             ) from None
         return JsonParts([answer, _encoder.encode(msg.id) + b"}"])
+
+    def _listen(self, msg: jsonrpc.Request, cat: GatewayCatalog, request: Request) -> Response:
+        """``subscriptions/listen``: an SSE stream of ``notifications/tools/list_changed`` for this
+        gateway (the only change it has). Other types asked for are left out of the acknowledgment."""
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            raise ModernError(
+                406, jsonrpc.INVALID_REQUEST, "Not Acceptable: subscriptions/listen answers text/event-stream"
+            )
+        wanted = msg.params.get("notifications")
+        if wanted is not None and not isinstance(wanted, dict):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: notifications must be an object")
+        honored = {"toolsListChanged": True} if (wanted or {}).get("toolsListChanged") is True else {}
+        return Listen(self, cat.gateway["_id"], msg.id, honored)
 
     def _list_head(self, cat: GatewayCatalog) -> bytes:
         return self.complete_head[1:] + b"," + self.cache_hints(cat)
@@ -412,6 +428,51 @@ class ConsentRetry(Response):
     async def _comment(self, send: Send, line: bytes) -> None:
         if self.sse:
             await send({"type": "http.response.body", "body": line, "more_body": True})
+
+
+class Listen(Response):
+    """A ``subscriptions/listen`` stream (patterns/subscriptions): the acknowledgment first, then one
+    ``notifications/tools/list_changed`` per change of the gateway's tools (changes that come while
+    one is being sent make one more), SSE comment lines between; every message carries the
+    subscription id (the request's id). It ends when the client closes it."""
+
+    def __init__(
+        self, endpoint: ModernEndpoint, gateway_id: str, msg_id: jsonrpc.RequestId, honored: dict[str, bool]
+    ) -> None:
+        self.endpoint, self.gateway_id, self.honored = endpoint, gateway_id, honored
+        self.meta = {SUBSCRIPTION_ID_KEY: msg_id}
+        self.background = None
+
+    def _event(self, method: str, params: dict[str, Any]) -> bytes:
+        message = jsonrpc.notification(method, {"_meta": self.meta, **params})
+        return b"event: message\ndata: " + message + b"\n\n"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ep = self.endpoint
+        with ep.legacy.catalog.listeners.waiting(self.gateway_id) as changed:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            ack = self._event("notifications/subscriptions/acknowledged", {"notifications": self.honored})
+            await send({"type": "http.response.body", "body": ack, "more_body": True})
+            gone = asyncio.ensure_future(_disconnected(receive))
+            waited = asyncio.ensure_future(changed.wait())
+            try:
+                while True:
+                    either: list[asyncio.Future[Any]] = [gone, waited]
+                    await asyncio.wait(
+                        either, timeout=ep.config.keepalive, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if gone.done():
+                        return
+                    body = b": keep-alive\n\n"
+                    if waited.done():
+                        changed.clear()
+                        waited = asyncio.ensure_future(changed.wait())
+                        if self.honored:
+                            body = self._event("notifications/tools/list_changed", {})
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            finally:
+                gone.cancel()
+                waited.cancel()
 
 
 async def _unless(work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:

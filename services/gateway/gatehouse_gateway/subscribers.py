@@ -51,10 +51,10 @@ def subscribers(replica: Replica) -> NatsRouter:
     )
     @router.subscriber(f"{EVENTS_PREFIX}.identity.token_issued", title="token issued", no_reply=True)
     async def on_consent_settled(msg: NatsMessage) -> None:
-        """Wake the 2026-07-28 calls waiting for this consent session (consent_wait.py)."""
+        """Wake the 2026-07-28 calls waiting for this consent session (waiters.py)."""
         event = _event(msg.body)
         if isinstance(event, (TokenIssued, AuthorizationFailed)) and event.session_uri:
-            replica.consents.settled(event.session_uri)
+            replica.consents.wake(event.session_uri)
 
     @router.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
     async def on_session_ended(msg: NatsMessage) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from gatehouse_contracts.jsonrpc import JsonRpcError
-from gatehouse_gateway.consent_wait import ConsentWaiters
 from gatehouse_gateway.modern import ConsentRetry, ModernConfig
 from gatehouse_gateway.modern_rules import (
     Envelope,
@@ -24,6 +23,7 @@ from gatehouse_gateway.modern_rules import (
     unsupported_version,
 )
 from gatehouse_gateway.request_state import ConsentState, RequestStates
+from gatehouse_gateway.waiters import Waiters
 
 V = "io.modelcontextprotocol/protocolVersion"
 C = "io.modelcontextprotocol/clientCapabilities"
@@ -193,7 +193,7 @@ class _Endpoint:
     """What ConsentRetry uses of ModernEndpoint: the person is still consenting, for ever."""
 
     def __init__(self) -> None:
-        self.waiters = ConsentWaiters()
+        self.waiters = Waiters()
         self.config = ModernConfig(ttl_ms=0, consent_wait=30, keepalive=0.05)
         self.ran = 0
         self.asked = asyncio.Event()  # identity was asked (the waiter is registered by then)
@@ -230,7 +230,7 @@ async def test_a_client_that_leaves_cancels_the_wait() -> None:
     await asyncio.wait_for(retry(scope={}, receive=receive, send=send), 5)
     assert sent[0]["headers"][0] == (b"content-type", b"text/event-stream")
     assert ep.ran == 0 and not ep.waiters._waiting  # nothing ran; nobody waits any more
-    ep.waiters.settled("urn:s")  # a token issued afterwards wakes nothing
+    ep.waiters.wake("urn:s")  # a token issued afterwards wakes nothing
     assert ep.ran == 0
 
 
@@ -249,6 +249,6 @@ async def test_a_settled_consent_runs_the_call_on_the_same_request() -> None:
 
     running = asyncio.ensure_future(retry(scope={}, receive=receive, send=send))
     await ep.asked.wait()
-    ep.waiters.settled("urn:s")  # what identity.token_issued for the session does
+    ep.waiters.wake("urn:s")  # what identity.token_issued for the session does
     await asyncio.wait_for(running, 5)
     assert ep.ran == 1 and sent[-1]["body"] == b"{}" and sent[0]["status"] == 200
