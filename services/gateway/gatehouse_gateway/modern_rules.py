@@ -106,24 +106,21 @@ def envelope(params: dict[str, Any]) -> Envelope:
 
 def mcp_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """The request's ``mcp-*`` headers by lower-case name (ASGI names are lower-case). A repeated
-    one is a mismatch (a proxy reading the first copy and we the last would disagree); so is a
-    value that is not printable ASCII (the spec's base64 form carries anything else)."""
+    one is a mismatch: a proxy reading the first copy and we the last would disagree."""
     found: dict[str, str] = {}
     for key, value in raw:
         if key[:4] == b"mcp-":
             name = key.decode("latin-1")
             if name in found:
                 raise mismatch(f"the {name} header appears more than once")
-            text = value.decode("latin-1")
-            if not (text.isascii() and text.isprintable()):
-                raise mismatch(f"the {name} header carries characters a header may not")
-            found[name] = text
+            found[name] = value.decode("latin-1")
     return found
 
 
 def decode_value(value: str | None) -> str | None:
-    """A mirrored header's value: as sent, or decoded from ``=?base64?...?=`` (None if malformed)."""
-    if value is None:
+    """A mirrored header's value: as sent, or decoded from ``=?base64?...?=``; None if it is
+    malformed or not printable ASCII (the base64 form carries anything else)."""
+    if value is None or not (value.isascii() and value.isprintable()):
         return None
     match = _SENTINEL.fullmatch(value)
     if match is None:
