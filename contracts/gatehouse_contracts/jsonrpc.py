@@ -86,7 +86,8 @@ def parse_message(body: bytes) -> Message:
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
     except RecursionError:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels") from None
-    if depth_exceeds(doc, MAX_DEPTH):
+    # a body with no more brackets than the limit cannot nest deeper: the walk is for the rest
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and depth_exceeds(doc, MAX_DEPTH):
         raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(doc, list):
         raise JsonRpcError(INVALID_REQUEST, "Invalid Request: batches are not supported")
