@@ -1,5 +1,6 @@
 """The MCP endpoint's own cost, without sockets: the gateway's ASGI app (`McpFastPath`) answering
-tools/list for a 1-target catalog, and the floor app (bench/floor.py) answering the same bytes,
+tools/list for a 1-target catalog (2025-11-25 with a session; 2026-07-28 with its envelope and
+mirrored headers), and the floor app (bench/floor.py) answering the same bytes,
 each called in a loop in this process with a prepared request. What is left between these numbers
 and `make bench`'s is uvicorn, the sockets and the event loop, which both sides pay.
 
@@ -28,6 +29,11 @@ from gatehouse_gateway.sessions import EndedSessions, issue
 
 SECRET = b"s" * 32
 BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
+MODERN_BODY = (
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{'
+    b'"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},'
+    b'"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}'
+)
 
 
 def gateway_app() -> Any:
@@ -73,9 +79,11 @@ def gateway_app() -> Any:
     return McpFastPath(None, endpoint)
 
 
-async def per_request_us(app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int) -> float:
+async def per_request_us(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int, body: bytes = BODY
+) -> float:
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": BODY, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
@@ -117,9 +125,14 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "t1.json").write_bytes(b"x" * 3000)
         floor_app = floor.build(SimpleNamespace(dir=tmp))
-        gateway_us = await per_request_us(gateway_app(), "/gateways/g/mcp", headers, n)
+        app = gateway_app()
+        gateway_us = await per_request_us(app, "/gateways/g/mcp", headers, n)
+        modern = [h for h in headers if h[0] not in (b"mcp-session-id", b"mcp-protocol-version")]
+        modern += [(b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/list")]
+        modern_us = await per_request_us(app, "/gateways/g/mcp", modern, n, MODERN_BODY)
         floor_us = await per_request_us(floor_app, "/floor/t1", headers, n)
     print(f"gateway tools/list (1 target) {gateway_us:6.1f} us per request")
+    print(f"  the same at 2026-07-28      {modern_us:6.1f} us per request")
     print(f"floor (3 KB of bytes)          {floor_us:6.1f} us per request")
 
 

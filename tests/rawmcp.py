@@ -68,3 +68,43 @@ async def rpc(
     )
     assert r.headers["content-type"].startswith("application/json"), r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+MODERN = "2026-07-28"
+
+
+def modern_request(
+    method: str,
+    params: dict[str, Any] | None = None,
+    *,
+    capabilities: dict[str, Any] | None = None,
+    msg_id: int | None = None,
+) -> dict[str, Any]:
+    """A 2026-07-28 request: ``params`` plus the per-request ``_meta`` envelope."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": capabilities if capabilities is not None else {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    }
+    return {
+        "jsonrpc": "2.0",
+        "id": msg_id if msg_id is not None else next(_ids),
+        "method": method,
+        "params": {**(params or {}), "_meta": meta},
+    }
+
+
+def modern_headers(body: dict[str, Any], change: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The headers a 2026-07-28 client mirrors from ``body``, then ``change`` (None drops one)."""
+    h: dict[str, str | None] = {"MCP-Protocol-Version": MODERN, "Mcp-Method": body["method"]}
+    if body["method"] == "tools/call":
+        h["Mcp-Name"] = body["params"]["name"]
+    h.update(change or {})
+    return {k: v for k, v in h.items() if v is not None}
+
+
+async def modern_post(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str | None] | None = None
+) -> httpx.Response:
+    """POST a 2026-07-28 request with its mirrored headers (``headers`` change, add or drop some)."""
+    return await post(http, url, body, headers=modern_headers(body, headers))

@@ -94,12 +94,9 @@ async def test_json_rpc_errors(gateway: dict[str, Any]) -> None:
         assert bad_args["error"]["code"] == -32602
         bad_cursor = await rpc(http, url, session, "tools/list", {"cursor": "!!not-a-cursor"})
         assert bad_cursor["error"]["code"] == -32602
-        # a client of a later protocol probing before initialize learns at once to fall back
+        # without a 2026-07-28 header, server/discover is a method of no 2025 version
         discover = await post(
-            http,
-            url,
-            {"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {}},
-            headers={"MCP-Protocol-Version": "2026-07-28"},
+            http, url, {"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {}}
         )
         assert discover.status_code == 200
         assert discover.json() == {
@@ -107,6 +104,14 @@ async def test_json_rpc_errors(gateway: dict[str, Any]) -> None:
             "id": 7,
             "error": {"code": -32601, "message": "Method not found: server/discover"},
         }
+        # with it, the 2026-07-28 endpoint answers (test_modern_era.py); here: its envelope is missing
+        discover = await post(
+            http,
+            url,
+            {"jsonrpc": "2.0", "id": 8, "method": "server/discover", "params": {}},
+            headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"},
+        )
+        assert discover.status_code == 400 and discover.json()["error"]["code"] == -32602
 
 
 async def test_unreachable_target_is_a_json_rpc_error_naming_it(stack: Any, upstreams: Any) -> None:

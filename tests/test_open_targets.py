@@ -44,7 +44,7 @@ async def test_two_targets_listed_and_called_like_direct(
     assert len(direct["sdk"]) >= 3
 
     async with mcp_client(gateway["gatewayUrl"], mode=mode) as client:
-        assert client.protocol_version == "2025-11-25"
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
         listed = {t.name: t for t in await _all_tools(client)}
         expected = {f"{target}___{t.name}": t for target, tools in direct.items() for t in tools}
         assert set(listed) == set(expected)

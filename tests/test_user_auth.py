@@ -1,5 +1,6 @@
 """Authorization-code targets end to end: inbound JWTs, implicit sync with an admin's consent, URL
-elicitation (-32042) on tools/call, a user's consent in a real browser, completion, retry.
+elicitation (-32042, the 2025-11-25 era: these clients say mode="legacy"; test_modern_era.py has
+2026-07-28's multi-round-trip consent) on tools/call, a user's consent in a real browser, completion, retry.
 
 oidc-provider is both the users' IdP (their JWTs for the gateway) and the upstream authorization
 server; the upstream is an `mcp` SDK server that validates that server's JWTs and answers `whoami`
@@ -167,7 +168,9 @@ def _elicitation(exc: MCPError) -> Any:
 async def _call_until_consented(w: World, tool: str, user: str) -> Any:
     """tools/call as ``user``: -32042, consent in the browser, completion with the user's JWT, retry."""
     jwt = w.user_jwt(user)
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {jwt}"}
+    ) as client:
         with pytest.raises(MCPError) as first:
             await client.call_tool(tool, {})
         elicitation = _elicitation(first.value)
@@ -268,7 +271,9 @@ async def test_users_consent_on_tools_call_and_get_their_own_tokens(world: World
     async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
         await admin.create_target(gid, w.target_body("mine", inline=True))
     u1 = w.user_jwt("U1")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {u1}"}
+    ) as client:
         names = [t.name for t in (await client.list_tools()).tools]  # never prompts
         assert "mine___whoami" in names
     result = await _call_until_consented(w, "mine___whoami", "U1")
@@ -278,7 +283,7 @@ async def test_users_consent_on_tools_call_and_get_their_own_tokens(world: World
     # each keeps their own token: no prompt now, and still their own subject
     for user in ("U1", "U2"):
         async with mcp_client(
-            w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {w.user_jwt(user)}"}
+            w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {w.user_jwt(user)}"}
         ) as c:
             assert json.loads((await c.call_tool("mine___whoami", {})).content[0].text)["sub"] == user
 
@@ -319,7 +324,9 @@ async def test_a_forwarded_consent_link_cannot_attach_another_account(world: Wor
     async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
         await admin.create_target(gid, w.target_body("shared", inline=True))
     u3 = w.user_jwt("U3")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u3}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {u3}"}
+    ) as client:
         link = (await _requires_consent(w, client, "shared___whoami")).url
         request_uri = _request_uri(link)
         # U4 opens the forwarded link and consents as U4; U4's browser alone gets the handle
@@ -378,7 +385,9 @@ async def test_identity_verifies_who_consents_and_completes_itself(world: World)
         ]
         await admin.create_target(gateway["gatewayId"], body)  # no return URL: nobody needs an app
     u1 = w.user_jwt("U1")
-    async with mcp_client(gateway["gatewayUrl"], headers={"Authorization": f"Bearer {u1}"}) as client:
+    async with mcp_client(
+        gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {u1}"}
+    ) as client:
         link = (await _requires_consent(w, client, "verified___whoami")).url
         # the link is forwarded to U2, who signs in as U2: refused before the provider, session over
         landed = await browser.consent(link, "U2", w.oidc.users["U2"])
@@ -446,7 +455,9 @@ async def test_overrides_force_and_upstream_401(world: World) -> None:
     result = await _call_until_consented(w, "force___whoami", "U4")
     assert json.loads(result.content[0].text)["sub"] == "U4"
     jwt = w.user_jwt("U4")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {jwt}"}
+    ) as client:
         with pytest.raises(MCPError) as bad:
             await client.call_tool(
                 "force___whoami", {}, meta={"gatehouse/oauth": {"returnUrl": "https://evil.example/"}}
@@ -599,7 +610,9 @@ async def test_gatehouse_authorize_cli_completes_admin_and_user_consents(world: 
         assert ready["status"] == "READY" and ready["authorizationStatus"] == "AUTHORIZED"
 
     jwt = w.user_jwt("U2")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {jwt}"}
+    ) as client:
         with pytest.raises(MCPError) as err:
             await client.call_tool("viacli___whoami", {})
         await authorize(["--url", _elicitation(err.value).url, "--user-token", jwt], "U2")
@@ -618,7 +631,9 @@ async def test_the_audit_trail_holds_an_authorization_code_run(world: World) -> 
         created = await admin.create_target(gid, w.target_body("audited"))
         await _admin_consents(w, admin, created["targetId"], "CREATE_PENDING_AUTH")
     jwt = w.user_jwt("U3")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {jwt}"}
+    ) as client:
         with pytest.raises(MCPError) as err:
             await client.call_tool("audited___whoami", {})
         handle = await _consent(_elicitation(err.value).url, "U3", w.oidc)
@@ -670,7 +685,9 @@ async def test_gatehouse_authorize_completes_only_the_session_it_started(world: 
     async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
         await admin.create_target(gid, w.target_body("onlymine", inline=True, return_url=return_url))
     jwt = w.user_jwt("U2")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], mode="legacy", headers={"Authorization": f"Bearer {jwt}"}
+    ) as client:
         mine = (await _requires_consent(w, client, "onlymine___whoami", force=True)).url
         leaked = (await _requires_consent(w, client, "onlymine___whoami")).url
 

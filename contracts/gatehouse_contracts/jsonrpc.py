@@ -11,7 +11,11 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-URL_ELICITATION_REQUIRED = -32042
+URL_ELICITATION_REQUIRED = -32042  # 2025-11-25 only
+# MCP 2026-07-28 (basic/index "Error Codes")
+HEADER_MISMATCH = -32020
+MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 RequestId = str | int
 
@@ -82,7 +86,8 @@ def parse_message(body: bytes) -> Message:
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
     except RecursionError:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels") from None
-    if depth_exceeds(doc, MAX_DEPTH):
+    # a body with no more brackets than the limit cannot nest deeper: the walk is for the rest
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and depth_exceeds(doc, MAX_DEPTH):
         raise JsonRpcError(PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(doc, list):
         raise JsonRpcError(INVALID_REQUEST, "Invalid Request: batches are not supported")

@@ -27,6 +27,7 @@ from .changes import Replica
 from .deps import Deps
 from .fast_path import McpFastPath
 from .mcp_endpoint import McpConfig, McpEndpoint
+from .modern import ModernConfig
 from .sessions import EndedSessions
 from .settings import Settings
 from .store import Store
@@ -34,6 +35,7 @@ from .subscribers import subscribers
 from .tool_events import ToolEvents
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway")
 
@@ -69,7 +71,7 @@ def build(settings: Settings) -> ASGIApp:
         client_credentials(identity),
         max_sessions=settings.gateway_max_upstream_sessions,
     )
-    replica = Replica(catalog, upstream, UserTokens(identity), ended)
+    replica = Replica(catalog, upstream, UserTokens(identity), ended, Waiters())
     broker.include_router(subscribers(replica))
     jwt = JwtValidator(
         http,
@@ -96,6 +98,13 @@ def build(settings: Settings) -> ASGIApp:
         max_body_bytes=settings.max_body_bytes,
         on_session_ended=background.session_ended,
         on_tool_invoked=tool_events.publish,
+        modern=ModernConfig(
+            # the longest a replica's catalog may lag a change whose event it missed (docs/mcp-clients.md)
+            ttl_ms=int(settings.gateway_catalog_refresh_seconds * 1000),
+            consent_wait=settings.gateway_consent_wait_seconds,
+            keepalive=settings.gateway_sse_keepalive_seconds,
+        ),
+        waiters=replica.consents,
     )
     endpoint = McpEndpoint(catalog, upstream, ended, inbound, replica.user_tokens, config)
 

@@ -18,6 +18,7 @@ import gc
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from gatehouse_contracts.tools import InvalidTool, header_map
 
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway.catalog")
 SEPARATOR = "___"
@@ -77,6 +79,7 @@ class GatewayCatalog:
     _answers: dict[int, bytes] = field(default_factory=dict)  # by first tool: the issued pages only
     _starts: dict[str, int] = field(default_factory=dict)  # the cursors of _answers: where they lead
     _encoded: dict[str, Encoded] = field(default_factory=dict)
+    _modern: dict[str | None, bytes] = field(default_factory=dict)  # 2026-07-28 pages, by cursor
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
         """This catalog's targets (and their encoded tools) under a changed gateway document."""
@@ -100,7 +103,7 @@ class GatewayCatalog:
                 tools.append(data)
                 routes[name] = (target, tool)
         self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
-        self._answers, self._starts = {}, {}
+        self._answers, self._starts, self._modern = {}, {}, {}
         self.return_urls = frozenset(url for t in self.targets.values() if (url := t.spec.default_return_url))
         # The catalog lives long and holds no reference cycles (refcounting frees a replaced one):
         # keep its objects out of the cyclic collector, whose full passes over 10,000s of tool
@@ -132,22 +135,42 @@ class GatewayCatalog:
                     self._starts[next_cursor.decode()] = end
         return answer
 
+    def modern_answer(
+        self, cursor: str | None, size: int, cursors: Cursors, head: Callable[[GatewayCatalog], bytes]
+    ) -> bytes:
+        """``answer``'s page for protocol 2026-07-28: ``head(self)`` (resultType, cache hints, _meta)
+        goes first in the result. Encoded once per page, like ``answer``'s, and only for the pages
+        ``answer`` keeps."""
+        modern = self._modern.get(cursor)
+        if modern is None:
+            page = self.answer(cursor, size, cursors)
+            modern = _RESULT + head(self) + b"," + page[len(_RESULT) :]
+            if cursor is None or cursor in self._starts:
+                self._modern[cursor] = modern
+        return modern
+
+
+_RESULT = b'{"jsonrpc":"2.0","result":{'
+
 
 def _encode_target(stored: Target) -> Encoded:
     """Where a READY target's tools go, and each tool under its prefixed name, encoded."""
     version = stored.status.protocol_version
     tools_json = stored.tools_json or b"[]"
-    mirrors = is_modern(version) and b"x-mcp-header" in tools_json
-    header_maps: dict[str, HeaderMap] = {}
+    annotated = b"x-mcp-header" in tools_json
+    header_maps: dict[str, HeaderMap] = {}  # what a 2026-07-28 call mirrors, to the target or from a client
     entries = []
     for tool in msgspec.json.decode(tools_json):
         name, prefixed = tool["name"], f"{stored.name}{SEPARATOR}{tool['name']}"
-        if mirrors:
+        if annotated:
             try:
                 if found := header_map(tool):
                     header_maps[name] = found
-            except InvalidTool:  # the sync leaves such tools out; so does a catalog it did not write
-                continue
+            except InvalidTool:
+                # a 2026-07-28 target's sync leaves such tools out (so does a catalog it did not
+                # write); a handshake-era target's keeps them: 2026-07-28 clients drop them themselves
+                if is_modern(version):
+                    continue
         tool["name"] = prefixed
         entries.append((prefixed, name, _encoder.encode(tool)))
     target = RoutedTarget(
@@ -199,6 +222,13 @@ class Catalog:
         self._store = store
         self._lock = asyncio.Lock()
         self.gateways: dict[str, GatewayCatalog] = {}
+        self.listeners = Waiters()  # subscriptions/listen streams, by gateway: woken when its tools change
+
+    def _rebuild(self, gateway_id: str, cat: GatewayCatalog, before: list[bytes] | None) -> None:
+        """Rebuild ``cat``; wake its listeners if its tool list is not what it was (``before``)."""
+        cat.rebuild()
+        if before is None or before != cat.tools:
+            self.listeners.wake(gateway_id)
 
     async def reload_all(self) -> None:
         """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild
@@ -226,7 +256,8 @@ class Catalog:
                     del cat.targets[tid]
                     dirty.add(gid)
             for gid in dirty:
-                gateways[gid].rebuild()
+                old = self.gateways.get(gid)
+                self._rebuild(gid, gateways[gid], old.tools if old else None)
             self.gateways = gateways
             log.debug("catalog reloaded: %d gateways rebuilt, %d targets re-read", len(dirty), len(fresh))
 
@@ -242,7 +273,8 @@ class Catalog:
         cat = GatewayCatalog(doc)
         for target in await self._store.catalog_targets(gateway_id):
             cat.targets[target.id] = target
-        cat.rebuild()
+        old = self.gateways.get(gateway_id)
+        self._rebuild(gateway_id, cat, old.tools if old else None)
         self.gateways[gateway_id] = cat
 
     async def reload_target(self, gateway_id: str, target_id: str) -> None:
@@ -256,10 +288,10 @@ class Catalog:
                 cat.targets.pop(target_id, None)
             else:
                 cat.targets[target_id] = target
-            cat.rebuild()
+            self._rebuild(gateway_id, cat, cat.tools)
 
     async def drop_target(self, gateway_id: str, target_id: str) -> None:
         async with self._lock:
             cat = self.gateways.get(gateway_id)
             if cat is not None and cat.targets.pop(target_id, None) is not None:
-                cat.rebuild()
+                self._rebuild(gateway_id, cat, cat.tools)

@@ -7,7 +7,7 @@ credentials also drops the upstream sessions and user tokens kept for it; a stat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatehouse_contracts.events import (
     Event,
@@ -27,6 +27,7 @@ from .catalog import Catalog
 from .sessions import EndedSessions
 from .upstream import UpstreamPool
 from .user_auth import UserTokens
+from .waiters import Waiters
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Replica:
     upstream: UpstreamPool
     user_tokens: UserTokens
     ended: EndedSessions
+    consents: Waiters = field(default_factory=Waiters)  # 2026-07-28 calls waiting for consent
 
     async def forget_target(self, target_id: str) -> None:
         """Drop the upstream sessions and user tokens of a target whose endpoint may have changed."""

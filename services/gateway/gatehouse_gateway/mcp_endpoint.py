@@ -1,8 +1,11 @@
 """The MCP endpoint ``/gateways/{gatewayId}/mcp``: Streamable HTTP (2025-11-25), JSON answers only.
 
+One endpoint, two eras: after the gateway, Origin and the caller's token are checked, a request whose
+``MCP-Protocol-Version`` is absent or of the handshake era takes this module's path; any other goes
+to ``modern.ModernEndpoint`` (2026-07-28, or -32022 naming the versions served).
+
 Order of checks for a POST: gateway exists, Origin, Content-Type, Accept, body size, JSON-RPC shape,
-method known, MCP-Protocol-Version, session; then dispatch. An unknown method is -32601 even without
-a session, so a newer client probing (``server/discover``) learns at once to fall back.
+method known, MCP-Protocol-Version, session; then dispatch.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from gatehouse_contracts.mcp_client import (
 
 from . import call_errors, sessions
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
-from .elicitation import authorization_required, split_meta
+from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
+from .modern import ModernConfig, ModernEndpoint
+from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
+from .waiters import Waiters
 
 log = logging.getLogger("gatehouse.gateway.mcp")
 
@@ -73,6 +79,8 @@ class McpConfig:
     """Tell the other replicas (claims, when the session would have expired anyway)."""
     on_tool_invoked: Callable[[ToolInvoked], None] = _no_tool_invoked
     """Publish the audit event of one tools/call; must not block."""
+    modern: ModernConfig = ModernConfig(ttl_ms=30_000, consent_wait=300.0, keepalive=15.0)
+    waiters: Waiters | None = None  # woken by identity's events (subscribers.py)
 
 
 class McpEndpoint:
@@ -100,6 +108,12 @@ class McpEndpoint:
         self.max_body_bytes = config.max_body_bytes
         self.on_session_ended = config.on_session_ended
         self.on_tool_invoked = config.on_tool_invoked
+        self.modern = ModernEndpoint(
+            self,
+            SERVER_INFO,
+            config.waiters if config.waiters is not None else Waiters(),
+            config.modern,
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -108,8 +122,11 @@ class McpEndpoint:
             cat = self._gateway(request)
             self._check_origin(request)
             user = await self._authenticate(request, cat)
+            version = request.headers.get("mcp-protocol-version")
+            if version is not None and version not in HANDSHAKE_VERSIONS:
+                return await self.modern.handle(request, cat, user, version)
             if request.method == "POST":
-                return await self._post(request, cat, user)
+                return await self._post(request, cat, user, version)
             if request.method == "DELETE":
                 return await self._delete(request, cat, user)
             raise McpHttpError(
@@ -162,8 +179,7 @@ class McpEndpoint:
         claims = sessions.verify(self.secret, token, self.session_max_age)
         return bind(claims, cat.gateway["_id"], user.key if user else "", self.ended)
 
-    def _check_version(self, request: Request, cat: GatewayCatalog) -> None:
-        version = request.headers.get("mcp-protocol-version")
+    def _check_version(self, version: str | None, cat: GatewayCatalog) -> None:
         if (
             version is not None
             and version not in cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
@@ -181,7 +197,9 @@ class McpEndpoint:
         await self.on_session_ended(claims, self.ended.end(claims))
         return Response(status_code=204)
 
-    async def _post(self, request: Request, cat: GatewayCatalog, user: User | None) -> Response:
+    async def _post(
+        self, request: Request, cat: GatewayCatalog, user: User | None, version: str | None
+    ) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != JSON:
             raise McpHttpError(415, "Unsupported Media Type: send Content-Type: application/json")
@@ -200,7 +218,7 @@ class McpEndpoint:
             return self._json(
                 jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
             )
-        self._check_version(request, cat)
+        self._check_version(version, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
             return self._initialize(msg, cat, user)
         claims = self._session(request, cat, user)
@@ -261,22 +279,7 @@ class McpEndpoint:
         self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
     ) -> bytes:
         """The encoded result object: the target's, passed through, or our own."""
-        name = msg.params.get("name")
-        arguments = msg.params.get("arguments", {})
-        meta = msg.params.get("_meta")
-        if not isinstance(name, str):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: name must be a string")
-        if not isinstance(arguments, dict):
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
-        meta, override = split_meta(meta)
-        if "returnUrl" in override and override["returnUrl"] not in cat.return_urls:
-            raise JsonRpcError(
-                jsonrpc.INVALID_PARAMS, "Invalid params: the returnUrl is not on this gateway's allow-list"
-            )
-        route = cat.routes.get(name)
-        if route is None:
-            raise JsonRpcError(jsonrpc.INVALID_PARAMS, f"Unknown tool: {name[:200]}")
-        target, tool = route
+        name, arguments, meta, override, target, tool = tool_call(msg.params, msg.params.get("_meta"), cat)
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
         try:

@@ -32,6 +32,8 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gateway_max_connections: int = MAX_CONNECTIONS
     gateway_max_connections_per_target: int = MAX_CONNECTIONS_PER_HOST
     gateway_catalog_refresh_seconds: float = 30.0
+    gateway_consent_wait_seconds: float = 300.0  # a 2026-07-28 call retried after consent waits this long
+    gateway_sse_keepalive_seconds: float = 15.0  # between SSE comment lines while such a call waits
     identity_rpc_timeout_seconds: float = 5.0
     max_body_bytes: int = 1024 * 1024
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS

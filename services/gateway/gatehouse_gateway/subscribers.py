@@ -1,4 +1,5 @@
-"""What the bus tells this replica: catalog changes, revoked user tokens, sessions ended elsewhere.
+"""What the bus tells this replica: catalog changes, revoked user tokens, sessions ended elsewhere,
+consents settled (a token issued or a consent refused).
 
 Every subscription is ``no_reply``: an event published to JetStream carries the publisher's ack
 inbox as its reply subject, and an (empty) answer from us would race JetStream's ack and break the
@@ -14,7 +15,7 @@ from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsMessage
 
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.events import Event, TokenRevoked, decode_event
+from gatehouse_contracts.events import AuthorizationFailed, Event, TokenIssued, TokenRevoked, decode_event
 from gatehouse_contracts.subjects import CATALOG_SUBJECTS, EVENTS_PREFIX, MCP_SESSION_ENDED
 
 from .changes import Replica, apply_event
@@ -44,6 +45,16 @@ def subscribers(replica: Replica) -> NatsRouter:
         event = _event(msg.body)
         if isinstance(event, TokenRevoked) and event.user_id.startswith("jwt:"):
             replica.user_tokens.forget_user(event.workload_name, event.user_id.removeprefix("jwt:"))
+
+    @router.subscriber(
+        f"{EVENTS_PREFIX}.identity.authorization_failed", title="consent failed", no_reply=True
+    )
+    @router.subscriber(f"{EVENTS_PREFIX}.identity.token_issued", title="token issued", no_reply=True)
+    async def on_consent_settled(msg: NatsMessage) -> None:
+        """Wake the 2026-07-28 calls waiting for this consent session (waiters.py)."""
+        event = _event(msg.body)
+        if isinstance(event, (TokenIssued, AuthorizationFailed)) and event.session_uri:
+            replica.consents.wake(event.session_uri)
 
     @router.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
     async def on_session_ended(msg: NatsMessage) -> None:

@@ -49,7 +49,12 @@ class AuthorizationRequired(GatehouseError):
     def __init__(self, url: str, session_uri: str) -> None:
         super().__init__("authorization required")
         self.url = url
+        self.session_uri = session_uri
         self.elicitation_id = hashlib.sha256(session_uri.encode()).hexdigest()[:32]
+
+
+class ConsentEnded(GatehouseError):
+    """The consent session a caller waited on failed (e.g. another account consented)."""
 
 
 def _digest(token: str) -> str:
@@ -136,12 +141,21 @@ class UserTokens:
         return answer.workload_access_token
 
     async def token_for(
-        self, target: RoutedTarget, user: User, *, return_url: str | None = None, force: bool = False
+        self,
+        target: RoutedTarget,
+        user: User,
+        *,
+        return_url: str | None = None,
+        force: bool = False,
+        session_uri: str | None = None,
     ) -> str:
-        """The user's access token for the target, or ``AuthorizationRequired``."""
+        """The user's access token for the target, or ``AuthorizationRequired``. With ``session_uri``
+        (a consent this user was sent to): its token, ``AuthorizationRequired`` for the same session
+        while the person is still at it, ``ConsentEnded`` if it failed (identity refuses one it does
+        not know, or that expired, with ``Forbidden``)."""
         key = (target.gateway_id, user.key, target.target_id, target.generation)
         cached = self._tokens.pop(key, None) if force else self._tokens.get(key)
-        if cached is not None and not force and cached[1] > time.time():
+        if cached is not None and not force and session_uri is None and cached[1] > time.time():
             return cached[0]
         oauth = target.oauth or {}
         answer = await self._identity.call(
@@ -154,6 +168,7 @@ class UserTokens:
                 force_authentication=force,
                 custom_parameters=oauth.get("customParameters", {}),
                 resources=[target.endpoint],
+                session_uri=session_uri,
             ),
             rpc.ResourceOauth2Token,
         )
@@ -164,6 +179,8 @@ class UserTokens:
             if until > time.time():
                 self._tokens[key] = (answer.access_token, until)
             return answer.access_token
+        if answer.session_status == "FAILED":
+            raise ConsentEnded("the consent failed")
         if answer.authorization_url and answer.session_uri:
             raise AuthorizationRequired(answer.authorization_url, answer.session_uri)
         raise GatehouseError("identity answered with neither a token nor an authorization URL")

@@ -1,0 +1,516 @@
+"""The MCP endpoint for protocol 2026-07-28: stateless, one POST per request, consent by MRTR.
+
+``McpEndpoint.handle`` routes here every request whose ``MCP-Protocol-Version`` is not absent or of
+the handshake era (the SDK's dual-era server routes the same way), after the gateway, Origin and the
+caller's token were checked: every request is authenticated on its own, and what is kept per user
+(tokens, consent waits) is keyed by the token's principal.
+
+Order of checks: POST, version (400 -32022), Content-Type, Accept, body size, JSON-RPC shape, the
+``_meta`` envelope (400 -32602), the mirrored headers (400 -32020), the method (404 -32601). Every
+result carries ``resultType`` and ``_meta`` serverInfo; -32042 is never sent (a consent is an
+``input_required`` result, see ``_tools_call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gatehouse_contracts import jsonrpc
+from gatehouse_contracts.errors import Forbidden, PayloadTooLarge
+from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
+from gatehouse_contracts.http import read_body
+from gatehouse_contracts.jsonrpc import JsonRpcError
+
+from . import call_errors
+from .catalog import GatewayCatalog, RoutedTarget
+from .elicitation import consent_message, tool_call
+from .json_parts import JsonParts
+from .modern_rules import (
+    ENVELOPE_PREFIX,
+    MODERN_VERSION,
+    SERVER_INFO_KEY,
+    Envelope,
+    ModernError,
+    check_headers,
+    check_param_headers,
+    envelope,
+    mcp_headers,
+    unsupported_version,
+)
+from .request_state import ConsentState, RequestStates
+from .user_auth import AuthorizationRequired, ConsentEnded, User
+from .waiters import Waiters
+
+if TYPE_CHECKING:
+    from .mcp_endpoint import McpEndpoint
+
+JSON = "application/json"
+CONSENT_INPUT = "gatehouse/consent"  # our key in inputRequests / inputResponses
+KNOWN_METHODS = frozenset({"server/discover", "tools/list", "tools/call", "subscriptions/listen"})
+SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+_encoder = msgspec.json.Encoder()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModernConfig:
+    ttl_ms: int  # tools/list and server/discover freshness hint (docs/mcp-clients.md says why)
+    consent_wait: float  # seconds a retried call waits for the user to finish consenting
+    keepalive: float  # seconds between SSE comment lines while it waits
+    request_state_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One modern tools/call, checked: what to call, with what, for whom."""
+
+    id: jsonrpc.RequestId
+    cat: GatewayCatalog
+    target: RoutedTarget
+    tool: str
+    name: str  # as the client named it (prefixed)
+    arguments: dict[str, Any]
+    meta: dict[str, Any] | None
+    override: dict[str, Any]
+    env: Envelope
+    user: User | None
+
+    @property
+    def principal(self) -> str:
+        return self.user.key if self.user else ""
+
+
+class ModernEndpoint:
+    def __init__(
+        self, legacy: McpEndpoint, server_info: dict[str, str], waiters: Waiters, config: ModernConfig
+    ) -> None:
+        self.legacy = legacy
+        self.waiters = waiters
+        self.config = config
+        self.states = RequestStates(legacy.secret, config.request_state_seconds)
+        self.meta = {SERVER_INFO_KEY: server_info}
+        # every complete result starts with these bytes (then its own fields)
+        self.complete_head = b'{"resultType":"complete","_meta":' + _encoder.encode(self.meta)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle(
+        self, request: Request, cat: GatewayCatalog, user: User | None, version: str
+    ) -> Response:
+        msg_id: jsonrpc.RequestId | None = None
+        try:
+            if request.method != "POST":
+                return Response(status_code=405, headers={"Allow": "POST"})
+            if version != MODERN_VERSION:
+                raise unsupported_version(
+                    version, cat.gateway["protocolConfiguration"]["mcp"]["supportedVersions"]
+                )
+            body = await self._body(request)
+            msg = jsonrpc.parse_message(body)
+            if not isinstance(msg, jsonrpc.Request):
+                if isinstance(msg, jsonrpc.Response):
+                    raise ModernError(
+                        400, jsonrpc.INVALID_REQUEST, "Invalid Request: clients send no responses"
+                    )
+                return Response(status_code=202)  # no notification is defined on this wire: dropped
+            msg_id = msg.id
+            env = envelope(msg.params)
+            headers = mcp_headers(request.scope["headers"])
+            check_headers(headers, env, msg.method, msg.params)
+            if msg.method not in KNOWN_METHODS:
+                raise ModernError(404, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
+            if msg.method == "tools/list":
+                return self._tools_list(msg, cat)
+            if msg.method == "server/discover":
+                return self._reply(msg.id, self._discover(cat))
+            if msg.method == "subscriptions/listen":
+                return self._listen(msg, cat, request)
+            return await self._tools_call(msg, cat, env, user, headers, request)
+        except ModernError as exc:
+            return _error(msg_id, exc.status, exc.code, exc.message, exc.data)
+        except JsonRpcError as exc:
+            return _error(
+                exc.id if msg_id is None else msg_id, _status(exc.code), exc.code, exc.message, exc.data
+            )
+
+    async def _body(self, request: Request) -> bytes:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != JSON:
+            raise ModernError(
+                415, jsonrpc.INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json"
+            )
+        accept = request.headers.get("accept")
+        if accept is not None and not (JSON in accept or "*/*" in accept or "application/*" in accept):
+            raise ModernError(
+                406, jsonrpc.INVALID_REQUEST, "Not Acceptable: the client must accept application/json"
+            )
+        try:
+            return await read_body(request, self.legacy.max_body_bytes)
+        except PayloadTooLarge as exc:
+            raise ModernError(413, jsonrpc.INVALID_REQUEST, f"Payload Too Large: {exc.message}") from None
+
+    def _reply(self, msg_id: jsonrpc.RequestId, result: bytes) -> Response:
+        return JsonParts([jsonrpc.raw_result(msg_id, result)])
+
+    # -- server/discover and tools/list --------------------------------------------------------
+
+    def cache_hints(self, cat: GatewayCatalog) -> bytes:
+        """``"ttlMs":…,"cacheScope":…``: every user of a gateway sees the same list, but a gateway
+        that checks its callers' tokens must not have it shared past them (docs/mcp-clients.md)."""
+        scope = "public" if cat.gateway["authorizerType"] == "NONE" else "private"
+        return b'"ttlMs":%d,"cacheScope":"%s"' % (self.config.ttl_ms, scope.encode())
+
+    def _discover(self, cat: GatewayCatalog) -> bytes:
+        mcp = cat.gateway["protocolConfiguration"]["mcp"]
+        fields: dict[str, Any] = {
+            "supportedVersions": [MODERN_VERSION, *mcp["supportedVersions"]],
+            "capabilities": {"tools": {"listChanged": True}},  # subscriptions/listen
+        }
+        if instructions := mcp.get("instructions"):
+            fields["instructions"] = instructions
+        return self.complete_head + b"," + self.cache_hints(cat) + b"," + _encoder.encode(fields)[1:]
+
+    def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:
+        cursor = msg.params.get("cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: cursor must be a string")
+        try:
+            # "" is a cursor like any other to a client; here it names the start of the list
+            answer = cat.modern_answer(
+                cursor or None, self.legacy.page_size, self.legacy.cursors, self._list_head
+            )
+        except ValueError:
+            raise JsonRpcError(
+                jsonrpc.INVALID_PARAMS,
+                "Invalid params: unknown cursor (use the nextCursor of this gateway's last tools/list page)",
+            ) from None
+        return JsonParts([answer, _encoder.encode(msg.id) + b"}"])
+
+    def _listen(self, msg: jsonrpc.Request, cat: GatewayCatalog, request: Request) -> Response:
+        """``subscriptions/listen``: an SSE stream of ``notifications/tools/list_changed`` for this
+        gateway (the only change it has). Other types asked for are left out of the acknowledgment."""
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            raise ModernError(
+                406, jsonrpc.INVALID_REQUEST, "Not Acceptable: subscriptions/listen answers text/event-stream"
+            )
+        wanted = msg.params.get("notifications")
+        if wanted is not None and not isinstance(wanted, dict):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: notifications must be an object")
+        honored = {"toolsListChanged": True} if (wanted or {}).get("toolsListChanged") is True else {}
+        return Listen(self, cat.gateway["_id"], msg.id, honored)
+
+    def _list_head(self, cat: GatewayCatalog) -> bytes:
+        return self.complete_head[1:] + b"," + self.cache_hints(cat)
+
+    # -- tools/call ------------------------------------------------------------------------
+
+    async def _tools_call(
+        self,
+        msg: jsonrpc.Request,
+        cat: GatewayCatalog,
+        env: Envelope,
+        user: User | None,
+        headers: Mapping[str, str],
+        request: Request,
+    ) -> Response:
+        params = msg.params
+        meta = {k: v for k, v in params["_meta"].items() if not k.startswith(ENVELOPE_PREFIX)}
+        name, arguments, meta_fwd, override, target, tool = tool_call(params, meta, cat)
+        if (params_map := target.header_maps.get(tool)) is not None:
+            check_param_headers(params_map, arguments, headers)
+        call = Call(msg.id, cat, target, tool, name, arguments, meta_fwd, override, env, user)
+        if "requestState" not in params:
+            return self._reply(msg.id, await self._run(call))
+        consent = self.states.open(
+            params["requestState"],
+            gateway=cat.gateway["_id"],
+            principal=call.principal,
+            method=msg.method,
+            tool=name,
+            arguments=arguments,
+        )
+        responses = params.get("inputResponses")
+        answer = responses.get(CONSENT_INPUT) if isinstance(responses, dict) else None
+        action = answer.get("action") if isinstance(answer, dict) else None
+        if action in ("decline", "cancel"):
+            self._audit(call, "authorization_required", time.perf_counter())
+            text = f"The user did not authorize {call.target.name!r} ({action}); the tool was not called."
+            return self._reply(
+                msg.id, self._result({"content": [{"type": "text", "text": text}], "isError": True})
+            )
+        if action != "accept":  # the answer is missing: ask again (patterns/mrtr, "Error Handling")
+            return self._reply(msg.id, self._ask(call, consent.session, consent.url))
+        return ConsentRetry(self, call, consent, "text/event-stream" in request.headers.get("accept", ""))
+
+    def _result(self, fields: dict[str, Any]) -> bytes:
+        return self.complete_head + b"," + _encoder.encode(fields)[1:]
+
+    def _complete(self, raw: bytes) -> bytes:
+        """The target's result object as a 2026-07-28 result: resultType and our serverInfo added,
+        its bytes copied once, decoded only when it has a ``_meta`` or ``resultType`` of its own."""
+        raw = raw.strip()
+        if b'"_meta"' in raw or b'"resultType"' in raw:
+            doc = msgspec.json.decode(raw)
+            own = doc.get("_meta") if isinstance(doc.get("_meta"), dict) else {}
+            doc["_meta"] = {**own, **self.meta}
+            doc.setdefault("resultType", "complete")
+            return _encoder.encode(doc)
+        if raw[1:].lstrip() == b"}":
+            return self.complete_head + b"}"
+        return self.complete_head + b"," + raw[1:]
+
+    def _ask(self, call: Call, session: str, url: str) -> bytes:
+        """The ``input_required`` result: open ``url`` (identity's consent), then retry."""
+        state = self.states.new(
+            gateway=call.cat.gateway["_id"],
+            principal=call.principal,
+            method="tools/call",
+            tool=call.name,
+            arguments=call.arguments,
+            session=session,
+            url=url,
+        )
+        request = {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "message": consent_message(call.target.name), "url": url},
+        }
+        return _encoder.encode(
+            {
+                "resultType": "input_required",
+                "inputRequests": {CONSENT_INPUT: request},
+                "requestState": state,
+                "_meta": self.meta,
+            }
+        )
+
+    async def _run(self, call: Call) -> bytes:
+        """Call the tool: its result, or ``input_required`` when the user must consent first."""
+        started = time.perf_counter()
+        outcome: ToolOutcome = "success"
+        try:
+            result = await self.legacy._call(
+                call.target, call.tool, call.arguments, call.meta, call.user, call.override
+            )
+            if result.is_error:
+                outcome = "tool_error"
+            return self._complete(result.raw)
+        except AuthorizationRequired as exc:
+            outcome = "authorization_required"
+            if not call.env.url_elicitation:
+                raise ModernError(
+                    400,
+                    jsonrpc.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                    f"Missing required client capability: elicitation.url (the user must authorize "
+                    f"{call.target.name!r} in a browser first)",
+                    {"requiredCapabilities": {"elicitation": {"url": {}}}},
+                ) from None
+            return self._ask(call, exc.session_uri, exc.url)
+        except call_errors.CAUGHT as exc:
+            outcome, error = call_errors.translate(exc, call.target.name)
+            raise error from None
+        except asyncio.CancelledError:
+            outcome = "upstream_error"
+            raise
+        finally:
+            self._audit(call, outcome, started)
+
+    def _audit(self, call: Call, outcome: ToolOutcome, started: float) -> None:
+        self.legacy.on_tool_invoked(
+            new_event(
+                ToolInvoked,
+                source="gateway",
+                gateway_id=call.cat.gateway["_id"],
+                target_id=call.target.target_id,
+                tool=call.tool,
+                user=call.principal,
+                outcome=outcome,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        )
+
+    async def settle(self, call: Call, consent: ConsentState) -> bytes | None:
+        """After the user said ``accept``: the answer, or None while the person is still consenting."""
+        if call.user is not None and call.target.user_auth:
+            try:
+                await self.legacy.user_tokens.token_for(call.target, call.user, session_uri=consent.session)
+            except AuthorizationRequired as exc:
+                if exc.session_uri == consent.session:
+                    return None
+            except (ConsentEnded, Forbidden):
+                pass  # refused, expired or ended: the call below asks for a new consent
+            except call_errors.CAUGHT as exc:
+                raise call_errors.translate(exc, call.target.name)[1] from None
+        return await self._run(call)
+
+    async def answer(self, call: Call, work: Awaitable[bytes | None]) -> tuple[int, bytes] | None:
+        """(HTTP status, the JSON-RPC message) for the outcome of ``work`` (None for None)."""
+        try:
+            result = await work
+            return None if result is None else (200, jsonrpc.raw_result(call.id, result))
+        except ModernError as exc:
+            return exc.status, jsonrpc.error(call.id, exc.code, exc.message, exc.data)
+        except JsonRpcError as exc:
+            return _status(exc.code), jsonrpc.error(call.id, exc.code, exc.message, exc.data)
+
+
+class ConsentRetry(Response):
+    """The answer to a call retried with ``accept``: at once if the consent is settled, else after
+    ``identity.token_issued`` (or ``authorization_failed``) for its session. While waiting it streams
+    SSE comment lines (when the client accepts SSE) so no proxy or client gives up on a quiet line;
+    a client that disconnects cancels the wait; after ``consent_wait`` seconds the user is asked
+    again (same URL, a new requestState)."""
+
+    def __init__(self, endpoint: ModernEndpoint, call: Call, consent: ConsentState, sse: bool) -> None:
+        self.endpoint, self.call, self.consent, self.sse = endpoint, call, consent, sse
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ep, call = self.endpoint, self.call
+        with ep.waiters.waiting(self.consent.session) as settled:
+            now = await ep.answer(call, ep.settle(call, self.consent))
+            if now is not None:
+                await _send_json(send, *now)
+                return
+            if self.sse:
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                await self._comment(send, b": waiting for the user's consent\n\n")
+            gone = asyncio.ensure_future(_disconnected(receive))
+            try:
+                if not await self._wait(settled, gone, send):
+                    return  # the client left: nothing more is done for this call
+                work = ep._run(call) if settled.is_set() else _asked_again(ep, call, self.consent)
+                answer = await _unless(ep.answer(call, work), gone)
+                if answer is None:
+                    return  # the client left while the tool ran
+            finally:
+                gone.cancel()
+        status, body = answer
+        if self.sse:
+            await send({"type": "http.response.body", "body": b"event: message\ndata: " + body + b"\n\n"})
+        else:
+            await _send_json(send, status, body)
+
+    async def _wait(self, settled: asyncio.Event, gone: asyncio.Future[None], send: Send) -> bool:
+        """Until the consent settled or ``consent_wait`` passed (True), or the client left (False)."""
+        waited = asyncio.ensure_future(settled.wait())
+        try:
+            deadline = time.monotonic() + self.endpoint.config.consent_wait
+            while (left := deadline - time.monotonic()) > 0:
+                either: list[asyncio.Future[Any]] = [gone, waited]
+                await asyncio.wait(
+                    either,
+                    timeout=min(self.endpoint.config.keepalive, left),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if gone.done():
+                    return False
+                if waited.done():
+                    return True
+                await self._comment(send, b": keep-alive\n\n")
+            return True
+        finally:
+            waited.cancel()
+
+    async def _comment(self, send: Send, line: bytes) -> None:
+        if self.sse:
+            await send({"type": "http.response.body", "body": line, "more_body": True})
+
+
+class Listen(Response):
+    """A ``subscriptions/listen`` stream (patterns/subscriptions): the acknowledgment first, then one
+    ``notifications/tools/list_changed`` per change of the gateway's tools (changes that come while
+    one is being sent make one more), SSE comment lines between; every message carries the
+    subscription id (the request's id). It ends when the client closes it."""
+
+    def __init__(
+        self, endpoint: ModernEndpoint, gateway_id: str, msg_id: jsonrpc.RequestId, honored: dict[str, bool]
+    ) -> None:
+        self.endpoint, self.gateway_id, self.honored = endpoint, gateway_id, honored
+        self.meta = {SUBSCRIPTION_ID_KEY: msg_id}
+        self.background = None
+
+    def _event(self, method: str, params: dict[str, Any]) -> bytes:
+        message = jsonrpc.notification(method, {"_meta": self.meta, **params})
+        return b"event: message\ndata: " + message + b"\n\n"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ep = self.endpoint
+        with ep.legacy.catalog.listeners.waiting(self.gateway_id) as changed:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            ack = self._event("notifications/subscriptions/acknowledged", {"notifications": self.honored})
+            await send({"type": "http.response.body", "body": ack, "more_body": True})
+            gone = asyncio.ensure_future(_disconnected(receive))
+            waited = asyncio.ensure_future(changed.wait())
+            try:
+                while True:
+                    either: list[asyncio.Future[Any]] = [gone, waited]
+                    await asyncio.wait(
+                        either, timeout=ep.config.keepalive, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if gone.done():
+                        return
+                    body = b": keep-alive\n\n"
+                    if waited.done():
+                        changed.clear()
+                        waited = asyncio.ensure_future(changed.wait())
+                        if self.honored:
+                            body = self._event("notifications/tools/list_changed", {})
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            finally:
+                gone.cancel()
+                waited.cancel()
+
+
+async def _unless(work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:
+    """``work``'s result, or None (``work`` cancelled) if the client leaves first."""
+    task = asyncio.ensure_future(work)
+    either: list[asyncio.Future[Any]] = [task, gone]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        return None
+    return task.result()
+
+
+async def _asked_again(ep: ModernEndpoint, call: Call, consent: ConsentState) -> bytes:
+    return ep._ask(call, consent.session, consent.url)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _status(code: int) -> int:
+    """The HTTP status of a JSON-RPC error in this era (streamable-http "Server Validation")."""
+    if code == jsonrpc.METHOD_NOT_FOUND:
+        return 404
+    if code in (jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST, jsonrpc.INVALID_PARAMS):
+        return 400
+    return 200  # a tool's or target's failure is an answer, not a transport refusal
+
+
+def _error(
+    msg_id: jsonrpc.RequestId | None, status: int, code: int, message: str, data: Any = None
+) -> Response:
+    return Response(jsonrpc.error(msg_id, code, message, data), status, media_type=JSON)
