@@ -300,21 +300,27 @@ async def _tool_call(w: World, user: str) -> Any:
         return await client.call_tool("mine___whoami", {})
 
 
-async def test_a_user_connects_and_disconnects_and_the_next_call_asks_again(world: World, page: Any) -> None:
-    w = world
+async def _connect_in_console(page: Any, w: World, user: str) -> Any:
+    """Sign in to the console as ``user``, connect the target 'mine' (consent in the browser); its row."""
     row = page.locator("#connections tr[data-target='mine']")
     await page.goto(f"{w.console.url}/login")
     await page.click("#user-login")
-    await browser.through_provider(page, "U3", w.oidc.users["U3"])
+    await browser.through_provider(page, user, w.oidc.users[user])
     await page.wait_for_url(f"{w.console.url}/connections")
     assert await row.locator(".connection.disconnected").count() == 1
     await _shot(page, "connections")
     # connect: on to identity and the provider, consent, back to the console, which completes it
     await row.locator("button.connect").click()
     await page.wait_for_url(re.compile(re.escape(w.oidc.url) + "/.*"))
-    await browser.through_provider(page, "U3", w.oidc.users["U3"])
+    await browser.through_provider(page, user, w.oidc.users[user])
     await page.wait_for_url(f"{w.console.url}/connections")
     assert await row.locator(".connection.connected").count() == 1, await page.inner_text("main")
+    return row
+
+
+async def test_a_user_connects_and_disconnects_and_the_next_call_asks_again(world: World, page: Any) -> None:
+    w = world
+    row = await _connect_in_console(page, w, "U3")
     assert "mcp:tools" in await row.inner_text()
     await _shot(page, "connections-connected")
     result = await _tool_call(w, "U3")
@@ -344,3 +350,75 @@ async def test_the_audit_page_filters_by_type(world: World, page: Any) -> None:
     await page.fill("#audit-filters input[name=since]", "yesterday-ish")
     await page.click("#audit-filters button")
     assert "--since" in await page.inner_text("#error") or "since" in await page.inner_text("#error")
+
+
+async def test_an_operator_completes_a_pending_admin_consent_in_one_click(world: World, page: Any) -> None:
+    w = world
+    gid = w.gateway["gatewayId"]
+    name = unique("synced")
+    body = {
+        "name": name,
+        "targetConfiguration": {"mcp": {"mcpServer": {"endpoint": w.upstream.url}}},
+        "credentialProviderConfigurations": [w.target["credentialProviderConfigurations"][0]],
+    }
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        created = await admin.create_target(gid, body)
+        waiting = await admin.wait_status(gid, created["targetId"])
+        assert waiting["status"] == "CREATE_PENDING_AUTH", waiting
+    await _operator(page, w)
+    await page.goto(f"{w.console.url}/gateways/{gid}")
+    row = page.locator(f"#targets tr[data-target='{name}']")
+    await row.locator("button.consent").click()
+    await page.wait_for_url(re.compile(re.escape(w.oidc.url) + "/.*"))
+    await browser.through_provider(page, "admin", w.oidc.users["admin"])
+    await page.wait_for_url(f"{w.console.url}/gateways/{gid}")
+    assert "Consent given" in await page.inner_text("main")
+    await row.locator(".status.READY").wait_for(timeout=60_000)
+    async with Admin(w.stack.gateway_url, w.stack.admin_headers) as admin:
+        ready = (await admin.http.get(f"/gateways/{gid}/targets/{created['targetId']}")).json()
+        assert ready["authorizationStatus"] == "AUTHORIZED" and ready["toolCount"] >= 5
+        await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
+    assert w.problems == []
+
+
+async def test_identity_shows_and_disconnects_only_the_users_own_connections(world: World, page: Any) -> None:
+    """The attack: another user (or no valid user) lists or deletes someone's connection through
+    identity directly. Each sees only their own, a stranger's delete finds nothing, and a forged
+    token is refused; the owner's connection survives it all."""
+    w = world
+    gid = w.gateway["gatewayId"]
+    endpoint = w.upstream.url
+    await _connect_in_console(page, w, "U2")
+    async with httpx.AsyncClient(base_url=w.stack.identity_url) as identity:
+        u2 = w.user_jwt("U2")
+
+        async def listed(token: str) -> httpx.Response:
+            return await identity.post(
+                "/identities/ListUserConnections", json={"workloadName": gid, "userToken": token}
+            )
+
+        mine = (await listed(u2)).json()
+        assert mine["userId"].endswith("#U2") and len(mine["connections"]) == 1
+        connection = mine["connections"][0]
+        assert connection["providerName"] == w.provider and connection["resources"] == [endpoint]
+        assert "accessToken" not in json.dumps(mine) and "refresh" not in json.dumps(mine)
+        u4 = w.user_jwt("U4")
+        assert (await listed(u4)).json()["connections"] == []  # U4 sees none of U2's
+        forged = harness.mint_jwt(w.oidc, sub="U2", aud="https://elsewhere.test")
+        assert (await listed(forged)).status_code == 401
+        delete = {
+            "workloadName": gid,
+            "providerName": w.provider,
+            "scopes": ["mcp:tools"],
+            "resources": [endpoint],
+        }
+        stranger = await identity.post("/identities/DeleteUserConnection", json={**delete, "userToken": u4})
+        assert stranger.status_code == 404
+        forged_delete = await identity.post(
+            "/identities/DeleteUserConnection", json={**delete, "userToken": forged}
+        )
+        assert forged_delete.status_code == 401
+        assert len((await listed(u2)).json()["connections"]) == 1  # still there
+        own = await identity.post("/identities/DeleteUserConnection", json={**delete, "userToken": u2})
+        assert own.status_code == 200 and own.json() == {"revokedAtProvider": True}
+        assert (await listed(u2)).json()["connections"] == []

@@ -12,7 +12,6 @@ from . import forms
 from .api import ApiError
 from .web import Web
 
-TRANSITIONAL = {"CREATING", "UPDATING", "SYNCHRONIZING", "DELETING"}
 AUDIT_FILTERS = ("gateway", "target", "user", "type", "since", "limit")
 
 
@@ -44,9 +43,8 @@ def router(web: Web) -> APIRouter:
         token = web.admin(request).admin_token
         gateway = await api.gateway(token, gateway_id)
         targets = await api.targets(token, gateway_id)
-        busy = any(t["status"] in TRANSITIONAL for t in targets)
         template = "target_rows.html" if request.query_params.get("fragment") == "targets" else "gateway.html"
-        context = {"gateway": gateway, "targets": targets, "busy": busy, "values": {"auth": "NONE"}, **extra}
+        context = {"gateway": gateway, "targets": targets, "values": {"auth": "NONE"}, **extra}
         return web.page(request, template, status, **context)
 
     @r.get("/gateways/{gateway_id}")
