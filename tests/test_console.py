@@ -23,7 +23,7 @@ import browser
 import harness
 import httpx
 import pytest
-from admin import Admin, unique
+from admin import Admin, oidc_credential_provider, unique
 from harness import mcp_client
 from mcp import MCPError
 
@@ -54,28 +54,8 @@ class World:
 @pytest.fixture(scope="module")
 async def world(stack: Any, oidc_provider: Any, run_id: str) -> AsyncIterator[World]:
     upstream = harness.start_sdk_server(jwt_issuer=oidc_provider.url)
-    client_id, secret = f"gh-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
     discovery = f"{oidc_provider.url}/.well-known/openid-configuration"
-    async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
-        r = await identity.post(
-            "/identities/CreateOauth2CredentialProvider",
-            json={
-                "name": unique("as"),
-                "credentialProviderVendor": "CustomOauth2",
-                "oauth2ProviderConfigInput": {
-                    "customOauth2ProviderConfig": {
-                        "oauthDiscovery": {"discoveryUrl": discovery},
-                        "clientId": client_id,
-                        "clientSecret": secret,
-                    }
-                },
-            },
-        )
-        assert r.status_code == 201, r.text
-        provider = r.json()
-    harness.register_oidc_client(
-        oidc_provider, client_id, client_secret=secret, redirect_uris=[provider["callbackUrl"]]
-    )
+    provider = await oidc_credential_provider(stack, oidc_provider)
     # the console's own client at the users' issuer
     port = harness.free_port()
     console_url = f"http://127.0.0.1:{port}"
@@ -88,7 +68,7 @@ async def world(stack: Any, oidc_provider: Any, run_id: str) -> AsyncIterator[Wo
         grant_types=["authorization_code", "refresh_token"],
         skip_consent=True,
     )
-    harness.remember_secret(secret, console_secret)
+    harness.remember_secret(console_secret)
     audit = harness.start_service(
         "audit",
         {
@@ -147,6 +127,22 @@ async def world(stack: Any, oidc_provider: Any, run_id: str) -> AsyncIterator[Wo
     console.stop()
     audit.stop()
     upstream.stop()
+    await _forget_audit_consumer(stack)
+
+
+async def _forget_audit_consumer(stack: Any) -> None:
+    """Leave no `audit` consumer behind: it is a work queue, and the next audit service of the run
+    (tests/test_audit.py) must not resume where this one, with another database, stopped."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(harness.nats_admin_url(stack.nats_url))
+    try:
+        await nc.jetstream().delete_consumer("GATEHOUSE_EVENTS", "audit")
+    except NotFoundError:
+        pass
+    finally:
+        await nc.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ trail. Every call carries the admin token the operator signed in with, kept in t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
@@ -93,27 +94,33 @@ def router(web: Web) -> APIRouter:
         session.say("Target updated; it is synchronized again")
         return web.redirect(request, f"/gateways/{gateway_id}/targets/{target_id}")
 
-    @r.post("/gateways/{gateway_id}/targets/{target_id}/delete")
-    async def delete_target(request: Request, gateway_id: str, target_id: str) -> Response:
+    async def act(
+        request: Request, gateway_id: str, call: Callable[[str], Awaitable[object]], done: str
+    ) -> Response:
+        """A one-button action on a target: do it, say how it went, back to the gateway."""
         session = web.admin(request)
         await web.form(request, session)
         try:
-            await api.delete_target(session.admin_token, gateway_id, target_id)
-            session.say("Target deleted")
+            await call(session.admin_token)
+            session.say(done)
         except ApiError as exc:
             session.say(exc.message, "error")
         return web.redirect(request, f"/gateways/{gateway_id}")
 
+    @r.post("/gateways/{gateway_id}/targets/{target_id}/delete")
+    async def delete_target(request: Request, gateway_id: str, target_id: str) -> Response:
+        return await act(
+            request,
+            gateway_id,
+            lambda token: api.delete_target(token, gateway_id, target_id),
+            "Target deleted",
+        )
+
     @r.post("/gateways/{gateway_id}/targets/{target_id}/synchronize")
     async def synchronize(request: Request, gateway_id: str, target_id: str) -> Response:
-        session = web.admin(request)
-        await web.form(request, session)
-        try:
-            await api.synchronize(session.admin_token, gateway_id, target_id)
-            session.say("Synchronizing")
-        except ApiError as exc:
-            session.say(exc.message, "error")
-        return web.redirect(request, f"/gateways/{gateway_id}")
+        return await act(
+            request, gateway_id, lambda token: api.synchronize(token, gateway_id, target_id), "Synchronizing"
+        )
 
     @r.post("/gateways/{gateway_id}/targets/{target_id}/consent")
     async def consent(request: Request, gateway_id: str, target_id: str) -> Response:
