@@ -193,6 +193,10 @@ async def _operator(page: Any, w: World) -> None:
 async def _open(page: Any, url: str) -> None:
     response = await page.goto(url)
     assert response is not None and response.status == 200, (url, response and response.status)
+    headers = await response.all_headers()
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
 
 
 async def test_every_page_loads_without_console_errors(world: World, page: Any) -> None:
@@ -321,6 +325,14 @@ async def test_a_user_connects_and_disconnects_and_the_next_call_asks_again(worl
     await _shot(page, "connections-connected")
     result = await _tool_call(w, "U3")
     assert json.loads(result.content[0].text)["sub"] == "U3"  # the call runs with U3's own grant
+    # reconnect: a new consent replaces the old one
+    since = await row.locator("td").nth(3).inner_text()
+    await row.locator("button.reconnect").click()
+    await page.wait_for_url(re.compile(re.escape(w.oidc.url) + "/.*"))
+    await browser.through_provider(page, "U3", w.oidc.users["U3"])
+    await page.wait_for_url(f"{w.console.url}/connections")
+    assert await row.locator(".connection.connected").count() == 1
+    assert await row.locator("td").nth(3).inner_text() >= since
     # disconnect: gone at identity (and revoked at the provider), and the next call asks again
     await row.locator("button.disconnect").click()
     await page.wait_for_url(f"{w.console.url}/connections")
@@ -332,6 +344,25 @@ async def test_a_user_connects_and_disconnects_and_the_next_call_asks_again(worl
             for _ in range(50):  # the gateway forgets its copy on identity.token_revoked, a moment later
                 await client.call_tool("mine___whoami", {})
     assert asked.value.error.code == -32042
+    assert w.problems == []
+
+
+async def test_a_consent_link_from_an_mcp_client_completes_in_the_console(world: World, page: Any) -> None:
+    """The -32042 URL a plain MCP client shows: the user consents, lands on the console's return URL
+    without being signed in there, signs in, and the console completes the consent as them."""
+    w = world
+    jwt = w.user_jwt("U1")
+    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+        with pytest.raises(MCPError) as asked:
+            await client.call_tool("mine___whoami", {})
+        assert asked.value.error.code == -32042
+        url = asked.value.error.data["elicitations"][0]["url"]
+        await page.goto(url)
+        await browser.through_provider(page, "U1", w.oidc.users["U1"])
+        await page.wait_for_url(f"{w.console.url}/connections")
+        assert "Connected" in await page.inner_text("main")
+        result = await client.call_tool("mine___whoami", {})
+        assert json.loads(result.content[0].text)["sub"] == "U1"
     assert w.problems == []
 
 
