@@ -449,3 +449,50 @@ async def test_identity_shows_and_disconnects_only_the_users_own_connections(wor
         own = await identity.post("/identities/DeleteUserConnection", json={**delete, "userToken": u2})
         assert own.status_code == 200 and own.json() == {"revokedAtProvider": True}
         assert (await listed(u2)).json()["connections"] == []
+
+
+async def test_an_operator_signs_in_with_an_admin_jwt_at_the_admin_issuer(world: World, page: Any) -> None:
+    """With ADMIN_JWT_* set (the same settings gateway and identity take), operators may sign in at
+    the admin issuer instead of pasting the token; the access token is then their admin credential."""
+    w = world
+    audience = f"https://gatehouse.test/admin-{uuid.uuid4().hex[:6]}"  # a resource is a URI
+    admin_jwt = {
+        "ADMIN_JWT_DISCOVERY_URL": f"{w.oidc.url}/.well-known/openid-configuration",
+        "ADMIN_JWT_AUDIENCE": audience,
+        "ADMIN_JWT_CLAIM": "scope",
+        "ADMIN_JWT_VALUE": "mcp:admin",
+    }
+    gateway = w.stack.start_gateway_replica(**admin_jwt)
+    port = harness.free_port()
+    client_id, secret = f"gh-console-admin-{uuid.uuid4().hex[:6]}", secrets.token_urlsafe(24)
+    harness.remember_secret(secret)
+    harness.register_oidc_client(
+        w.oidc,
+        client_id,
+        client_secret=secret,
+        redirect_uris=[f"http://127.0.0.1:{port}/login/callback"],
+        grant_types=["authorization_code"],
+        skip_consent=True,
+    )
+    console = harness.start_service(
+        "console",
+        {
+            "CONSOLE_GATEWAY_URL": gateway.url or "",
+            "CONSOLE_IDENTITY_URL": w.stack.identity_url,
+            "CONSOLE_ADMIN_OIDC_CLIENT_ID": client_id,
+            "CONSOLE_ADMIN_OIDC_CLIENT_SECRET": secret,
+            "CONSOLE_ADMIN_OIDC_SCOPES": "openid mcp:admin",
+            **admin_jwt,
+        },
+        port=port,
+        label="console-admin-jwt",
+    )
+    try:
+        await page.goto(f"{console.url}/login")
+        await page.click("#operator-login")
+        await browser.through_provider(page, "admin", w.oidc.users["admin"])
+        await page.wait_for_url(f"{console.url}/gateways")
+        assert await page.locator(f"a[href='/gateways/{w.gateway['gatewayId']}']").count() == 1
+        assert w.problems == []
+    finally:
+        console.stop()

@@ -14,9 +14,9 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from . import operator, user
+from . import operator, signin, user
 from .api import Api, ApiError
-from .oidc import UserLogin
+from .oidc import Login
 from .settings import Settings
 from .web import CSP, Refused, SignInRequired, Web
 
@@ -81,19 +81,7 @@ def build(settings: Settings) -> ASGIApp:
             return web.redirect(request, "/connections")
         return web.page(request, "login.html")
 
-    @app.get("/login")
-    async def login_page(request: Request) -> Response:
-        return web.page(request, "login.html")
-
-    @app.post("/logout")
-    async def logout(request: Request) -> Response:
-        session = web.session(request)
-        await web.form(request, session)
-        web.sessions.end(session)
-        response = web.redirect(request, "/login")
-        web.sessions.clear_cookie(response)
-        return response
-
     app.include_router(operator.router(web))
-    app.include_router(user.router(web, UserLogin(http, settings)))
+    app.include_router(signin.router(web, Login(http, settings.console_public_url)))
+    app.include_router(user.router(web))
     return app

@@ -1,7 +1,9 @@
-"""Users sign in at their issuer (the CUSTOM_JWT gateways' inbound issuer): authorization code +
-PKCE (S256) + state + nonce. The console keeps the access token (asked for the gateways' audience
-with RFC 8707 ``resource``) server-side and forwards it to identity, which validates it against
-the gateway's authorizer; the console itself only reads the ID token's name for display."""
+"""Sign-in at an OpenID issuer: authorization code + PKCE (S256) + state + nonce.
+
+Users sign in at their issuer (the CUSTOM_JWT gateways' inbound issuer); operators, optionally, at
+the admin issuer (``ADMIN_JWT_DISCOVERY_URL``). The console keeps the access token (asked for the
+APIs' audience with RFC 8707 ``resource``) server-side and sends it to the APIs, which validate it;
+the console itself only reads the ID token's name for display."""
 
 from __future__ import annotations
 
@@ -44,27 +46,56 @@ def _claims(jwt: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-class UserLogin:
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+@dataclass(frozen=True)
+class Client:
+    """The console's client at one issuer."""
+
+    discovery_url: str
+    client_id: str
+    client_secret: str
+    scopes: str
+    resource: str
+
+
+def clients(settings: Settings) -> dict[str, Client]:
+    """The sign-ins this console offers: ``user`` and ``admin``, each when configured."""
+    offered = {}
+    if settings.users_enabled:
+        offered["user"] = Client(
+            settings.console_oidc_discovery_url,
+            settings.console_oidc_client_id,
+            settings.console_oidc_client_secret,
+            settings.console_oidc_scopes,
+            settings.console_oidc_resource,
+        )
+    if settings.operators_oidc_enabled:
+        offered["admin"] = Client(
+            settings.admin_jwt_discovery_url,
+            settings.console_admin_oidc_client_id,
+            settings.console_admin_oidc_client_secret,
+            settings.console_admin_oidc_scopes,
+            settings.admin_jwt_audience,
+        )
+    return offered
+
+
+class Login:
+    def __init__(self, http: httpx.AsyncClient, public_url: str) -> None:
         self._http = http
-        self._settings = settings
-        self._metadata: dict[str, Any] | None = None
+        self.redirect_uri = public_url.rstrip("/") + CALLBACK_PATH
+        self._metadata: dict[str, dict[str, Any]] = {}  # discovery URL -> metadata
 
-    @property
-    def redirect_uri(self) -> str:
-        return self._settings.console_public_url.rstrip("/") + CALLBACK_PATH
-
-    async def _meta(self) -> dict[str, Any]:
-        if self._metadata is None:
+    async def _meta(self, client: Client) -> dict[str, Any]:
+        if client.discovery_url not in self._metadata:
             try:
-                r = await self._http.get(self._settings.console_oidc_discovery_url)
+                r = await self._http.get(client.discovery_url)
                 r.raise_for_status()
-                self._metadata = dict(r.json())
+                self._metadata[client.discovery_url] = dict(r.json())
             except (httpx.HTTPError, ValueError):
-                raise ApiError(503, "the users' issuer is unreachable; try again") from None
-        return self._metadata
+                raise ApiError(503, "the issuer is unreachable; try again") from None
+        return self._metadata[client.discovery_url]
 
-    async def start(self) -> tuple[str, dict[str, str]]:
+    async def start(self, client: Client) -> tuple[str, dict[str, str]]:
         """The issuer's authorization URL, and what the callback must find in the session."""
         pending = {
             "state": secrets.token_urlsafe(32),
@@ -73,34 +104,34 @@ class UserLogin:
         }
         params = [
             ("response_type", "code"),
-            ("client_id", self._settings.console_oidc_client_id),
+            ("client_id", client.client_id),
             ("redirect_uri", self.redirect_uri),
-            ("scope", self._settings.console_oidc_scopes),
+            ("scope", client.scopes),
             ("state", pending["state"]),
             ("nonce", pending["nonce"]),
             ("code_challenge", _challenge(pending["verifier"])),
             ("code_challenge_method", "S256"),
         ]
-        if self._settings.console_oidc_resource:
-            params.append(("resource", self._settings.console_oidc_resource))
-        return f"{(await self._meta())['authorization_endpoint']}?{urlencode(params)}", pending
+        if client.resource:
+            params.append(("resource", client.resource))
+        return f"{(await self._meta(client))['authorization_endpoint']}?{urlencode(params)}", pending
 
-    async def finish(self, pending: dict[str, str], code: str) -> SignedIn:
-        meta = await self._meta()
+    async def finish(self, client: Client, pending: dict[str, str], code: str) -> SignedIn:
+        meta = await self._meta(client)
         form = {
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": self.redirect_uri,
             "code_verifier": pending["verifier"],
         }
-        if self._settings.console_oidc_resource:
-            form["resource"] = self._settings.console_oidc_resource
-        auth = (self._settings.console_oidc_client_id, self._settings.console_oidc_client_secret)
+        if client.resource:
+            form["resource"] = client.resource
+        auth = (client.client_id, client.client_secret)
         try:
             r = await self._http.post(meta["token_endpoint"], data=form, auth=auth)
             body = r.json()
         except (httpx.HTTPError, ValueError):
-            raise ApiError(503, "the users' issuer is unreachable; try again") from None
+            raise ApiError(503, "the issuer is unreachable; try again") from None
         if r.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
             error = body.get("error") if isinstance(body, dict) else None
             raise ApiError(400, f"sign-in refused by the issuer: {error or r.status_code}")

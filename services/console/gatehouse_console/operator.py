@@ -20,21 +20,6 @@ def router(web: Web) -> APIRouter:
     api = web.api
     r = APIRouter()
 
-    @r.post("/login/admin")
-    async def admin_login(request: Request) -> Response:
-        session = web.session(request)
-        form = await web.form(request, session)
-        token = forms.field(form, "token")
-        try:
-            await api.gateways(token)
-        except ApiError as exc:
-            message = "that is not an admin token" if exc.status == 401 else exc.message
-            return web.page(request, "login.html", 401 if exc.status == 401 else 503, error=message)
-        session = web.sessions.renew(session)
-        request.state.new_session = session
-        session.admin_token = token
-        return web.redirect(request, "/gateways")
-
     @r.get("/gateways")
     async def gateways(request: Request) -> Response:
         session = web.admin(request)

@@ -25,6 +25,7 @@ class Session:
     csrf: str
     expires_at: float
     admin_token: str = ""
+    admin_expires_at: float = float("inf")  # an admin JWT's expiry; the static token has none
     user_token: str = ""
     user_expires_at: float = 0.0
     user_name: str = ""
@@ -34,7 +35,7 @@ class Session:
 
     @property
     def is_admin(self) -> bool:
-        return bool(self.admin_token)
+        return bool(self.admin_token) and self.admin_expires_at > time.time()
 
     @property
     def is_user(self) -> bool:
@@ -86,6 +87,7 @@ class Sessions:
         if old is not None:
             self._by_id.pop(old.sid, None)
             session.admin_token, session.user_token = old.admin_token, old.user_token
+            session.admin_expires_at = old.admin_expires_at
             session.user_expires_at, session.user_name = old.user_expires_at, old.user_name
             session.pending, session.flash = old.pending, old.flash
         return session

@@ -25,6 +25,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     console_oidc_scopes: str = "openid profile"
     # RFC 8707 resource asked for, so the access token is one the gateways accept (their audience)
     console_oidc_resource: str = ""
+    # Operators may also sign in at the admin issuer (the one gateway and identity trust for admin
+    # JWTs); the access token, for ADMIN_JWT_AUDIENCE, is then their admin credential
+    admin_jwt_discovery_url: str = ""
+    admin_jwt_audience: str = ""
+    console_admin_oidc_client_id: str = ""
+    console_admin_oidc_client_secret: str = ""
+    console_admin_oidc_scopes: str = "openid"
     console_session_ttl_seconds: float = 8 * 3600
     console_http_timeout_seconds: float = 10.0
     log_level: str = "INFO"
@@ -39,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return bool(
             self.console_oidc_discovery_url and self.console_oidc_client_id and self.gatehouse_admin_token
         )
+
+    @property
+    def operators_oidc_enabled(self) -> bool:
+        return bool(self.admin_jwt_discovery_url and self.console_admin_oidc_client_id)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -20,7 +20,6 @@ from starlette.responses import Response
 
 from . import forms
 from .api import ApiError
-from .oidc import CALLBACK_PATH, UserLogin
 from .sessions import Session
 from .web import Refused, Web
 
@@ -50,7 +49,7 @@ def _matches(connection: Doc, oauth: Doc, endpoint: str) -> bool:
     )
 
 
-def router(web: Web, login: UserLogin) -> APIRouter:
+def router(web: Web) -> APIRouter:
     api, settings = web.api, web.settings
     service_token = settings.gatehouse_admin_token
     return_url = settings.console_public_url.rstrip("/") + RETURN_PATH
@@ -59,32 +58,6 @@ def router(web: Web, login: UserLogin) -> APIRouter:
     def enabled() -> None:
         if not settings.users_enabled:
             raise Refused("user sign-in is not configured on this console (CONSOLE_OIDC_*)", 404)
-
-    @r.get("/login/user")
-    async def user_login(request: Request) -> Response:
-        enabled()
-        session = web.session(request)
-        url, pending = await login.start()
-        session.pending["login"] = pending
-        return web.redirect(request, url)
-
-    @r.get(CALLBACK_PATH)
-    async def login_callback(request: Request) -> Response:
-        enabled()
-        session = web.session(request)
-        pending = session.pending.pop("login", None)
-        state, code = request.query_params.get("state", ""), request.query_params.get("code", "")
-        if pending is None or not state or state != pending["state"]:
-            raise Refused("this sign-in was not started in this browser (or is over): start again")
-        if not code:
-            raise Refused(f"sign-in refused: {request.query_params.get('error', 'no code')}")
-        signed_in = await login.finish(pending, code)
-        session = web.sessions.renew(session)
-        request.state.new_session = session
-        session.user_token, session.user_expires_at = signed_in.access_token, signed_in.expires_at
-        session.user_name = signed_in.name
-        back = session.pending.pop("after_login", None)
-        return web.redirect(request, back["url"] if back else "/connections")
 
     async def rows(session: Session) -> tuple[str, list[Row]]:
         """Every target of the gateways whose authorizer accepts the user's token."""

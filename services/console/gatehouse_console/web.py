@@ -115,6 +115,9 @@ class Web:
             csrf=session.csrf,
             flash=session.take_flash(),
             users_enabled=self.settings.users_enabled,
+            operator_oidc=bool(
+                self.settings.admin_jwt_discovery_url and self.settings.console_admin_oidc_client_id
+            ),
             audit_enabled=self.api.audit_enabled,
             now=time.time(),
             **context,
