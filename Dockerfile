@@ -6,6 +6,7 @@
 #   docker build --target identity    -t gatehouse/identity .
 #   docker build --target sync-worker -t gatehouse/sync-worker .
 #   docker build --target audit       -t gatehouse/audit .
+#   docker build --target console     -t gatehouse/console .
 #
 # All targets share the `runtime` stage (same venv with every Gatehouse package installed),
 # so building all of them costs one dependency install; they differ only in entry point, listen
@@ -35,6 +36,7 @@ COPY services/gateway/pyproject.toml services/gateway/
 COPY services/identity/pyproject.toml services/identity/
 COPY services/sync-worker/pyproject.toml services/sync-worker/
 COPY services/audit/pyproject.toml services/audit/
+COPY services/console/pyproject.toml services/console/
 RUN python scripts/image-deps.py requirements > /tmp/requirements.txt \
  && grep -vE '^[[:space:]]*(-e[[:space:]]|\.|/|file:|gatehouse-)' requirements.lock > /tmp/constraints.txt \
  && pip install --only-binary=:all: -c /tmp/constraints.txt -r /tmp/requirements.txt
@@ -48,6 +50,7 @@ RUN pip install --no-deps \
         ./services/identity \
         ./services/sync-worker \
         ./services/audit \
+        ./services/console \
  && pip check \
  && python scripts/image-deps.py verify
 
@@ -116,6 +119,13 @@ COPY tests/servers/oidc/server.mjs /app/tests/servers/oidc/
 COPY demo/ /app/demo/
 RUN mkdir /state && chown 10001:10001 /state
 USER 10001:10001
+
+FROM runtime AS console
+ENV CONSOLE_HOST=0.0.0.0 CONSOLE_PORT=8084
+EXPOSE 8084
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8084/healthz', timeout=4)"]
+CMD ["gatehouse-console"]
 
 # gateway is last so that a plain `docker build .` yields the gateway image.
 FROM runtime AS gateway

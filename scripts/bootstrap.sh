@@ -21,7 +21,7 @@ FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION=v1.24.2
 # Built tools are also kept here, so other clones on this machine (CI) copy instead of building.
 TOOLS_CACHE=${GATEHOUSE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-tools}
-PACKAGES=(contracts services/gateway services/identity services/sync-worker services/audit cli)
+PACKAGES=(contracts services/gateway services/identity services/sync-worker services/audit services/console cli)
 
 say() { echo "==> $*"; }
 die() { echo "bootstrap: error: $*" >&2; exit 1; }

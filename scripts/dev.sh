@@ -2,7 +2,7 @@
 # Run the whole Gatehouse stack on 127.0.0.1 in the foreground (`make dev`) until Ctrl-C:
 #   nats-server with JetStream   unless NATS_URL is set     (data in .data/nats)
 #   mongod, else FerretDB        unless MONGODB_URL is set  (data in .data/mongo, .data/ferretdb)
-#   gatehouse-identity, gatehouse-sync-worker, gatehouse-gateway, gatehouse-audit
+#   gatehouse-identity, gatehouse-sync-worker, gatehouse-gateway, gatehouse-audit, gatehouse-console
 # Every line of output goes to stdout, prefixed with the process name. Ctrl-C, or any process
 # exiting, stops all of them.
 set -euo pipefail
@@ -18,6 +18,7 @@ GATEWAY_PORT=${GATEWAY_PORT:-8080}
 IDENTITY_PORT=${IDENTITY_PORT:-8081}
 SYNC_WORKER_PORT=${SYNC_WORKER_HEALTH_PORT:-8082}
 AUDIT_PORT=${AUDIT_HEALTH_PORT:-8083}
+CONSOLE_PORT=${CONSOLE_PORT:-8084}
 START_TIMEOUT=30  # seconds to wait for a port
 
 OWN_NATS=false
@@ -163,6 +164,17 @@ start_service() {
   fi
 }
 
+# The web console talks to the others over HTTP only (no NATS user, no database).
+start_console() {
+  local bin=$VENV/bin/gatehouse-console
+  [[ -x $bin ]] || die "$bin is missing; is services/console installed? (scripts/bootstrap.sh)"
+  ensure_port_free "$CONSOLE_PORT" "set CONSOLE_PORT to another port"
+  say "starting gatehouse-console on 127.0.0.1:$CONSOLE_PORT"
+  CONSOLE_PORT=$CONSOLE_PORT CONSOLE_GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT \
+    CONSOLE_IDENTITY_URL=http://127.0.0.1:$IDENTITY_PORT CONSOLE_AUDIT_URL=http://127.0.0.1:$AUDIT_PORT \
+    CONSOLE_PUBLIC_URL=${CONSOLE_PUBLIC_URL:-http://127.0.0.1:$CONSOLE_PORT} start console "$bin"
+}
+
 set_dev_defaults() {
   if [[ -z ${GATEHOUSE_ADMIN_TOKEN:-} ]]; then
     GATEHOUSE_ADMIN_TOKEN=gatehouse-dev-admin-token
@@ -189,6 +201,7 @@ print_banner() {
   say "Gatehouse is up: gateway $gateway, identity $identity"
   say "admin token: $GATEHOUSE_ADMIN_TOKEN   (Ctrl-C stops everything)"
   say "audit trail: .venv/bin/gatehouse-audit tail --follow"
+  say "console: ${CONSOLE_PUBLIC_URL:-http://127.0.0.1:$CONSOLE_PORT} (sign in with the admin token)"
 }
 
 # name_of PID
@@ -237,10 +250,12 @@ start_stack() {
   start_service sync-worker "$SYNC_WORKER_PORT" SYNC_WORKER_HEALTH_PORT
   start_service gateway "$GATEWAY_PORT" GATEWAY_PORT
   start_service audit "$AUDIT_PORT" AUDIT_HEALTH_PORT
+  start_console
   wait_port identity 127.0.0.1 "$IDENTITY_PORT"
   wait_port sync-worker 127.0.0.1 "$SYNC_WORKER_PORT"
   wait_port gateway 127.0.0.1 "$GATEWAY_PORT"
   wait_port audit 127.0.0.1 "$AUDIT_PORT"
+  wait_port console 127.0.0.1 "$CONSOLE_PORT"
 }
 
 main() {

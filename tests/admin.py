@@ -54,6 +54,36 @@ def offline_provider_body(name: str) -> dict[str, Any]:
     }
 
 
+async def oidc_credential_provider(stack: Any, oidc: Any) -> dict[str, Any]:
+    """A credential provider at the test oidc-provider (discovery), with a fresh client registered
+    there for identity's callback URL; the provider as identity answered (``name``, ``callbackUrl``)."""
+    import secrets
+
+    from harness import register_oidc_client, remember_secret
+
+    client_id, secret = f"gh-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
+    remember_secret(secret)
+    async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
+        r = await identity.post(
+            "/identities/CreateOauth2CredentialProvider",
+            json={
+                "name": unique("as"),
+                "credentialProviderVendor": "CustomOauth2",
+                "oauth2ProviderConfigInput": {
+                    "customOauth2ProviderConfig": {
+                        "oauthDiscovery": {"discoveryUrl": f"{oidc.url}/.well-known/openid-configuration"},
+                        "clientId": client_id,
+                        "clientSecret": secret,
+                    }
+                },
+            },
+        )
+        assert r.status_code == 201, r.text
+    provider: dict[str, Any] = r.json()
+    register_oidc_client(oidc, client_id, client_secret=secret, redirect_uris=[provider["callbackUrl"]])
+    return provider
+
+
 class Admin:
     def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)

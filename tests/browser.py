@@ -134,6 +134,12 @@ async def consent(
         shutil.rmtree(profile, ignore_errors=True)
 
 
+async def through_provider(page: Any, username: str, password: str, *, approve: bool = True) -> str:
+    """Log in and consent on the provider's pages from wherever ``page`` is now (a browser of the
+    test's own, e.g. signed in to the console); the URL it ends on once back from the provider."""
+    return await _drive(page, username, password, approve=approve, max_steps=10)
+
+
 async def _drive(page: Any, username: str, password: str, *, approve: bool, max_steps: int) -> str:
     for _ in range(max_steps):
         kind = await _page_kind(page)

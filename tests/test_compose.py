@@ -21,7 +21,7 @@ COMPOSE_FILE = REPO / "compose.yaml"
 COMPOSE_BIN = REPO / ".tools" / "bin" / "docker-compose"
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the containers must listen on
-APP_SERVICES = {"identity": 8081, "sync-worker": 8082, "gateway": 8080, "audit": 8083}
+APP_SERVICES = {"identity": 8081, "sync-worker": 8082, "gateway": 8080, "audit": 8083, "console": 8084}
 ALL_SERVICES = {"nats", "mongo", *APP_SERVICES}
 
 ADMIN_TOKEN = "test-admin-token"
@@ -191,6 +191,7 @@ def test_depends_on_healthy(services):
         "sync-worker": {"nats", "mongo", "identity"},
         "gateway": {"nats", "mongo", "identity"},
         "audit": {"nats", "mongo", "identity"},  # identity creates the event stream
+        "console": {"gateway", "identity"},  # it uses their HTTP APIs only
     }
     for name, deps in expected.items():
         depends_on = services[name]["depends_on"]
@@ -202,7 +203,7 @@ def test_depends_on_healthy(services):
 
 
 def test_environment(services):
-    for name in APP_SERVICES:
+    for name in set(APP_SERVICES) - {"console"}:  # the console has neither: HTTP APIs only
         env = services[name]["environment"]
         assert env["NATS_URL"] == "nats://nats:4222", name
         assert env["MONGODB_URL"] == "mongodb://mongo:27017", name
@@ -235,7 +236,14 @@ def test_environment(services):
     assert audit["AUDIT_DB"] == "gatehouse_audit"
     assert audit["NATS_USER"] == "audit"
     assert audit["NATS_PASSWORD"] == SECRETS["GATEHOUSE_NATS_AUDIT_PASSWORD"]
-    assert not {"GATEHOUSE_ADMIN_TOKEN", "GATEHOUSE_SESSION_SECRET"} & set(audit)
+    assert audit["GATEHOUSE_ADMIN_TOKEN"] == ADMIN_TOKEN  # GET /events, for the admin
+    assert "GATEHOUSE_SESSION_SECRET" not in audit
+
+    console = services["console"]["environment"]
+    assert console["CONSOLE_GATEWAY_URL"] == "http://gateway:8080"
+    assert console["CONSOLE_IDENTITY_URL"] == "http://identity:8081"
+    assert console["CONSOLE_AUDIT_URL"] == "http://audit:8083"
+    assert not {"NATS_URL", "MONGODB_URL", "GATEHOUSE_SESSION_SECRET"} & set(console)
 
 
 def test_public_urls_overridable(compose_bin, empty_env_file):
@@ -258,6 +266,7 @@ def test_published_ports(services):
     assert _published(services["identity"]) == [("8081", 8081)]
     assert _published(services["nats"]) == []
     assert _published(services["audit"]) == []  # health only, inside the network
+    assert _published(services["console"]) == [("8084", 8084)]
     assert _published(services["mongo"]) == []
 
 

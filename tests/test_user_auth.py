@@ -23,7 +23,7 @@ import browser
 import harness
 import httpx
 import pytest
-from admin import Admin, unique
+from admin import Admin, oidc_credential_provider
 from harness import mcp_client
 from mcp import MCPError, UrlElicitationRequiredError
 from rawmcp import initialize, post
@@ -73,29 +73,8 @@ class World:
 async def world(stack: Any, oidc_provider: Any) -> AsyncIterator[World]:
     catcher = harness.start_return_catcher()
     upstream = harness.start_sdk_server(jwt_issuer=oidc_provider.url)
-    client_id, secret = f"gh-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
-    async with httpx.AsyncClient(base_url=stack.identity_url, headers=stack.admin_headers) as identity:
-        r = await identity.post(
-            "/identities/CreateOauth2CredentialProvider",
-            json={
-                "name": unique("as"),
-                "credentialProviderVendor": "CustomOauth2",
-                "oauth2ProviderConfigInput": {
-                    "customOauth2ProviderConfig": {
-                        "oauthDiscovery": {
-                            "discoveryUrl": f"{oidc_provider.url}/.well-known/openid-configuration"
-                        },
-                        "clientId": client_id,
-                        "clientSecret": secret,
-                    }
-                },
-            },
-        )
-        assert r.status_code == 201, r.text
-        provider = r.json()
-    harness.register_oidc_client(
-        oidc_provider, client_id, client_secret=secret, redirect_uris=[provider["callbackUrl"]]
-    )
+    provider = await oidc_credential_provider(stack, oidc_provider)
+    client_id = provider["clientId"]
     audience = f"https://gatehouse.test/{uuid.uuid4().hex[:8]}"
     async with Admin(stack.gateway_url, stack.admin_headers) as admin:
         gateway = await admin.create_jwt_gateway(oidc_provider.url, audience)

@@ -130,6 +130,16 @@ class TokenRevoked(Event, frozen=True, tag="identity.token_revoked"):
     provider_name: str
     scopes: list[str]
     reason: str
+    revoked_at_provider: bool = False
+    """The provider confirmed an RFC 7009 revocation (a user's disconnect); else only dropped here."""
+
+
+class ConnectionsListed(Event, frozen=True, tag="identity.connections_listed"):
+    """A user looked at their own connections (``ListUserConnections``): who, where, how many."""
+
+    workload_name: str
+    user_id: str
+    count: int
 
 
 class AuthorizationFailed(Event, frozen=True, tag="identity.authorization_failed"):
@@ -172,6 +182,7 @@ AnyEvent = (
     | TokenIssued
     | TokenRefreshed
     | TokenRevoked
+    | ConnectionsListed
     | AuthorizationFailed
     | ToolInvoked
 )

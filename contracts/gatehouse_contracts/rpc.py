@@ -253,6 +253,48 @@ class Completed(_Reply, frozen=True):
     pass
 
 
+# --- a user's own connections (the vault entries of one user, never their tokens) -------------
+
+
+class ListUserConnections(_Request, frozen=True):
+    """The caller's own connections at a workload; ``user_token`` (a JWT the workload's
+    ``jwtAuthorizer`` accepts) both authenticates and names the user."""
+
+    workload_name: str
+    user_token: str
+
+
+class UserConnection(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    provider_name: str
+    scopes: list[str]
+    resources: list[str]
+    authorized_at: float
+    """When the user consented (the last consent, for a reconnected entry)."""
+    expires_at: float | None = None
+    """When the stored access token expires (identity refreshes it on use when it can)."""
+
+
+class UserConnections(_Reply, frozen=True):
+    user_id: str
+    connections: list[UserConnection]
+
+
+class DeleteUserConnection(_Request, frozen=True):
+    """Disconnect: drop the caller's own token for (provider, scopes, resources), revoking it at the
+    provider first when it offers RFC 7009 revocation."""
+
+    workload_name: str
+    user_token: str
+    provider_name: str
+    scopes: list[str] = []
+    resources: list[str] = []
+
+
+class UserConnectionDeleted(_Reply, frozen=True):
+    revoked_at_provider: bool
+    """The provider confirmed the revocation (False: it has no revocation endpoint, or refused)."""
+
+
 # Operation name -> (request, reply); the RPC subject is rpc_subject(name).
 OPERATIONS: dict[str, tuple[type[_Request], type[_Reply]]] = {
     cls.__name__: (cls, reply)
@@ -273,6 +315,8 @@ OPERATIONS: dict[str, tuple[type[_Request], type[_Reply]]] = {
         (UpdateOauth2CredentialProvider, Oauth2CredentialProvider),
         (DeleteOauth2CredentialProvider, Deleted),
         (ListOauth2CredentialProviders, Oauth2CredentialProviderList),
+        (ListUserConnections, UserConnections),
+        (DeleteUserConnection, UserConnectionDeleted),
     )
 }
 

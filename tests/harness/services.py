@@ -27,6 +27,7 @@ SERVICE_ENV_PREFIXES = (
     "IDENTITY_",
     "SYNC_",
     "AUDIT_",
+    "CONSOLE_",
     "NATS_",
     "MONGODB_",
     "LOG_LEVEL",
@@ -37,6 +38,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "identity": ServiceSpec("gatehouse_identity", "IDENTITY_HOST", "IDENTITY_PORT", "IDENTITY_PUBLIC_URL"),
     "sync-worker": ServiceSpec("gatehouse_sync_worker", "SYNC_WORKER_HOST", "SYNC_WORKER_HEALTH_PORT", None),
     "audit": ServiceSpec("gatehouse_audit", "AUDIT_HOST", "AUDIT_HEALTH_PORT", None),
+    "console": ServiceSpec("gatehouse_console", "CONSOLE_HOST", "CONSOLE_PORT", "CONSOLE_PUBLIC_URL"),
 }
 
 

@@ -14,11 +14,12 @@ from starlette.types import ASGIApp
 
 from gatehouse_contracts import bus
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.http import service_app
+from gatehouse_contracts.http import AdminAuth, service_app
 from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.subjects import STREAM
 
 from .consumer import DURABLE, AuditConsumer
+from .http_query import add_query_route
 from .settings import Settings
 from .store import AuditStore
 
@@ -61,4 +62,6 @@ def build(settings: Settings) -> ASGIApp:
         await broker.stop()
         await mongo.close()
 
-    return service_app("Gatehouse audit", lifespan, broker, mongo)
+    app = service_app("Gatehouse audit", lifespan, broker, mongo)
+    add_query_route(app, store, AdminAuth(settings.gatehouse_admin_token))
+    return app

@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_batch_pause_seconds: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.2
     # Deliveries of one event while MongoDB refuses it (backoff 1, 2, 4 ... 60 s: about 45 minutes).
     audit_max_deliver: int = 50
+    # opens GET /events (the trail over HTTP, for the console); empty: that route refuses everyone
+    gatehouse_admin_token: str = ""
     log_level: str = "INFO"
     log_format: str = "text"  # or json: one JSON object per line
 

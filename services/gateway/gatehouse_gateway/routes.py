@@ -75,6 +75,12 @@ def router(deps: Deps, auth: AdminAuth, max_body_bytes: int) -> APIRouter:
         """Get a target with its status."""
         return json_response(targets.render(await targets.get(deps, gateway_id, target_id)))
 
+    @api.get("/gateways/{gateway_id}/targets/{target_id}/tools")
+    async def get_target_tools(gateway_id: str, target_id: str) -> Response:
+        """The tool definitions a target exposes, as synchronized or given inline (no name prefix)."""
+        found = await targets.get(deps, gateway_id, target_id, with_tools=True)
+        return Response(b'{"items":' + (found.tools_json or b"[]") + b"}", media_type="application/json")
+
     @api.put("/gateways/{gateway_id}/targets/{target_id}", status_code=202)
     async def update_target(gateway_id: str, target_id: str, request: Request) -> Response:
         """Replace a target's configuration; it is synchronized again."""

@@ -212,8 +212,8 @@ async def create(deps: Deps, gateway_id: str, body: TargetBody) -> Target:
     return new
 
 
-async def get(deps: Deps, gateway_id: str, target_id: str) -> Target:
-    found = await deps.store.get_target(gateway_id, target_id)
+async def get(deps: Deps, gateway_id: str, target_id: str, *, with_tools: bool = False) -> Target:
+    found = await deps.store.get_target(gateway_id, target_id, with_tools=with_tools)
     if found is None:
         raise NotFound(f"target {target_id!r} not found in gateway {gateway_id!r}")
     return found

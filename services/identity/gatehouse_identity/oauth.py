@@ -75,26 +75,38 @@ class TokenEndpoint:
         self._http = http
         self._limits = limits
 
-    async def request(
-        self, provider: dict[str, Any], client_secret: str, params: list[tuple[str, str]]
-    ) -> Token:
-        metadata = provider["metadata"]
-        methods = metadata.get("token_endpoint_auth_methods") or []
+    async def _post(
+        self, provider: dict[str, Any], client_secret: str, url: str, params: list[tuple[str, str]]
+    ) -> tuple[int, bytes]:
+        """POST a form to one of the provider's endpoints, authenticated as our client there."""
+        methods = provider["metadata"].get("token_endpoint_auth_methods") or []
         form = list(params)
         headers = {"Accept": "application/json"}
         if "client_secret_basic" in methods or not methods:
             headers["Authorization"] = _basic(provider["clientId"], client_secret)
         else:
             form += [("client_id", provider["clientId"]), ("client_secret", client_secret)]
+        return await fetch(self._http, "POST", url, self._limits, data=_as_form(form), headers=headers)
+
+    async def revoke(self, provider: dict[str, Any], client_secret: str, token: str, hint: str) -> bool:
+        """RFC 7009: ask the provider to revoke ``token``; True when it confirmed (HTTP 200). A
+        provider without a revocation endpoint, or one that is down or refuses, gives False."""
+        url = provider["metadata"].get("revocation_endpoint")
+        if not url:
+            return False
+        params = [("token", token), ("token_type_hint", hint)]
         try:
-            status, raw = await fetch(
-                self._http,
-                "POST",
-                metadata["token_endpoint"],
-                self._limits,
-                data=_as_form(form),
-                headers=headers,
-            )
+            status, _ = await self._post(provider, client_secret, url, params)
+        except (httpx.HTTPError, ResponseTooLarge):
+            return False
+        return status == 200
+
+    async def request(
+        self, provider: dict[str, Any], client_secret: str, params: list[tuple[str, str]]
+    ) -> Token:
+        url = provider["metadata"]["token_endpoint"]
+        try:
+            status, raw = await self._post(provider, client_secret, url, params)
         except ResponseTooLarge as exc:
             raise ProviderUnavailable(
                 f"the authorization server of {provider['name']!r} sent too much: {exc}"

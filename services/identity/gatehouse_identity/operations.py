@@ -16,7 +16,7 @@ import msgspec
 
 from gatehouse_contracts import rpc
 
-from . import tokens, workloads
+from . import connections, tokens, workloads
 from .deps import Caller, Deps
 
 Handler = Callable[[Deps, Any, Caller], Awaitable[msgspec.Struct]]
@@ -120,6 +120,20 @@ OPERATIONS: dict[str, Operation] = {
             tokens.complete,
             "Finish a consent: only the user who started the session may.",
             admin=False,
+        ),
+        _op(
+            rpc.ListUserConnections,
+            connections.list_,
+            "The caller's own connections (vault entries, never tokens); the user token authenticates.",
+            admin=False,
+            rpc=False,
+        ),
+        _op(
+            rpc.DeleteUserConnection,
+            connections.delete,
+            "Disconnect: drop the caller's own token, revoked at the provider where it supports RFC 7009.",
+            admin=False,
+            rpc=False,
         ),
     )
 }

@@ -249,6 +249,13 @@ class TokenStore:
         async with translate_errors():
             return (await self._col.delete_one({"_id": key})).deleted_count == 1
 
+    async def of_user(self, workload: str, user: str) -> list[dict[str, Any]]:
+        """One user's entries at one workload, without their sealed tokens."""
+        async with translate_errors():
+            return await self._col.find(
+                {"workload": workload, "user": user}, {"access": 0, "refresh": 0}
+            ).to_list()
+
     async def keys_of_provider(self, provider_id: str) -> list[str]:
         async with translate_errors():
             return [d["_id"] for d in await self._col.find({"providerId": provider_id}, {"_id": 1}).to_list()]

@@ -51,21 +51,38 @@ async def store_token(deps: Deps, session: dict[str, Any], provider: dict[str, A
             else None,
             "expiresAt": token.expires_at,
             "renewAt": token.renew_at,
+            "authorizedAt": time.time(),  # the consent; updatedAt also moves with each refresh
             "updatedAt": time.time(),
         }
     )
 
 
-async def drop(deps: Deps, key: str, reason: str) -> None:
+async def drop(deps: Deps, key: str, reason: str, *, revoke: bool = False) -> bool | None:
+    """Delete a vault entry and say so (``identity.token_revoked``); with ``revoke``, first ask the
+    provider to revoke its tokens (RFC 7009). None when there was no entry, else whether the
+    provider confirmed a revocation."""
     doc = await deps.tokens.get(key)
-    if doc is not None and await deps.tokens.delete(key):
-        await deps.publish(
-            token_event(
-                TokenRevoked,
-                doc,
-                reason=reason,
-            )
-        )
+    if doc is None:
+        return None
+    revoked = await _revoke_at_provider(deps, key, doc) if revoke else False
+    if await deps.tokens.delete(key):
+        await deps.publish(token_event(TokenRevoked, doc, reason=reason, revoked_at_provider=revoked))
+    return revoked
+
+
+async def _revoke_at_provider(deps: Deps, key: str, doc: dict[str, Any]) -> bool:
+    """The refresh token first (a provider revokes the grant's access tokens with it), then the
+    access token; True if the provider confirmed either."""
+    provider = await deps.providers.store.by_id(doc["providerId"])
+    if provider is None:
+        return False
+    secret = deps.providers.client_secret(provider)
+    confirmed = False
+    for kind, hint in (("refresh", "refresh_token"), ("access", "access_token")):
+        if doc.get(kind):
+            token = deps.vault.open(doc[kind], _aad(key, kind))
+            confirmed = await deps.token_endpoint.revoke(provider, secret, token, hint) or confirmed
+    return confirmed
 
 
 async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> tuple[str, float | None] | None:
@@ -107,9 +124,9 @@ async def usable_token(deps: Deps, key: str, provider: dict[str, Any]) -> tuple[
         return token.access_token, token.renew_at
 
 
-async def drop_user_token(deps: Deps, key: str, reason: str) -> None:
+async def drop_user_token(deps: Deps, key: str, reason: str, *, revoke: bool = False) -> bool | None:
     async with deps.lock("vault:" + key):
-        await drop(deps, key, reason)
+        return await drop(deps, key, reason, revoke=revoke)
 
 
 async def drop_provider(deps: Deps, provider_id: str) -> None:
