@@ -125,7 +125,11 @@ def test_generated_env_renders_with_nothing_unset(compose_bin, generated_env, pr
         for var, value in (svc.get("environment") or {}).items()
         if value in ("", None)
     }
-    assert empty == {("gateway", "GATEWAY_ALLOWED_ORIGINS")}  # empty = the service default
+    # empty = the service default; the console's users' sign-in is optional (operators only without it)
+    console_oidc = {
+        ("console", f"CONSOLE_OIDC_{v}") for v in ("DISCOVERY_URL", "CLIENT_ID", "CLIENT_SECRET", "RESOURCE")
+    }
+    assert empty == {("gateway", "GATEWAY_ALLOWED_ORIGINS"), *console_oidc}
 
 
 def test_demo_profile(compose_bin, generated_env):

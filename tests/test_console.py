@@ -296,7 +296,9 @@ def harness_target(name: str, endpoint: str) -> dict[str, Any]:
 
 async def _tool_call(w: World, user: str) -> Any:
     jwt = w.user_jwt(user)
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}, mode="legacy"
+    ) as client:
         return await client.call_tool("mine___whoami", {})
 
 
@@ -339,7 +341,9 @@ async def test_a_user_connects_and_disconnects_and_the_next_call_asks_again(worl
     assert "revoked at the provider" in await page.inner_text("main")
     assert await row.locator(".connection.disconnected").count() == 1
     jwt = w.user_jwt("U3")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}, mode="legacy"
+    ) as client:
         with pytest.raises(MCPError) as asked:
             for _ in range(50):  # the gateway forgets its copy on identity.token_revoked, a moment later
                 await client.call_tool("mine___whoami", {})
@@ -352,7 +356,9 @@ async def test_a_consent_link_from_an_mcp_client_completes_in_the_console(world:
     without being signed in there, signs in, and the console completes the consent as them."""
     w = world
     jwt = w.user_jwt("U1")
-    async with mcp_client(w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}) as client:
+    async with mcp_client(
+        w.gateway["gatewayUrl"], headers={"Authorization": f"Bearer {jwt}"}, mode="legacy"
+    ) as client:
         with pytest.raises(MCPError) as asked:
             await client.call_tool("mine___whoami", {})
         assert asked.value.error.code == -32042
