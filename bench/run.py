@@ -531,13 +531,13 @@ class Bench:
         small = CATALOG_SIZES[0]
         echo = rpc_body("tools/call", {"name": "synced___echo", "arguments": args})
         trivial = (self.gateways[small]["gatewayUrl"], echo, self.sessions[small])
-        self.wrk.run("warmup", *trivial, 32, duration=1, record=False, check=True)
-        self.wrk.idle(STACK)
-        run = self.wrk.run(
-            "stack_call_trivial_c32", *trivial, 32, duration=burst, check=True, drain=STACK, record=False
-        )
-        self.wrk.keep(run)
-        self.stack_case("stack_call_trivial_c32", run, float("nan"), "fast upstream; ")
+        for conns in (1, 32):
+            self.wrk.run("warmup", *trivial, conns, duration=1, record=False, check=True)
+            self.wrk.idle(STACK)
+            name = f"stack_call_trivial_c{conns}"
+            run = self.wrk.run(name, *trivial, conns, duration=burst, check=True, drain=STACK, record=False)
+            self.wrk.keep(run)
+            self.stack_case(name, run, float("nan"), "fast upstream; ")
         if sustained:
             say(f"stack: a sustained run ({sustained:g}s) on the SDK target through Gatehouse")
             run = self.wrk.run(
@@ -553,6 +553,10 @@ class Bench:
             )
             self.wrk.keep(run)
             self.stack_case("sdk_call_sustained_c32", run, float("nan"), f"{sustained:g}s; ")
+        # the gateway keeps one upstream session per target: the SDK target saw one initialize
+        stats = self.http.get(self.sdk.url.removesuffix("/mcp") + "/stats").json()
+        self.info["sdk_initialize_requests"] = stats["initialize"]
+        say(f"  the SDK target saw {stats['initialize']} initialize requests in all (sync and calls)")
 
     def user_auth_setup(self) -> None:
         if hasattr(self, "jwt_gw"):

@@ -107,6 +107,7 @@ def build(settings: Settings) -> ASGIApp:
         log.info("gateway ready on %s", settings.gateway_public_url)
         yield
         refresher.cancel()
+        await background.flush()
         await upstream.close()
         await mcp_http.close()
         await broker.stop()

@@ -1,9 +1,11 @@
 """What a replica does beside answering requests: telling the other replicas, and catching up.
 
 An ended session is broadcast at once (for the running replicas) and stored (for those started
-later); a ``tool.invoked`` event is published without waiting. Neither holds up the request that
-caused it. After a NATS reconnect, and every ``GATEWAY_CATALOG_REFRESH_SECONDS``, the replica
-reloads what it may have missed while cut off.
+later); ``tool.invoked`` events are published without waiting, gathered for ``EVENT_BATCH_SECONDS``
+so that the calls of that window leave in one write to NATS, not one each (a socket write per
+call was a seventh of the gateway's CPU per call). Neither holds up the request that caused it.
+After a NATS reconnect, and every ``GATEWAY_CATALOG_REFRESH_SECONDS``, the replica reloads what
+it may have missed while cut off.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from .store import Store
 
 log = logging.getLogger("gatehouse.gateway")
 
+EVENT_BATCH_SECONDS = 0.01  # how long a tool.invoked event waits for others to leave with
+
 
 class Background:
     def __init__(
@@ -39,6 +43,7 @@ class Background:
         self._ended = ended
         self._nats = nats  # resolved per use, so a reconnect is picked up
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outbox: list[Event] = []  # tool.invoked events waiting for their batch to leave
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -72,14 +77,29 @@ class Background:
             )
 
     def publish(self, event: Event) -> None:
-        """Publish an event without waiting (``tool.invoked``: one per call)."""
-        self._spawn(self._publish_quietly(event))
+        """Publish an event without waiting (``tool.invoked``: one per call), with the others of
+        its batch."""
+        self._outbox.append(event)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_later(EVENT_BATCH_SECONDS, self._send_outbox)
 
-    async def _publish_quietly(self, event: Event) -> None:
-        try:
-            await bus.publish_event_nowait(self._nats(), event)
-        except GatehouseError as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc.message)
+    def _send_outbox(self) -> None:
+        events, self._outbox = self._outbox, []
+        if events:
+            self._spawn(self._publish_quietly(events))
+
+    async def _publish_quietly(self, events: list[Event]) -> None:
+        nats = self._nats()
+        for event in events:  # NATS writes what the loop queued meanwhile in one go
+            try:
+                await bus.publish_event_nowait(nats, event)
+            except GatehouseError as exc:
+                log.warning("could not publish %s: %s", type(event).__name__, exc.message)
+
+    async def flush(self) -> None:
+        """Publish the waiting events now (at shutdown, before the NATS connection closes)."""
+        events, self._outbox = self._outbox, []
+        await self._publish_quietly(events)
 
     async def refresh_forever(self, every: float) -> None:
         while True:
