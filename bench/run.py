@@ -724,7 +724,10 @@ class Bench:
             t1 = time.perf_counter()
             assert r.status_code == 200, r.text
             seen = self.events.wait("target.synchronized", created["targetId"])
-            issued = self.events.wait("identity.token_issued", session_uri)
+            # the event names the session (the authorization URL's request_uri); the return URL
+            # carries only a completion handle for it (session_id)
+            request_uri = httpx.URL(oauth2["authorizationUrl"]).params["request_uri"]
+            issued = self.events.wait("identity.token_issued", request_uri)
             times.append(1000 * (seen - t0))
             complete.append(1000 * (t1 - t0))
             resumed.append(1000 * (seen - issued))
