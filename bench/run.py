@@ -420,16 +420,10 @@ class Bench:
         session = self.sessions[CATALOG_SIZES[0]]
         direct_url = f"{self.upstream.url}/mcp"
         direct = self.loop.run(self.mcp.open(direct_url))
-        via = rpc_body("tools/call", {"name": "synced___echo", "arguments": {"text": "hello"}})
+        call = {"name": "synced___echo", "arguments": {"text": "hello"}}
+        via = rpc_body("tools/call", call)
         straight = rpc_body("tools/call", {"name": "echo", "arguments": {"text": "hello"}})
-        answer = self.loop.run(
-            self.mcp.rpc(
-                gw["gatewayUrl"],
-                session,
-                "tools/call",
-                {"name": "synced___echo", "arguments": {"text": "hello"}},
-            )
-        )
+        answer = self.loop.run(self.mcp.rpc(gw["gatewayUrl"], session, "tools/call", call))
         assert answer.get("result", {}).get("content", [{}])[0].get("text") == "hello", answer
         self.call_args = (gw["gatewayUrl"], via, session)
         for conns in (1, 32):
@@ -553,7 +547,7 @@ class Bench:
             )
             self.wrk.keep(run)
             self.stack_case("sdk_call_sustained_c32", run, float("nan"), f"{sustained:g}s; ")
-        # the gateway keeps one upstream session per target: the SDK target saw one initialize
+        # one upstream session per target and gateway replica: the sync's initialize and one more
         stats = self.http.get(self.sdk.url.removesuffix("/mcp") + "/stats").json()
         self.info["sdk_initialize_requests"] = stats["initialize"]
         say(f"  the SDK target saw {stats['initialize']} initialize requests in all (sync and calls)")
