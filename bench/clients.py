@@ -1,23 +1,42 @@
 # ruff: noqa: S101  (a benchmark harness: asserts on answers)
-"""The benchmark's own clients, synchronous beside wrk: MCP over plain HTTP (sessions whose headers
-wrk replays), the admin API, and the target events on the bus. Request shapes come from the tests'
-helpers (tests/rawmcp.py, tests/admin.py), so the benchmark and the suite send the same bodies."""
+"""The benchmark's clients beside wrk. The tests' own async helpers (tests/admin.py's ``Admin``,
+tests/rawmcp.py's MCP requests) run on one event loop in a thread (``Loop``), so the benchmark and
+the suite send the same requests through the same code; here are only what the benchmark adds: the
+headers wrk replays for a session, and the target events on the bus."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import harness  # tests/harness, on the path bench/run.py sets
 import httpx
 import rawmcp
 from admin import target_body
 
-from gatehouse_contracts import lifecycle
-
 PROTOCOL = "2025-11-25"
-FAILED = set(lifecycle.UNSUCCESSFUL)  # where a sync ends without tools
+T = TypeVar("T")
+
+
+class Loop:
+    """An event loop in a thread of its own: the harness is synchronous (wrk, py-spy, /proc), the
+    tests' helpers are coroutines; ``run`` waits for one."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="bench-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 300.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
 
 
 # ------------------------------------------------------------------------------------------
@@ -26,115 +45,53 @@ FAILED = set(lifecycle.UNSUCCESSFUL)  # where a sync ends without tools
 
 
 def rpc_body(method: str, params: dict[str, Any] | None = None, msg_id: int = 1) -> bytes:
+    """A request's bytes as wrk sends them (compact JSON)."""
     msg: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
     if params is not None:
         msg["params"] = params
-    return _compact(msg)
-
-
-def _compact(msg: dict[str, Any]) -> bytes:
     return json.dumps(msg, separators=(",", ":")).encode()
 
 
-def open_session(http: httpx.Client, url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
-    """initialize + notifications/initialized; the headers every later request of the session needs."""
-    base = {**rawmcp.HEADERS, **(headers or {})}
-    init = _compact(rawmcp.initialize(PROTOCOL, msg_id=0))
-    r = http.post(url, content=init, headers=base)
-    r.raise_for_status()
-    session = {**base, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": PROTOCOL}
-    r = http.post(url, content=b'{"jsonrpc":"2.0","method":"notifications/initialized"}', headers=session)
-    assert r.status_code == 202, (r.status_code, r.text)
-    return session
+class Mcp:
+    """MCP sessions through rawmcp on one httpx client (the extra headers, e.g. a user's
+    Authorization, ride on every request); ``open`` gives the headers wrk replays."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.extra = dict(headers or {})
+        self.http = httpx.AsyncClient(headers=self.extra, timeout=60, trust_env=False)
+
+    async def open(self, url: str) -> dict[str, str]:
+        """initialize + notifications/initialized; every header a later request of the session needs."""
+        session = await rawmcp.open_session(self.http, url, PROTOCOL)
+        return {**rawmcp.HEADERS, **self.extra, "Mcp-Session-Id": session, "MCP-Protocol-Version": PROTOCOL}
+
+    async def rpc(
+        self, url: str, session: dict[str, str], method: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await rawmcp.rpc(self.http, url, session.get("Mcp-Session-Id"), method, params)
+
+    async def count_tools(self, url: str, session: dict[str, str]) -> int:
+        count, cursor = 0, None
+        while True:
+            answer = await self.rpc(url, session, "tools/list", {"cursor": cursor} if cursor else {})
+            count += len(answer["result"]["tools"])
+            cursor = answer["result"].get("nextCursor")
+            if not cursor:
+                return count
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
 
-def rpc(http: httpx.Client, url: str, session: dict[str, str], body: bytes) -> dict[str, Any]:
-    r = http.post(url, content=body, headers=session)
-    assert r.status_code == 200, (r.status_code, r.text[:500])
-    return r.json()  # type: ignore[no-any-return]
-
-
-def count_tools(http: httpx.Client, url: str, session: dict[str, str]) -> int:
-    count, cursor = 0, None
-    while True:
-        answer = rpc(http, url, session, rpc_body("tools/list", {"cursor": cursor} if cursor else {}))
-        count += len(answer["result"]["tools"])
-        cursor = answer["result"].get("nextCursor")
-        if not cursor:
-            return count
-
-
-def wait_until(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
+async def wait_until(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
+    """Until the coroutine function ``check`` returns something true."""
     deadline = time.monotonic() + timeout
     while True:
-        value = check()
-        if value:
+        if value := await check():
             return value
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
-# ------------------------------------------------------------------------------------------
-# admin API
-# ------------------------------------------------------------------------------------------
-
-
-class Admin:
-    def __init__(self, stack: harness.Stack) -> None:
-        self.stack = stack
-        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        self.gw = httpx.Client(
-            base_url=stack.gateway_url,
-            headers=stack.admin_headers,
-            timeout=60,
-            trust_env=False,
-            limits=limits,
-        )
-        self.id = httpx.Client(
-            base_url=stack.identity_url, headers=stack.admin_headers, timeout=60, trust_env=False
-        )
-
-    def gateway(self, name: str, **fields: Any) -> dict[str, Any]:
-        r = self.gw.post("/gateways", json={"name": name, **fields})
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def create_target(self, gateway_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = self.gw.post(f"/gateways/{gateway_id}/targets", json=body)
-        assert r.status_code == 202, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def target(self, gateway_id: str, target_id: str) -> dict[str, Any]:
-        r = self.gw.get(f"/gateways/{gateway_id}/targets/{target_id}")
-        assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-    def wait_status(
-        self,
-        gateway_id: str,
-        target_id: str,
-        statuses: set[str],
-        *,
-        every: float = 0.05,
-        timeout: float = 120,
-    ) -> tuple[dict[str, Any], float]:
-        """Poll the target until its status is in ``statuses``; (target, monotonic time seen)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            t = self.target(gateway_id, target_id)
-            seen = time.perf_counter()
-            if t["status"] in statuses:
-                return t, seen
-            if t["status"] in FAILED:
-                raise RuntimeError(f"target {target_id} failed: {t['statusReasons']}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"target {target_id} stuck in {t['status']}")
-            time.sleep(every)
-
-    def close(self) -> None:
-        self.gw.close()
-        self.id.close()
+        await asyncio.sleep(every)
 
 
 def user_target(
@@ -158,35 +115,25 @@ class Events:
     became READY or started waiting for consent, without polling the admin API (every GET of a
     target is a full scan of the targets collection on FerretDB, which would slow what we time)."""
 
-    def __init__(self, nats_url: str) -> None:
-        import asyncio
-        import threading
-
+    def __init__(self, loop: Loop, nats_url: str) -> None:
         self._seen: dict[tuple[str, str], float] = {}
         self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._loop = loop
         url = harness.nats_admin_url(nats_url) if hasattr(harness, "nats_admin_url") else nats_url
 
-        async def main() -> None:
+        async def subscribe() -> Any:
             import nats
 
-            try:
-                self._nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
-                await self._nc.subscribe("gatehouse.events.target.>", cb=self._on_msg)
-                await self._nc.subscribe("gatehouse.events.identity.>", cb=self._on_msg)
-                await self._nc.flush()
-            except BaseException as exc:  # noqa: BLE001 - reported by the constructor
-                self._error = exc
-            self._ready.set()
+            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+            await nc.subscribe("gatehouse.events.target.>", cb=self._on_msg)
+            await nc.subscribe("gatehouse.events.identity.>", cb=self._on_msg)
+            await nc.flush()
+            return nc
 
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-events", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(main(), self._loop)
-        self._ready.wait(15)
-        if self._error is not None or not self._ready.is_set():
-            raise RuntimeError(f"cannot subscribe to the target events: {self._error!r}")
+        try:
+            self._nc = loop.run(subscribe(), timeout=15)
+        except Exception as exc:  # noqa: BLE001 - said once, clearly
+            raise RuntimeError(f"cannot subscribe to the target events: {exc!r}") from exc
 
     async def _on_msg(self, msg: Any) -> None:
         now = time.perf_counter()
@@ -210,8 +157,4 @@ class Events:
             return self._seen[key]
 
     def close(self) -> None:
-        import asyncio
-
-        if hasattr(self, "_nc"):
-            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop.run(self._nc.close(), timeout=10)

@@ -53,6 +53,10 @@ def machine() -> dict[str, Any]:
 
 
 TICK = os.sysconf("SC_CLK_TCK")
+# "idle again" after a load: a half-second in which the stack's processes used < 0.05 cores together
+# (their idle rate is ~0.01: timers, heartbeats; the clock ticks in 10 ms steps)
+IDLE_WINDOW = 0.5
+IDLE_CORES = 0.05
 
 
 def family(pid: int | None) -> list[int]:
@@ -139,6 +143,10 @@ class Run:
     wrk_cpu: float  # cores used by wrk itself
     cpu: dict[str, float] = field(default_factory=dict)  # cores used by each watched process
     other_cpu: float = 0.0  # cores used by everything else on the machine (other work disturbing us)
+    # with ``drain``: CPU ms per request of each watched process over the load and the drain after
+    # it, and the drain: seconds from the end of the load until the drained processes were idle
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    drain_s: float = 0.0
 
 
 def _merge(x: Run, y: Run) -> Run:
@@ -159,6 +167,8 @@ def _merge(x: Run, y: Run) -> Run:
         mean(x.wrk_cpu, y.wrk_cpu),
         {k: round(mean(v, y.cpu.get(k, 0.0)), 2) for k, v in x.cpu.items()},
         max(x.other_cpu, y.other_cpu),
+        {k: round(mean(v, y.cpu_ms.get(k, 0.0)), 3) for k, v in x.cpu_ms.items()},
+        mean(x.drain_s, y.drain_s),
     )
 
 
@@ -180,7 +190,11 @@ class Wrk:
         duration: float | None = None,
         check: bool = False,
         record: bool = True,
+        drain: tuple[str, ...] = (),
     ) -> Run:
+        """One wrk run. With ``drain`` (names of watched processes), it then waits until those are
+        idle again (``idle``) and charges each process's CPU over the load and the drain to the
+        requests (``Run.cpu_ms``)."""
         duration = duration or self.duration
         body_file = self.workdir / "body.json"
         headers_file = self.workdir / "headers.txt"
@@ -215,6 +229,8 @@ class Wrk:
         wall = time.monotonic() - start
         cpu = {name: round((cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in self.watch.items()}
         machine = (busy_seconds() - machine_before) / wall
+        drain_s = self.idle(drain) if drain else 0.0
+        used = {name: cpu_seconds(pid) - before[name] for name, pid in self.watch.items()}
         dead = [f"{name} (pid {pid})" for name, pid in self.watch.items() if pid and not alive(pid)]
         if dead:
             raise RuntimeError(f"{', '.join(dead)} died during {case}; see the logs in {harness.log_dir()}")
@@ -238,15 +254,34 @@ class Wrk:
             response_bytes=r["bytes"] // max(1, r["requests"]),
             wrk_cpu=round((usage.ru_utime + usage.ru_stime) / wall, 2),
             cpu=cpu,
+            drain_s=drain_s,
         )
+        if drain:
+            run.cpu_ms = {name: round(1000 * s / max(1, run.requests), 3) for name, s in used.items()}
         run.other_cpu = round(max(0.0, machine - run.wrk_cpu - sum(cpu.values())), 2)
         if record:
             self.keep(run)
         return run
 
+    def idle(self, names: tuple[str, ...], limit: float = 120.0) -> float:
+        """Seconds until the named processes are idle again: the start of the first ``IDLE_WINDOW`` in
+        which they used less than ``IDLE_CORES`` together (``limit`` if never)."""
+        pids = [self.watch[name] for name in names]
+        start = last = time.monotonic()
+        spent = sum(map(cpu_seconds, pids))
+        while last - start < limit:
+            time.sleep(IDLE_WINDOW)
+            now, total = time.monotonic(), sum(map(cpu_seconds, pids))
+            if (total - spent) / (now - last) < IDLE_CORES:
+                return round(last - start, 2)
+            last, spent = now, total
+        return limit
+
     def keep(self, run: Run) -> None:
         self.runs.append(run)
         flag = f"  ERRORS {run.errors}" if run.errors else ""
+        if run.cpu_ms:
+            flag += f"  drain {run.drain_s:.1f}s"
         say(
             f"  {run.case:<24} c{run.conns:<3} p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
             f"{run.rps:9.0f} rps  wrk {run.wrk_cpu:.2f} cores  other {run.other_cpu:.2f} cores{flag}"
@@ -259,14 +294,17 @@ class Wrk:
         conns: int,
         *,
         check: bool = False,
+        duration: float | None = None,
+        drain: tuple[str, ...] = (),
     ) -> tuple[Run, Run]:
         """A reference and a subject measured in the order A B B A, each run ``duration`` long, so a
         drift of the machine's load during the pair weighs on both alike; each side's numbers are
         the mean of its two runs (rps, CPU) and the mean of their percentiles."""
-        a1 = self.run(*ref, conns, check=check, record=False)
-        b1 = self.run(*sub, conns, check=check, record=False)
-        b2 = self.run(*sub, conns, check=check, record=False)
-        a2 = self.run(*ref, conns, check=check, record=False)
+        how: dict[str, Any] = {"check": check, "record": False, "duration": duration, "drain": drain}
+        a1 = self.run(*ref, conns, **how)
+        b1 = self.run(*sub, conns, **how)
+        b2 = self.run(*sub, conns, **how)
+        a2 = self.run(*ref, conns, **how)
         ref_run, sub_run = _merge(a1, a2), _merge(b1, b2)
         self.keep(ref_run)
         self.keep(sub_run)

@@ -40,7 +40,7 @@ Usage: python bench/run.py [--duration 3] [--profile] [--quick] [--only call,con
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import asyncio
 import dataclasses
 import json
 import os
@@ -65,9 +65,10 @@ sys.path.insert(0, str(BENCH))
 
 import harness  # noqa: E402  (tests/harness, reused as is)
 import httpx  # noqa: E402
+import rawmcp  # noqa: E402  (tests/rawmcp.py)
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
-from admin import target_body  # noqa: E402  (tests/admin.py)
-from clients import Admin, Events, count_tools, open_session, rpc, rpc_body, user_target, wait_until  # noqa: E402
+from admin import Admin, target_body  # noqa: E402  (tests/admin.py)
+from clients import PROTOCOL, Events, Loop, Mcp, rpc_body, user_target, wait_until  # noqa: E402
 from measure import T0, Run, Wrk, machine, rss_kib, say  # noqa: E402
 from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
@@ -75,6 +76,17 @@ CATALOG_SIZES = (1, 100, 1000)  # targets x 10 tools
 TOOLS_PER_TARGET = 10
 SYNC_TOOLS = 1000
 REPEATS = 3
+SDK_TOOLS = 102  # the SDK target's catalog (tests/servers/sdk_server.py: 5 tools + generated ones)
+# the processes `make dev` runs (scripts/dev.sh), whose CPU per call the stack cases add up
+STACK = ("gateway", "identity", "sync-worker", "audit", "nats", "mongo")
+LABELS = {
+    "gateway": "gw",
+    "identity": "id",
+    "sync-worker": "sync",
+    "audit": "audit",
+    "nats": "nats",
+    "mongo": "db",
+}
 
 # The services' production defaults instead of the test suite's short timers (an empty value
 # makes a service use its own default). Above all: the periodic catalog reload every 30 s, not 2 s.
@@ -97,6 +109,7 @@ GROUPS = {  # --only: case group -> Bench methods, in run order
     "sync": ["sync_1000"],
     "consent": ["user_auth_setup", "ready_after_consent"],
     "memory": ["memory", "db_probe"],
+    "stack": ["stack_setup", "stack_calls"],
 }
 
 
@@ -207,11 +220,20 @@ class Bench:
             **neutral_service_commands(),
         )
         say(f"  mongo: {getattr(self.mongo, 'kind', '?')}; logs in {harness.log_dir()}")
+        # the audit subscriber too, as `make dev` runs it: it stores every event the calls publish
+        self.audit = harness.start_service(
+            "audit", {**self.stack.env, "AUDIT_DB": f"{self.stack.gatehouse_db}_audit"}
+        )
         self.upstream = start_python("bench-upstream", BENCH / "upstream.py")
         self.oidc = harness.start_oidc_provider()
         self.catcher = harness.start_return_catcher()
-        self.admin = Admin(self.stack)
-        self.events = Events(self.nats.url or "")
+        self.loop = Loop()
+        self.admin = Admin(self.stack.gateway_url, self.stack.admin_headers)
+        self.identity = httpx.Client(
+            base_url=self.stack.identity_url, headers=self.stack.admin_headers, timeout=60, trust_env=False
+        )
+        self.mcp = Mcp()
+        self.events = Events(self.loop, self.nats.url or "")
         self.gw_pid = self.stack.gateway.pid
         time.sleep(1.0)
         self.info["rss_empty_kib"] = rss_kib(self.gw_pid)
@@ -219,6 +241,7 @@ class Bench:
             "gateway": self.stack.gateway.pid,
             "identity": self.stack.identity.pid,
             "sync-worker": self.stack.sync_worker.pid,
+            "audit": self.audit.pid,
             "nats": self.nats.pid,
             "mongo": getattr(self.mongo, "pid", None),
             "upstream": self.upstream.pid,
@@ -268,9 +291,11 @@ class Bench:
         inline = fast_upstream.tools(TOOLS_PER_TARGET)
         started = time.monotonic()
         for n in CATALOG_SIZES:
-            gw = self.admin.gateway(f"bench-{n}t-{secrets.token_hex(3)}")
+            gw = self.loop.run(self.admin.create_gateway(f"bench-{n}t-{secrets.token_hex(3)}"))
             self.gateways[n] = gw
-            synced = self.admin.create_target(gw["gatewayId"], target_body("synced", f"{up}/mcp"))
+            synced = self.loop.run(
+                self.admin.create_target(gw["gatewayId"], target_body("synced", f"{up}/mcp"))
+            )
             self.events.wait("target.synchronized", synced["targetId"])
         say(
             f"  synced targets READY ({time.monotonic() - started:.1f}s); "
@@ -283,19 +308,26 @@ class Bench:
             for i in range(1, n)
         ]
         big = CATALOG_SIZES[-1]
-        template = self.admin.create_target(
-            self.gateways[big]["gatewayId"], target_body("t0001", f"{up}/mcp", inline_tools=inline)
+        template = self.loop.run(
+            self.admin.create_target(
+                self.gateways[big]["gatewayId"], target_body("t0001", f"{up}/mcp", inline_tools=inline)
+            )
         )
         started = time.monotonic()
         lat: list[float] = []
 
-        def create(job: tuple[str, dict[str, Any]]) -> None:
-            t = time.perf_counter()
-            self.admin.create_target(*job)
-            lat.append(time.perf_counter() - t)
+        at_once = asyncio.Semaphore(4)
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(create, api_jobs))
+        async def create(job: tuple[str, dict[str, Any]]) -> None:
+            async with at_once:
+                t = time.perf_counter()
+                await self.admin.create_target(*job)
+                lat.append(time.perf_counter() - t)
+
+        async def create_all() -> None:
+            await asyncio.gather(*map(create, api_jobs))
+
+        self.loop.run(create_all())
         took = time.monotonic() - started
         lat.sort()
         self.info["catalog_build_api"] = {
@@ -332,14 +364,13 @@ class Bench:
         say(f"  gateway restarted with the whole catalog in {self.info['gateway_start_s']:.1f}s")
         self.sessions: dict[int, dict[str, str]] = {}
         for n, gw in self.gateways.items():
-            self.sessions[n] = open_session(self.http, gw["gatewayUrl"])
+            self.sessions[n] = self.loop.run(self.mcp.open(gw["gatewayUrl"]))
             want = n * TOOLS_PER_TARGET
-            wait_until(
-                f"{want} tools in gateway {gw['gatewayId']}",
-                lambda gw=gw, n=n, want=want: (
-                    count_tools(self.http, gw["gatewayUrl"], self.sessions[n]) >= want
-                ),
-            )
+
+            async def served(gw: dict[str, Any] = gw, n: int = n, want: int = want) -> bool:
+                return await self.mcp.count_tools(gw["gatewayUrl"], self.sessions[n]) >= want
+
+            self.loop.run(wait_until(f"{want} tools in gateway {gw['gatewayId']}", served))
         self.info["cached_tools"] = sum(n * TOOLS_PER_TARGET for n in CATALOG_SIZES)
         say(f"  every catalog served ({self.info['cached_tools']} tools)")
 
@@ -388,10 +419,11 @@ class Bench:
         gw = self.gateways[CATALOG_SIZES[0]]
         session = self.sessions[CATALOG_SIZES[0]]
         direct_url = f"{self.upstream.url}/mcp"
-        direct = open_session(self.http, direct_url)
-        via = rpc_body("tools/call", {"name": "synced___echo", "arguments": {"text": "hello"}})
+        direct = self.loop.run(self.mcp.open(direct_url))
+        call = {"name": "synced___echo", "arguments": {"text": "hello"}}
+        via = rpc_body("tools/call", call)
         straight = rpc_body("tools/call", {"name": "echo", "arguments": {"text": "hello"}})
-        answer = rpc(self.http, gw["gatewayUrl"], session, via)
+        answer = self.loop.run(self.mcp.rpc(gw["gatewayUrl"], session, "tools/call", call))
         assert answer.get("result", {}).get("content", [{}])[0].get("text") == "hello", answer
         self.call_args = (gw["gatewayUrl"], via, session)
         for conns in (1, 32):
@@ -411,18 +443,121 @@ class Bench:
                     f"tools_call_c{conns}",
                     g,
                     g.rps / d.rps,
-                    {"gw": "gateway", "up": "upstream", "nats": "nats"},
+                    {"gw": "gateway", "up": "upstream", "nats": "nats", "audit": "audit"},
                     extra={"added_p50_ms": g.p50_ms - d.p50_ms, "added_p99_ms": g.p99_ms - d.p99_ms},
                     note=f"+{g.p50_ms - d.p50_ms:.2f} ms p50, +{g.p99_ms - d.p99_ms:.2f} ms p99",
                 )
             )
+
+    # -- the whole stack -----------------------------------------------------------------------
+
+    def stack_setup(self) -> None:
+        """A target built on the official SDK (MCPServer, stateless, JSON answers, 102 tools)."""
+        say(f"whole stack: an SDK target (MCPServer, stateless JSON answers, {SDK_TOOLS} tools)")
+        self.sdk = harness.start_sdk_server(json_response=True, stateless=True, extra_tools=SDK_TOOLS - 5)
+        self.watch["sdk"] = self.sdk.pid
+        self.sdk_gw = self.loop.run(self.admin.create_gateway(f"bench-sdk-{secrets.token_hex(3)}"))
+        url = self.sdk_gw["gatewayUrl"]
+        created = self.loop.run(
+            self.admin.create_target(self.sdk_gw["gatewayId"], target_body("sdk", self.sdk.url))
+        )
+        self.events.wait("target.synchronized", created["targetId"])
+        self.sdk_session = self.loop.run(self.mcp.open(url))
+
+        async def served() -> bool:
+            return await self.mcp.count_tools(url, self.sdk_session) >= SDK_TOOLS
+
+        self.loop.run(wait_until(f"{SDK_TOOLS} SDK tools served", served))
+        say("  SDK target READY and served")
+
+    def stack_case(self, name: str, run: Run, ratio: float, note: str = "", **extra: float) -> None:
+        """A case through the gateway with the CPU each process of the stack spent per call (load
+        and drain) and the drain."""
+        per_call = {LABELS[p]: run.cpu_ms.get(p, 0.0) for p in STACK}
+        stack = sum(per_call.values())
+        gw = per_call["gw"] or float("nan")
+        extra |= {f"cpu_ms_{k}": v for k, v in per_call.items()}
+        extra |= {"stack_cpu_ms": stack, "stack_vs_gw": stack / gw, "drain_s": run.drain_s}
+        shares = " ".join(f"{k} {v:.2f}" for k, v in per_call.items())
+        note += f"cpu ms/call: {shares} = stack {stack:.2f} ({stack / gw:.1f}x gw); drain {run.drain_s:.1f}s"
+        self.cases.append(measured(name, run, ratio, {"gw": "gateway"}, extra=extra, note=note))
+
+    def stack_calls(self) -> None:
+        """tools/call on the SDK target straight and through Gatehouse (bursts, A B B A, the stack
+        drained after each run), the trivial upstream through the stack, and a sustained run."""
+        burst, sustained = self.args.burst, self.args.sustained
+        args = {"text": "hello"}
+        via = rpc_body("tools/call", {"name": "sdk___echo", "arguments": args})
+        straight = rpc_body("tools/call", {"name": "echo", "arguments": args})
+        direct = {**rawmcp.HEADERS, "MCP-Protocol-Version": PROTOCOL}  # a stateless server: no session
+        url = self.sdk_gw["gatewayUrl"]
+        self.sdk_call_args = (url, via, self.sdk_session)
+        r = self.http.post(self.sdk.url, content=straight, headers=direct)
+        assert r.status_code == 200 and '"hello"' in r.text, r.text
+        say(f"stack: tools/call on the SDK target, direct vs through Gatehouse ({burst:g}s bursts, drained)")
+        for conns in (1, 32):
+            self.wrk.run(
+                "warmup", self.sdk.url, straight, direct, conns, duration=1, record=False, check=True
+            )
+            self.wrk.run("warmup", url, via, self.sdk_session, conns, duration=1, record=False, check=True)
+            self.wrk.idle(STACK)
+            d, g = self.wrk.pair(
+                (f"sdk_call_direct_c{conns}", self.sdk.url, straight, direct),
+                (f"sdk_call_c{conns}", url, via, self.sdk_session),
+                conns,
+                check=True,
+                duration=burst,
+                drain=STACK,
+            )
+            self.cases.append(
+                measured(
+                    f"sdk_call_direct_c{conns}",
+                    d,
+                    1.0,
+                    {"sdk": "sdk"},
+                    note=f"sdk {d.cpu_ms['sdk']:.2f} ms/call",
+                )
+            )
+            added = g.p50_ms - d.p50_ms
+            self.stack_case(
+                f"sdk_call_c{conns}", g, g.rps / d.rps, f"+{added:.2f} ms p50; ", added_p50_ms=added
+            )
+        small = CATALOG_SIZES[0]
+        echo = rpc_body("tools/call", {"name": "synced___echo", "arguments": args})
+        trivial = (self.gateways[small]["gatewayUrl"], echo, self.sessions[small])
+        for conns in (1, 32):
+            self.wrk.run("warmup", *trivial, conns, duration=1, record=False, check=True)
+            self.wrk.idle(STACK)
+            name = f"stack_call_trivial_c{conns}"
+            run = self.wrk.run(name, *trivial, conns, duration=burst, check=True, drain=STACK, record=False)
+            self.wrk.keep(run)
+            self.stack_case(name, run, float("nan"), "fast upstream; ")
+        if sustained:
+            say(f"stack: a sustained run ({sustained:g}s) on the SDK target through Gatehouse")
+            run = self.wrk.run(
+                "sdk_call_sustained_c32",
+                url,
+                via,
+                self.sdk_session,
+                32,
+                duration=sustained,
+                check=True,
+                drain=STACK,
+                record=False,
+            )
+            self.wrk.keep(run)
+            self.stack_case("sdk_call_sustained_c32", run, float("nan"), f"{sustained:g}s; ")
+        # one upstream session per target and gateway replica: the sync's initialize and one more
+        stats = self.http.get(self.sdk.url.removesuffix("/mcp") + "/stats").json()
+        self.info["sdk_initialize_requests"] = stats["initialize"]
+        say(f"  the SDK target saw {stats['initialize']} initialize requests in all (sync and calls)")
 
     def user_auth_setup(self) -> None:
         if hasattr(self, "jwt_gw"):
             return  # done for an earlier case group
         say("authorization-code set-up: credential provider, CUSTOM_JWT gateway, user consent")
         client_id, secret = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
-        r = self.admin.id.post(
+        r = self.identity.post(
             "/identities/CreateOauth2CredentialProvider",
             json={
                 "name": f"bench-as-{secrets.token_hex(3)}",
@@ -445,30 +580,32 @@ class Bench:
         )
         self.provider = provider["name"]
         audience = f"https://gatehouse.bench/{secrets.token_hex(4)}"
-        self.jwt_gw = self.admin.gateway(
-            f"bench-jwt-{secrets.token_hex(3)}",
-            authorizerType="CUSTOM_JWT",
-            authorizerConfiguration={
-                "customJWTAuthorizer": {
-                    "discoveryUrl": f"{self.oidc.url}/.well-known/openid-configuration",
-                    "allowedAudience": [audience],
-                }
-            },
+        self.jwt_gw = self.loop.run(
+            self.admin.create_jwt_gateway(self.oidc.url, audience, name=f"bench-jwt-{secrets.token_hex(3)}")
         )
         gid = self.jwt_gw["gatewayId"]
         echo = fast_upstream.tools(1)
         up = f"{self.upstream.url}/mcp"
-        self.admin.create_target(gid, target_body("open", up, inline_tools=echo))
-        self.admin.create_target(gid, user_target("user", up, self.provider, self.catcher.callback_url, echo))
+        self.loop.run(self.admin.create_target(gid, target_body("open", up, inline_tools=echo)))
+        self.loop.run(
+            self.admin.create_target(
+                gid, user_target("user", up, self.provider, self.catcher.callback_url, echo)
+            )
+        )
         say("  provider, gateway and targets created")
         self.user_jwt = harness.mint_jwt(self.oidc, sub="U1", aud=audience, ttl=3600)
         url = self.jwt_gw["gatewayUrl"]
-        self.jwt_session = open_session(self.http, url, {"Authorization": f"Bearer {self.user_jwt}"})
+        self.user_mcp = Mcp({"Authorization": f"Bearer {self.user_jwt}"})
+        self.jwt_session = self.loop.run(self.user_mcp.open(url))
         say("  user session open (initialize with the user's JWT)")
-        wait_until("the JWT gateway's catalog", lambda: count_tools(self.http, url, self.jwt_session) >= 2)
+
+        async def served() -> bool:
+            return await self.user_mcp.count_tools(url, self.jwt_session) >= 2
+
+        self.loop.run(wait_until("the JWT gateway's catalog", served))
         say("  catalog served")
-        call = rpc_body("tools/call", {"name": "user___echo", "arguments": {"text": "hello"}})
-        first = rpc(self.http, url, self.jwt_session, call)
+        call = {"name": "user___echo", "arguments": {"text": "hello"}}
+        first = self.loop.run(self.user_mcp.rpc(url, self.jwt_session, "tools/call", call))
         assert first.get("error", {}).get("code") == -32042, first
         consent_url = first["error"]["data"]["elicitations"][0]["url"]
         say("  -32042 received; consenting as U1")
@@ -480,7 +617,7 @@ class Bench:
             json={"userIdentifier": {"userToken": self.user_jwt}, "sessionUri": session_uri},
         )
         assert r.status_code == 200, r.text
-        again = rpc(self.http, url, self.jwt_session, call)
+        again = self.loop.run(self.user_mcp.rpc(url, self.jwt_session, "tools/call", call))
         assert again.get("result", {}).get("content", [{}])[0].get("text") == "hello", again
 
     def tools_call_3lo(self) -> None:
@@ -516,19 +653,21 @@ class Bench:
 
     def sync_1000(self) -> None:
         say(f"sync_{SYNC_TOOLS}: target creation -> READY for a {SYNC_TOOLS}-tool target")
-        gw = self.admin.gateway(f"bench-sync-{secrets.token_hex(3)}")
+        gw = self.loop.run(self.admin.create_gateway(f"bench-sync-{secrets.token_hex(3)}"))
         times: list[float] = []
         answered: list[float] = []
         for i in range(REPEATS):
             t0 = time.perf_counter()
-            created = self.admin.create_target(
-                gw["gatewayId"], target_body(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
+            created = self.loop.run(
+                self.admin.create_target(
+                    gw["gatewayId"], target_body(f"big{i}", f"{self.upstream.url}/mcp-{SYNC_TOOLS}")
+                )
             )
             t1 = time.perf_counter()
             seen = self.events.wait("target.synchronized", created["targetId"])
             times.append(1000 * (seen - t0))
             answered.append(1000 * (t1 - t0))
-            target = self.admin.target(gw["gatewayId"], created["targetId"])
+            target = self.loop.run(self.admin.target(gw["gatewayId"], created["targetId"]))
             assert target["status"] == "READY" and target["toolCount"] == SYNC_TOOLS, target
             say(f"  run {i + 1}: {times[-1]:.0f} ms (the create call answered after {answered[-1]:.0f} ms)")
         p50 = statistics.median(times)
@@ -563,27 +702,30 @@ class Bench:
                 self.catcher.callback_url,
                 None,
             )
-            created = self.admin.create_target(gid, body)
+            created = self.loop.run(self.admin.create_target(gid, body))
             self.events.wait("target.authorization_required", created["targetId"])
-            pending = self.admin.target(gid, created["targetId"])
+            pending = self.loop.run(self.admin.target(gid, created["targetId"]))
             assert pending["status"] == "CREATE_PENDING_AUTH", pending
             oauth2 = pending["authorizationData"]["oauth2"]
             landed = harness.login_http(oauth2["authorizationUrl"], "admin", harness.OIDC_USERS["admin"])
             session_uri = httpx.URL(landed).params.get("session_id")
             assert session_uri, landed
             t0 = time.perf_counter()
-            r = self.admin.id.post(
+            r = self.identity.post(
                 "/identities/CompleteResourceTokenAuth",
                 json={"userIdentifier": {"userId": oauth2["userId"]}, "sessionUri": session_uri},
             )
             t1 = time.perf_counter()
             assert r.status_code == 200, r.text
             seen = self.events.wait("target.synchronized", created["targetId"])
-            issued = self.events.wait("identity.token_issued", session_uri)
+            # the event names the session (the authorization URL's request_uri); the return URL
+            # carries only a completion handle for it (session_id)
+            request_uri = httpx.URL(oauth2["authorizationUrl"]).params["request_uri"]
+            issued = self.events.wait("identity.token_issued", request_uri)
             times.append(1000 * (seen - t0))
             complete.append(1000 * (t1 - t0))
             resumed.append(1000 * (seen - issued))
-            ready = self.admin.target(gid, created["targetId"])
+            ready = self.loop.run(self.admin.target(gid, created["targetId"]))
             assert ready["status"] == "READY", ready
             say(
                 f"  run {i + 1}: {times[-1]:.0f} ms (CompleteResourceTokenAuth answered after "
@@ -680,29 +822,34 @@ class Bench:
             return
         seconds = self.args.profile_seconds
         big = CATALOG_SIZES[-1]
-        plans = [
+        gw = [("gateway", self.gw_pid)]
+        plans = [  # (case group, profile name, processes, load, check the answers)
             (
+                "list",
                 "tools_list_1000t_c32",
-                [("gateway", self.gw_pid)],
+                gw,
                 (self.gateways[big]["gatewayUrl"], rpc_body("tools/list", {}), self.sessions[big]),
                 False,
             ),
             (
+                "list",
                 "tools_list_1t_c32",
-                [("gateway", self.gw_pid)],
+                gw,
                 (self.gateways[1]["gatewayUrl"], rpc_body("tools/list", {}), self.sessions[1]),
                 False,
             ),
-            ("tools_call_c32", [("gateway", self.gw_pid)], getattr(self, "call_args", None), True),
+            ("call", "tools_call_c32", gw, getattr(self, "call_args", None), True),
             (
+                "3lo",
                 "tools_call_3lo_c32",
-                [("gateway", self.gw_pid), ("identity", self.stack.identity.pid)],
+                [*gw, ("identity", self.stack.identity.pid)],
                 getattr(self, "call_3lo_args", None),
                 True,
             ),
+            ("stack", "sdk_call_c32", gw, getattr(self, "sdk_call_args", None), True),
         ]
-        for name, targets, load, check in plans:
-            if load is None or ("3lo" if "3lo" in name else name.split("_")[1]) not in groups:
+        for group, name, targets, load, check in plans:
+            if group not in groups or load is None:
                 continue  # its case group did not run
             url, body, headers = load
             say(f"profiling {name} with py-spy ({seconds:g}s)")
@@ -779,7 +926,7 @@ class Bench:
 
     def targets(self) -> list[str]:
         by = {c.name: c for c in self.cases}
-        lines = ["targets (issue 6):"]
+        lines = ["targets (issues 6 and 12):"]
 
         def check(ok: bool, text: str) -> None:
             lines.append(f"  {'PASS' if ok else 'MISS'}  {text}")
@@ -804,6 +951,7 @@ class Bench:
             if c:
                 what = "p50" if conc == 1 else "rps"
                 check(c.ratio <= 1.2, f"tools_call_3lo <= 1.2x open ({what}, c{conc}): {c.ratio:.2f}x")
+        lines += self.stack_targets(by)
         c = by.get(f"sync_{SYNC_TOOLS}")
         if c:
             check(c.p50_ms <= 2000, f"sync_{SYNC_TOOLS} <= 2 s: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")
@@ -812,12 +960,42 @@ class Bench:
                 check(c.p50_ms <= 100, f"{name} <= 100 ms: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")
         return lines
 
+    @staticmethod
+    def stack_targets(by: dict[str, Case]) -> list[str]:
+        """Issue 12's targets (the whole stack, an SDK target)."""
+        out: list[str] = []
+
+        def check(ok: bool, text: str) -> None:
+            out.append(f"  {'PASS' if ok else 'MISS'}  {text}")
+
+        if c := by.get("sdk_call_c1"):
+            added = c.extra["added_p50_ms"]
+            check(added <= 1.0, f"SDK target: tools/call adds <= 1 ms p50 at c1: +{added:.2f} ms")
+        if c := by.get("sdk_call_c32"):
+            check(c.ratio >= 0.9, f"SDK target: tools/call keeps >= 0.9x direct rps at c32: {c.ratio:.2f}x")
+        for name in ("sdk_call_c1", "sdk_call_c32", "sdk_call_sustained_c32"):
+            if c := by.get(name):
+                gw = c.extra["cpu_ms_gw"]
+                check(gw <= 0.5, f"{name}: gateway CPU per call <= 0.5 ms: {gw:.2f} ms")
+        for name in ("sdk_call_c32", "stack_call_trivial_c32", "sdk_call_sustained_c32"):
+            if c := by.get(name):
+                ratio = c.extra["stack_vs_gw"]
+                check(ratio <= 1.5, f"{name}: whole-stack CPU per call <= 1.5x the gateway's: {ratio:.1f}x")
+        if c := by.get("sdk_call_sustained_c32"):
+            check(
+                c.extra["drain_s"] <= 2.0, f"drain after the sustained run <= 2 s: {c.extra['drain_s']:.1f} s"
+            )
+        return out
+
     def stop(self) -> None:
         self.http.close()
-        if hasattr(self, "admin"):
-            self.admin.close()
         if hasattr(self, "events"):
             self.events.close()
+        if hasattr(self, "loop"):
+            for client in (self.admin.http, self.mcp.http, getattr(self, "user_mcp", self.mcp).http):
+                self.loop.run(client.aclose())
+            self.identity.close()
+            self.loop.close()
         if hasattr(self, "catcher"):
             self.catcher.stop()
         harness.stop_all()
@@ -833,6 +1011,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tools_list at concurrency 32 only")
     parser.add_argument("--profile", action="store_true", help="also sample the gateway with py-spy")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=10.0,
+        help="seconds of each whole-stack burst (--only stack; default 10)",
+    )
+    parser.add_argument(
+        "--sustained",
+        type=float,
+        default=30.0,
+        help="seconds of the sustained whole-stack run (0: none; default 30)",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated case groups ({','.join(GROUPS)})")
     parser.add_argument("--out", default=str(BENCH / "out"), help="where results.json and profiles go")
     args = parser.parse_args()

@@ -64,7 +64,8 @@ def _events(fake: FakeNats) -> ToolEvents:
     return ToolEvents(lambda: fake)  # type: ignore[arg-type, return-value]
 
 
-async def test_queued_events_are_published_in_order_with_their_ids() -> None:
+async def test_queued_events_are_published_in_order_with_their_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tool_events, "WINDOW", 0)
     fake = FakeNats()
     events = _events(fake)
     task = asyncio.create_task(events.run())
