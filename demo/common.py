@@ -174,7 +174,11 @@ async def mcp_client(url: str, token: str) -> AsyncIterator[Any]:
     headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False) as http:
-        async with Client(streamable_http_client(url, http_client=http), cache=None) as client:
+        # the 2025-11-25 era: a call that needs consent ends with the consent URL (-32042), which
+        # call.py prints; the 2026-07-28 era would keep the call waiting while the person consents
+        # (docs/mcp-clients.md), which an elicitation callback that opens a browser would do
+        client = Client(streamable_http_client(url, http_client=http), cache=None, mode="legacy")
+        async with client:
             yield client
 
 

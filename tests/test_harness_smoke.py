@@ -270,6 +270,7 @@ def test_stack_mechanics_with_stand_in_services(
         "identity": ["IDENTITY_DB", "GATEHOUSE_ADMIN_TOKEN", "IDENTITY_PUBLIC_URL"],
         "sync-worker": ["GATEHOUSE_DB"],
         "audit": ["NATS_USER"],
+        "console": [],
     }
     for name, spec in harness.SERVICES.items():
         pkg = tmp_path / spec.module
