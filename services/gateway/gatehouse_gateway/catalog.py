@@ -107,7 +107,7 @@ class GatewayCatalog:
                 keys.append((stored.name, i))
                 tools.append(data)
                 routes[name] = (target, tool)
-        mcp = self.gateway["protocolConfiguration"]["mcp"]
+        mcp = self.gateway.get("protocolConfiguration", {}).get("mcp", {})
         self.searchable = "searchType" in mcp
         if self.searchable:
             keys, tools = _listed(mcp, encoded, keys, tools)
