@@ -72,7 +72,7 @@ def build(entries: Iterable[tuple[str, bytes]], previous: Searchable | None) -> 
 
 def call(searchable: Searchable | None, arguments: Any) -> bytes:
     """The encoded tools/call result of the search tool for ``arguments``. Invalid arguments are a
-    tool execution error (``isError``), as MCP 2025-11-25 says for input validation errors: the
+    tool execution error (``isError``), as MCP 2025-11-25 (SEP-1303) says for input validation errors: the
     model reads the message and can correct its call."""
     if not isinstance(arguments, dict):  # the call's shape, as for any tool: a protocol error
         raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: arguments must be an object")
