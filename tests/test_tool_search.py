@@ -10,6 +10,7 @@ only the search tool and the pinned tools while every tool can still be called.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -254,3 +255,34 @@ async def test_bad_search_settings_are_refused_and_change_nothing(
         assert after["protocolConfiguration"] == gateway["protocolConfiguration"]
         listed = await admin.http.get("/gateways", params={"maxResults": 1000})
         assert f"{gateway['name']}x" not in listed.text
+
+
+async def test_another_replica_follows_by_the_catalog_events(stack: Any, sdk_server: Any) -> None:
+    """Replica B learns of a target created and deleted through A from the catalog-change events
+    (the same ones that update its tools/list), and its search follows."""
+    replica = stack.start_gateway_replica()
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+        gateway = await _gateway(admin, sdk_server, protocolConfiguration=SEMANTIC)
+        gid = gateway["gatewayId"]
+        url_b = f"{replica.url}/gateways/{gid}/mcp"
+        query = {"name": SEARCH, "arguments": {"query": "write a wiki page"}}
+
+        async def found_on_b(present: bool) -> None:
+            for _ in range(100):  # B's catalog lags A's by one event: wait for it (as test_replicas)
+                answer = await rpc(http, url_b, session, "tools/call", query)
+                names = [t["name"] for t in answer["result"]["structuredContent"]["tools"]]
+                if ("wiki___create_page" in names) is present:
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"replica B's search still answers {names}")
+
+        async with httpx.AsyncClient(timeout=30) as http:
+            session = await open_session(http, url_b)
+            await found_on_b(False)
+            wiki = [_tool("create_page", "Create a page in a wiki space", space="Space key")]
+            created = await admin.create_target(gid, target_body("wiki", sdk_server.url, inline_tools=wiki))
+            await found_on_b(True)
+            assert (
+                await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
+            ).status_code == 202
+            await found_on_b(False)
