@@ -10,7 +10,7 @@ creates a gateway with ``searchType: "SEMANTIC"`` whose targets are the evaluati
 endpoint's floor. Also: how long after the last target's create the search finds it (the index
 rebuild), and tools/list's first page with and without the search tool.
 
-Usage: python bench/search_mcp.py [--tools 10000] [--rounds 5]
+Usage: make eval-mcp, or python bench/search_mcp.py [--tools 10000] [--rounds 5]
 """
 
 from __future__ import annotations
