@@ -82,9 +82,7 @@ class GatewayCatalog:
     _encoded: dict[str, Encoded] = field(default_factory=dict)
     _modern: dict[str | None, bytes] = field(default_factory=dict)  # 2026-07-28 pages, by cursor
     searchable: bool = False  # protocolConfiguration.mcp.searchType: the search tool is listed and called
-    search: tool_search.Searchable | None = (
-        None  # its index: built after ``rebuild`` (Catalog), kept until then
-    )
+    search: tool_search.Searchable | None = None  # its index: Catalog builds it after ``rebuild``
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
         """This catalog's targets (and their encoded tools) under a changed gateway document."""
