@@ -14,6 +14,7 @@ help:
 	@echo "make lint    ruff and mypy only"
 	@echo "make bench   benchmarks of the real stack under wrk load, with py-spy profiles (BENCHMARKS.md)"
 	@echo "make eval    tool search quality (recall@5, MRR) and speed at 10,000 tools (bench/search_eval.py)"
+	@echo "make eval-mcp  the search tool through the MCP endpoint at 10,000 tools (bench/search_mcp.py; starts the stack)"
 	@echo "make up      the whole stack from images (docker compose up --build); make down stops it"
 	@echo "make clean   remove .venv, .tools, .data (dev databases!), tests/node_modules and caches"
 
@@ -48,6 +49,11 @@ EVAL_ARGS ?=
 .PHONY: eval
 eval: bootstrap
 	$(VENV)/python bench/search_eval.py $(EVAL_ARGS)
+
+# the search tool's latency through the MCP endpoint (BENCHMARKS.md §7.5); about 5 minutes
+.PHONY: eval-mcp
+eval-mcp: bootstrap
+	$(VENV)/python bench/search_mcp.py
 
 lint: bootstrap
 	$(VENV)/ruff check .

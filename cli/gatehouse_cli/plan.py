@@ -119,6 +119,10 @@ def _gateway(body: Doc, given: Doc) -> Doc:
         "authorizerType": body.get("authorizerType", "NONE"),
         "authorizer": _authorizer(body.get("authorizerConfiguration")),
         "instructions": mcp.get("instructions"),
+        # tool search (docs/search.md): stored as given, absent when not given
+        "searchType": mcp.get("searchType"),
+        "toolListMode": mcp.get("toolListMode"),
+        "pinnedTools": mcp.get("pinnedTools", []),
     }
     given_mcp = (given.get("protocolConfiguration") or {}).get("mcp") or {}
     if "supportedVersions" in given_mcp:

@@ -91,6 +91,16 @@ def test_supported_versions_are_compared_only_when_given() -> None:
     assert [a.changes for a in result.actions] == [("supportedVersions",)]
 
 
+def test_tool_search_settings_are_compared() -> None:
+    gateway = _api_gateway("gw", mark("", "team-a"))
+    search = {"searchType": "SEMANTIC", "toolListMode": "SEARCH_ONLY", "pinnedTools": ["t___f"]}
+    body = {"name": "gw", "description": mark("", "team-a"), "protocolConfiguration": {"mcp": search}}
+    result = plan.make(Spec("team-a", [], [Gateway(body, [])]), [], [gateway], {})
+    assert [a.changes for a in result.actions] == [("searchType", "toolListMode", "pinnedTools")]
+    gateway["protocolConfiguration"]["mcp"].update(search)
+    assert plan.make(Spec("team-a", [], [Gateway(body, [])]), [], [gateway], {}).actions == []
+
+
 def test_inline_tools_compare_as_json_not_as_text() -> None:
     payload = '{"tools": [{"name": "f", "inputSchema": {"type": "object"}}]}'
     server = {"endpoint": "http://127.0.0.1:9/mcp", "mcpToolSchema": {"inlinePayload": payload}}

@@ -29,6 +29,7 @@ from gatehouse_contracts.mcp_client import HeaderMap, is_modern
 from gatehouse_contracts.target_auth import oauth_provider
 from gatehouse_contracts.tools import InvalidTool, header_map
 
+from . import tool_search
 from .sessions import b64, sign, unb64
 from .store import Doc, Store
 from .waiters import Waiters
@@ -80,10 +81,12 @@ class GatewayCatalog:
     _starts: dict[str, int] = field(default_factory=dict)  # the cursors of _answers: where they lead
     _encoded: dict[str, Encoded] = field(default_factory=dict)
     _modern: dict[str | None, bytes] = field(default_factory=dict)  # 2026-07-28 pages, by cursor
+    searchable: bool = False  # protocolConfiguration.mcp.searchType: the search tool is listed and called
+    search: tool_search.Searchable | None = None  # its index: Catalog builds it after ``rebuild``
 
     def copy(self, gateway: Doc) -> GatewayCatalog:
         """This catalog's targets (and their encoded tools) under a changed gateway document."""
-        return GatewayCatalog(gateway, dict(self.targets), _encoded=dict(self._encoded))
+        return GatewayCatalog(gateway, dict(self.targets), _encoded=dict(self._encoded), search=self.search)
 
     def rebuild(self) -> None:
         keys: list[tuple[str, int]] = []
@@ -102,6 +105,10 @@ class GatewayCatalog:
                 keys.append((stored.name, i))
                 tools.append(data)
                 routes[name] = (target, tool)
+        mcp = self.gateway.get("protocolConfiguration", {}).get("mcp", {})
+        self.searchable = "searchType" in mcp
+        if self.searchable:
+            keys, tools = _listed(mcp, encoded, keys, tools)
         self.keys, self.tools, self.routes, self._encoded = keys, tools, routes, encoded
         self._answers, self._starts, self._modern = {}, {}, {}
         self.return_urls = frozenset(url for t in self.targets.values() if (url := t.spec.default_return_url))
@@ -149,8 +156,29 @@ class GatewayCatalog:
                 self._modern[cursor] = modern
         return modern
 
+    def search_entries(self) -> list[tuple[str, bytes]]:
+        """Every routed tool (prefixed name, encoded as tools/list gives it): what search finds."""
+        return [(name, data) for _, _, entries in self._encoded.values() for name, _, data in entries]
+
 
 _RESULT = b'{"jsonrpc":"2.0","result":{'
+
+
+def _listed(
+    mcp: Doc, encoded: dict[str, Encoded], keys: list[tuple[str, int]], tools: list[bytes]
+) -> tuple[list[tuple[str, int]], list[bytes]]:
+    """What tools/list lists of a searchable gateway: the search tool first, then every tool, or
+    only the operator's ``pinnedTools`` (``toolListMode: SEARCH_ONLY``); tools/call routes them all."""
+    if mcp.get("toolListMode") != tool_search.SEARCH_ONLY:
+        return [tool_search.KEY, *keys], [tool_search.DEFINITION, *tools]
+    pinned = set(mcp.get("pinnedTools", ()))
+    keys, tools = [tool_search.KEY], [tool_search.DEFINITION]
+    for stored, _, entries in encoded.values():
+        for i, (name, _, data) in enumerate(entries):
+            if name in pinned:
+                keys.append((stored.name, i))
+                tools.append(data)
+    return keys, tools
 
 
 def _encode_target(stored: Target) -> Encoded:
@@ -224,9 +252,20 @@ class Catalog:
         self.gateways: dict[str, GatewayCatalog] = {}
         self.listeners = Waiters()  # subscriptions/listen streams, by gateway: woken when its tools change
 
-    def _rebuild(self, gateway_id: str, cat: GatewayCatalog, before: list[bytes] | None) -> None:
-        """Rebuild ``cat``; wake its listeners if its tool list is not what it was (``before``)."""
+    async def _rebuild(self, gateway_id: str, cat: GatewayCatalog, before: list[bytes] | None) -> None:
+        """Rebuild ``cat`` and its search index; wake its listeners if its tool list is not what it
+        was (``before``). The index is built in a worker thread from the one ``cat`` holds (only the
+        targets that changed are analyzed again: docs/search.md); until it is there, a search of a
+        live ``cat`` answers from the one before."""
         cat.rebuild()
+        if not cat.searchable:
+            cat.search = None
+        else:
+            try:
+                cat.search = await asyncio.to_thread(tool_search.build, cat.search_entries(), cat.search)
+            except ValueError as exc:  # not expected (names are unique): keep searching the last index
+                log.error("search index of gateway %s not rebuilt: %s", gateway_id, exc)
+            gc.freeze()  # as rebuild: the index is long-lived too
         if before is None or before != cat.tools:
             self.listeners.wake(gateway_id)
 
@@ -257,7 +296,7 @@ class Catalog:
                     dirty.add(gid)
             for gid in dirty:
                 old = self.gateways.get(gid)
-                self._rebuild(gid, gateways[gid], old.tools if old else None)
+                await self._rebuild(gid, gateways[gid], old.tools if old else None)
             self.gateways = gateways
             log.debug("catalog reloaded: %d gateways rebuilt, %d targets re-read", len(dirty), len(fresh))
 
@@ -270,11 +309,11 @@ class Catalog:
         if doc is None:
             self.gateways.pop(gateway_id, None)
             return
-        cat = GatewayCatalog(doc)
+        old = self.gateways.get(gateway_id)
+        cat = GatewayCatalog(doc, search=old.search if old else None)
         for target in await self._store.catalog_targets(gateway_id):
             cat.targets[target.id] = target
-        old = self.gateways.get(gateway_id)
-        self._rebuild(gateway_id, cat, old.tools if old else None)
+        await self._rebuild(gateway_id, cat, old.tools if old else None)
         self.gateways[gateway_id] = cat
 
     async def reload_target(self, gateway_id: str, target_id: str) -> None:
@@ -288,10 +327,10 @@ class Catalog:
                 cat.targets.pop(target_id, None)
             else:
                 cat.targets[target_id] = target
-            self._rebuild(gateway_id, cat, cat.tools)
+            await self._rebuild(gateway_id, cat, cat.tools)
 
     async def drop_target(self, gateway_id: str, target_id: str) -> None:
         async with self._lock:
             cat = self.gateways.get(gateway_id)
             if cat is not None and cat.targets.pop(target_id, None) is not None:
-                self._rebuild(gateway_id, cat, cat.tools)
+                await self._rebuild(gateway_id, cat, cat.tools)

@@ -15,10 +15,12 @@ from gatehouse_contracts.http import page_token, parse_page
 from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import SUPPORTED_PROTOCOL_VERSIONS
 
+from .catalog import SEPARATOR
 from .deps import Deps
 from .errors import BadRequest, Conflict, NotFound
-from .models import GatewayBody, check_description, check_name
+from .models import GatewayBody, McpProtocol, check_description, check_name
 from .store import Doc
+from .tool_search import SEARCH_ONLY
 
 SOURCE = "gateway"
 
@@ -99,6 +101,7 @@ async def _config(deps: Deps, body: GatewayBody) -> Doc:
     protocol: dict[str, Any] = {"mcp": {"supportedVersions": versions}}
     if mcp.instructions is not None:
         protocol["mcp"]["instructions"] = mcp.instructions
+    protocol["mcp"].update(_search_config(mcp))
     return {
         "name": body.name,
         "description": body.description,
@@ -106,6 +109,45 @@ async def _config(deps: Deps, body: GatewayBody) -> Doc:
         "authorizerConfiguration": authorizer,
         "protocolConfiguration": protocol,
     }
+
+
+def _search_config(mcp: McpProtocol) -> Doc:
+    """The stored tool-search settings: ``searchType`` SEMANTIC lists and answers the search tool;
+    ``toolListMode`` SEARCH_ONLY lists it alone with the ``pinnedTools`` (docs/search.md)."""
+    stored: Doc = {}
+    if mcp.search_type is not None:
+        if mcp.search_type != "SEMANTIC":
+            raise BadRequest(
+                'protocolConfiguration.mcp.searchType must be "SEMANTIC" or absent, '
+                f"not {mcp.search_type[:40]!r}"
+            )
+        stored["searchType"] = mcp.search_type
+    if mcp.tool_list_mode is not None:
+        if mcp.tool_list_mode not in ("ALL", SEARCH_ONLY):
+            raise BadRequest(
+                'protocolConfiguration.mcp.toolListMode must be "ALL" or "SEARCH_ONLY", '
+                f"not {mcp.tool_list_mode[:40]!r}"
+            )
+        if mcp.tool_list_mode == SEARCH_ONLY and mcp.search_type is None:
+            raise BadRequest(
+                'protocolConfiguration.mcp.toolListMode "SEARCH_ONLY" needs searchType "SEMANTIC": '
+                "the search tool is how clients find the tools it leaves out"
+            )
+        stored["toolListMode"] = mcp.tool_list_mode
+    if mcp.pinned_tools:
+        if mcp.tool_list_mode != SEARCH_ONLY:
+            raise BadRequest(
+                'protocolConfiguration.mcp.pinnedTools applies only with toolListMode "SEARCH_ONLY"'
+            )
+        for name in mcp.pinned_tools:
+            target, separator, tool = name.partition(SEPARATOR)
+            if not (target and separator and tool):
+                raise BadRequest(
+                    f"protocolConfiguration.mcp.pinnedTools: {name[:120]!r} is not a tool name as tools/list "
+                    f"gives it (<target>{SEPARATOR}<tool>)"
+                )
+        stored["pinnedTools"] = list(dict.fromkeys(mcp.pinned_tools))
+    return stored
 
 
 def has_login_client(gateway: Doc) -> bool:

@@ -33,7 +33,7 @@ from gatehouse_contracts.mcp_client import (
     UpstreamUnauthorized,
 )
 
-from . import call_errors, sessions
+from . import call_errors, sessions, tool_search
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
@@ -260,6 +260,10 @@ class McpEndpoint:
             return self._json(jsonrpc.result(msg.id, {}))
         if msg.method == "tools/list":
             return self._tools_list(msg, cat)
+        if cat.searchable and msg.params.get("name") == tool_search.NAME:
+            return self._json(
+                jsonrpc.raw_result(msg.id, tool_search.call(cat.search, msg.params.get("arguments", {})))
+            )
         return self._json(jsonrpc.raw_result(msg.id, await self._tools_call(msg, cat, claims, user)))
 
     def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:

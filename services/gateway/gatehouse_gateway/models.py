@@ -54,6 +54,12 @@ class McpProtocol(_Body, frozen=True):
         default_factory=lambda: list(SUPPORTED_PROTOCOL_VERSIONS)  # type: ignore[arg-type]
     )
     instructions: str | None = None
+    # tool search (docs/search.md): plain strings, checked in gateways._search_config for clearer messages
+    search_type: str | None = None
+    tool_list_mode: str | None = None
+    pinned_tools: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=300)]], msgspec.Meta(max_length=100)
+    ] = []
 
 
 class ProtocolConfiguration(_Body, frozen=True):

@@ -30,7 +30,7 @@ from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
 from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
 
-from . import call_errors
+from . import call_errors, tool_search
 from .catalog import GatewayCatalog, RoutedTarget
 from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
@@ -228,6 +228,10 @@ class ModernEndpoint:
         request: Request,
     ) -> Response:
         params = msg.params
+        if cat.searchable and params.get("name") == tool_search.NAME:
+            return self._reply(
+                msg.id, self._complete(tool_search.call(cat.search, params.get("arguments", {})))
+            )
         meta = {k: v for k, v in params["_meta"].items() if not k.startswith(ENVELOPE_PREFIX)}
         name, arguments, meta_fwd, override, target, tool = tool_call(params, meta, cat)
         if (params_map := target.header_maps.get(tool)) is not None:
