@@ -74,13 +74,24 @@ class Run:
         return proc
 
     async def call_tool(self, text: str) -> dict[str, Any]:
+        """Call a tool, and return once its tool.invoked event is on the bus (the gateway publishes
+        it off the request path, a moment after the answer)."""
         url = self.gateway["gatewayUrl"]
-        async with httpx.AsyncClient(timeout=30) as http:
-            session = await open_session(http, url)
-            answer = await rpc(
-                http, url, session, "tools/call", {"name": "audited___echo", "arguments": {"text": text}}
-            )
-        assert answer["result"]["content"][0]["text"] == text, answer
+        invoked = await self.nc.subscribe("gatehouse.events.tool.invoked")
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                session = await open_session(http, url)
+                answer = await rpc(
+                    http, url, session, "tools/call", {"name": "audited___echo", "arguments": {"text": text}}
+                )
+            assert answer["result"]["content"][0]["text"] == text, answer
+            while (
+                decode_event((await invoked.next_msg(timeout=30)).data).gateway_id
+                != self.gateway["gatewayId"]
+            ):  # type: ignore[attr-defined]
+                pass
+        finally:
+            await invoked.unsubscribe()
         return answer
 
 
