@@ -1,9 +1,10 @@
 """The MCP endpoint's own cost, without sockets: the gateway's ASGI app (`McpFastPath`) answering
 tools/list for a 1-target catalog and tools/call of one of its tools (the target answered by an
 in-process stand-in, so only the gateway's own work is timed), each in 2025-11-25 with a session
-and in 2026-07-28 with its envelope and mirrored headers; and the floor app (bench/floor.py) answering the same bytes,
-each called in a loop in this process with a prepared request. What is left between these numbers
-and `make bench`'s is uvicorn, the sockets and the event loop, which both sides pay.
+and in 2026-07-28 with its envelope and mirrored headers; and the floor app (bench/floor.py)
+answering the same bytes, each called in a loop in this process with a prepared request. What is
+left between these numbers and `make bench`'s is uvicorn, the sockets and the event loop, which
+both sides pay.
 
 Run: .venv/bin/python bench/in_process.py [--requests 20000]
 """
@@ -38,7 +39,9 @@ ENVELOPE = (
 MODERN_BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{' + ENVELOPE + b"}}"
 CALL_ARGS = b'"name":"t0001___echo","arguments":{"text":"hello"}'
 CALL_BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{' + CALL_ARGS + b"}}"
-MODERN_CALL_BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{' + CALL_ARGS + b"," + ENVELOPE + b"}}"
+MODERN_CALL_BODY = (
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{' + CALL_ARGS + b"," + ENVELOPE + b"}}"
+)
 RESULT = ToolResult(b'{"content":[{"type":"text","text":"hello"}],"isError":false}', False)
 
 
@@ -95,8 +98,22 @@ def gateway_app() -> Any:
 async def per_request_us(
     app: Any, path: str, headers: list[tuple[bytes, bytes]], n: int, body: bytes = BODY
 ) -> float:
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+    request = {"type": "http.request", "body": body, "more_body": False}
+    never = asyncio.Event()
+
+    def receiver() -> Any:
+        """As uvicorn's: the body, then (the client staying) nothing until the answer is sent."""
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return request
+            await never.wait()
+            return {"type": "http.disconnect"}
+
+        return receive
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
@@ -118,10 +135,10 @@ async def per_request_us(
         }
 
     for _ in range(n // 10):  # warm up
-        await app(scope(), receive, send)
+        await app(scope(), receiver(), send)
     started = time.perf_counter()
     for _ in range(n):
-        await app(scope(), receive, send)
+        await app(scope(), receiver(), send)
     return (time.perf_counter() - started) / n * 1e6
 
 
