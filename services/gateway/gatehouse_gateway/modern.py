@@ -307,24 +307,28 @@ class ModernEndpoint:
 
     def _ask(self, call: Call, session: str, url: str) -> bytes:
         """The ``input_required`` result: open ``url`` (identity's consent), then retry."""
-        state = self.states.new(
+        request = {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "message": consent_message(call.target.name), "url": url},
+        }
+        return self._input_required(call, {CONSENT_INPUT: request}, session=session, url=url)
+
+    def _input_required(self, call: Call, requests: dict[str, Any], **state: Any) -> bytes:
+        """An ``input_required`` result asking ``requests``, with a sealed ``requestState`` bound to
+        this call and holding ``state`` (``request_state.RequestStates.new``)."""
+        sealed = self.states.new(
             gateway=call.cat.gateway["_id"],
             principal=call.principal,
             method="tools/call",
             tool=call.name,
             arguments=call.arguments,
-            session=session,
-            url=url,
+            **state,
         )
-        request = {
-            "method": "elicitation/create",
-            "params": {"mode": "url", "message": consent_message(call.target.name), "url": url},
-        }
         return _encoder.encode(
             {
                 "resultType": "input_required",
-                "inputRequests": {CONSENT_INPUT: request},
-                "requestState": state,
+                "inputRequests": requests,
+                "requestState": sealed,
                 "_meta": self.meta,
             }
         )
@@ -403,23 +407,7 @@ class ModernEndpoint:
                 f"Target {call.target.name!r} failed: its requestState is longer than {MAX_UPSTREAM_LENGTH}",
                 {"target": call.target.name},
             )
-        state = self.states.new(
-            gateway=call.cat.gateway["_id"],
-            principal=call.principal,
-            method="tools/call",
-            tool=call.name,
-            arguments=call.arguments,
-            target_asked=True,
-            upstream=upstream,
-        )
-        return _encoder.encode(
-            {
-                "resultType": "input_required",
-                "inputRequests": requests,
-                "requestState": state,
-                "_meta": self.meta,
-            }
-        )
+        return self._input_required(call, requests, target_asked=True, upstream=upstream)
 
     def _audit(self, call: Call, outcome: ToolOutcome, started: float) -> None:
         self.legacy.on_tool_invoked(
