@@ -176,3 +176,19 @@ async def test_a_targets_own_request_for_input_reaches_a_2026_client(stack: Any,
         # a client without elicitation.url is told what it lacks for the -32042 target
         r = await modern_post(http, url, modern_request("tools/call", {"name": "l___visit", "arguments": {}}))
         assert r.status_code == 400 and r.json()["error"]["code"] == -32021
+        # (the visit tool asks on every odd call; the one above was its 3rd) a decline ends the call here
+        visit = {"name": "l___visit", "arguments": {}}
+        r = await modern_post(http, url, modern_request("tools/call", visit, capabilities=ELICITATION))
+        assert r.json()["result"]["content"][0]["text"] == "visited", r.text  # its 4th call
+        r = await modern_post(http, url, modern_request("tools/call", visit, capabilities=ELICITATION))
+        ask = r.json()["result"]  # its 5th
+        assert ask["resultType"] == "input_required" and list(ask["inputRequests"]) == ["visit-1"]
+        declined = {
+            **visit,
+            "inputResponses": {"visit-1": {"action": "decline"}},
+            "requestState": ask["requestState"],
+        }
+        r = await modern_post(http, url, modern_request("tools/call", declined, capabilities=ELICITATION))
+        assert r.json()["result"]["isError"] and "decline" in r.json()["result"]["content"][0]["text"]
+        stats = (await http.get(legacy.url.replace("/mcp", "/stats"))).json()
+        assert stats["visit"] == 5  # not called again after the decline
