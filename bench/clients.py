@@ -49,6 +49,17 @@ def rpc_body(method: str, params: dict[str, Any] | None = None, msg_id: int = 1)
     msg: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
     if params is not None:
         msg["params"] = params
+    return _compact(msg)
+
+
+def modern_call(method: str, params: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A 2026-07-28 request (``params`` plus the ``_meta`` envelope) and its headers, mirrored
+    ``MCP-Protocol-Version``, ``Mcp-Method`` and, for a tools/call, ``Mcp-Name``; no session."""
+    body = rawmcp.modern_request(method, params, msg_id=1)
+    return _compact(body), {**rawmcp.HEADERS, **rawmcp.modern_headers(body)}
+
+
+def _compact(msg: dict[str, Any]) -> bytes:
     return json.dumps(msg, separators=(",", ":")).encode()
 
 

@@ -68,7 +68,7 @@ import httpx  # noqa: E402
 import rawmcp  # noqa: E402  (tests/rawmcp.py)
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
 from admin import Admin, target_body  # noqa: E402  (tests/admin.py)
-from clients import PROTOCOL, Events, Loop, Mcp, rpc_body, user_target, wait_until  # noqa: E402
+from clients import PROTOCOL, Events, Loop, Mcp, modern_call, rpc_body, user_target, wait_until  # noqa: E402
 from measure import T0, Run, Wrk, machine, rss_kib, say  # noqa: E402
 from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
@@ -105,6 +105,7 @@ PRODUCTION_ENV = {
 GROUPS = {  # --only: case group -> Bench methods, in run order
     "list": ["tools_list"],
     "call": ["tools_call"],
+    "eras": ["eras"],
     "3lo": ["user_auth_setup", "tools_call_3lo"],
     "sync": ["sync_1000"],
     "consent": ["user_auth_setup", "ready_after_consent"],
@@ -552,6 +553,42 @@ class Bench:
         self.info["sdk_initialize_requests"] = stats["initialize"]
         say(f"  the SDK target saw {stats['initialize']} initialize requests in all (sync and calls)")
 
+    def eras(self) -> None:
+        """tools/list (1 target) and tools/call at 2026-07-28 next to the same at 2025-11-25 (issue
+        13): the modern request carries its envelope and mirrored headers and no session; each pair
+        runs A B B A (``Wrk.pair``)."""
+        say("2026-07-28 vs 2025-11-25: tools/list (1 target) and tools/call, same gateway")
+        n = CATALOG_SIZES[0]
+        url, session = self.gateways[n]["gatewayUrl"], self.sessions[n]
+        for label, method, params in (
+            ("tools_list", "tools/list", {}),
+            ("tools_call", "tools/call", {"name": "synced___echo", "arguments": {"text": "hello"}}),
+        ):
+            legacy = rpc_body(method, params)
+            modern, headers = modern_call(method, params)
+            answer = self.http.post(url, content=modern, headers=headers).json()
+            assert answer.get("result", {}).get("resultType") == "complete", answer
+            for conns in (1, 32):
+                self.wrk.run("warmup", url, legacy, session, conns, duration=1, record=False, check=True)
+                self.wrk.run("warmup", url, modern, headers, conns, duration=1, record=False, check=True)
+                a, b = self.wrk.pair(
+                    (f"{label}_2025_c{conns}", url, legacy, session),
+                    (f"{label}_2026_c{conns}", url, modern, headers),
+                    conns,
+                    check=True,
+                )
+                cpu = {"gw": "gateway"} if method == "tools/list" else {"gw": "gateway", "up": "upstream"}
+                self.cases.append(measured(f"{label}_2025_c{conns}", a, 1.0, cpu))
+                self.cases.append(
+                    measured(
+                        f"{label}_2026_c{conns}",
+                        b,
+                        b.rps / a.rps,
+                        cpu,
+                        note=f"{b.rps / a.rps:.2f}x the 2025-11-25 rps, p50 {b.p50_ms - a.p50_ms:+.2f} ms",
+                    )
+                )
+
     def user_auth_setup(self) -> None:
         if hasattr(self, "jwt_gw"):
             return  # done for an earlier case group
@@ -952,6 +989,11 @@ class Bench:
                 what = "p50" if conc == 1 else "rps"
                 check(c.ratio <= 1.2, f"tools_call_3lo <= 1.2x open ({what}, c{conc}): {c.ratio:.2f}x")
         lines += self.stack_targets(by)
+        for label in ("tools_list", "tools_call"):
+            for conc in (1, 32):
+                if c := by.get(f"{label}_2026_c{conc}"):
+                    what = f"{label} at 2026-07-28 >= 0.9x 2025-11-25 rps (c{conc}, issue 13)"
+                    check(c.ratio >= 0.9, f"{what}: {c.ratio:.2f}x")
         c = by.get(f"sync_{SYNC_TOOLS}")
         if c:
             check(c.p50_ms <= 2000, f"sync_{SYNC_TOOLS} <= 2 s: {c.p50_ms:.0f} ms (max {c.p99_ms:.0f} ms)")

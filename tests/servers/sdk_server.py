@@ -19,6 +19,8 @@ Tools:
   confirm(text: str) -> (2026-07-28 only) answers input_required with one form elicitation
               "confirm" and a requestState; the retry with inputResponses.confirm.action ==
               "accept" and that requestState answers "confirmed: <text>", a decline an error result
+  visit() -> every odd call a -32042 (URL elicitation required, https://example.invalid/visit,
+              elicitationId "visit-1"), every even call "visited"
 
 GET /stats answers {"initialize": <initialize requests seen>, "cancelled": <steps calls cancelled>}
 (to check session reuse and cancellation).
@@ -67,6 +69,7 @@ from typing import Annotated, Any
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import UrlElicitationRequiredError
 from pydantic import Field
 
 EXTRA_PREFIX = "tool_"
@@ -380,6 +383,16 @@ def add_interactive_tools(server: TestServer) -> None:
             raise ToolError("not confirmed")
         return f"confirmed: {text}"
 
+    @server.tool(description="Ask for a URL to be visited (-32042) on every odd call, else answer 'visited'.")
+    async def visit() -> str:
+        STATS["visit"] += 1
+        if STATS["visit"] % 2:
+            url = types.ElicitRequestURLParams(
+                message="Visit this page first", url="https://example.invalid/visit", elicitation_id="visit-1"
+            )
+            raise UrlElicitationRequiredError([url])
+        return "visited"
+
     @server.tool(description="Answer the region and the Mcp-Param-Region header that came with it.")
     async def regional(
         region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], ctx: Context
@@ -421,7 +434,7 @@ class BearerGate:
         await self.app(scope, receive, send)
 
 
-STATS = {"initialize": 0, "cancelled": 0}
+STATS = {"initialize": 0, "cancelled": 0, "visit": 0}
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 
 
@@ -556,7 +569,7 @@ def main(argv: list[str] | None = None) -> None:
 
     mode = "json" if args.json_response else "sse"
     print(
-        f"sdk_server: {len(server._extra) + 5 + 4 * interactive} tools, {mode} responses, "
+        f"sdk_server: {len(server._extra) + 5 + 5 * interactive} tools, {mode} responses, "
         f"{'stateless' if args.stateless else 'stateful'}, era {args.era}, {resource_url}"
         + (f", JWTs of {verifier.issuer} for aud {verifier.audience}" if verifier else ""),
         file=sys.stderr,

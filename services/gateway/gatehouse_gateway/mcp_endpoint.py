@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,16 +30,20 @@ from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
 from gatehouse_contracts.jwt import IssuerUnavailable
 from gatehouse_contracts.mcp_client import (
+    NO_OPTIONS,
+    CallOptions,
+    ProgressCallback,
     ToolResult,
     UpstreamUnauthorized,
 )
 
 from . import call_errors, sessions, tool_search
+from .call_stream import Answer, CallStream
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
-from .modern import ModernConfig, ModernEndpoint
+from .modern import ModernConfig, ModernEndpoint, without_token
 from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
 from .upstream import UpstreamPool
@@ -50,6 +55,7 @@ log = logging.getLogger("gatehouse.gateway.mcp")
 SERVER_INFO = {"name": "gatehouse", "version": "0.1.0"}
 KNOWN_METHODS = frozenset({"initialize", "ping", "tools/list", "tools/call"})
 JSON = "application/json"
+REQUEST_CANCELLED = -32800  # the answer to a request the client cancelled (the SDK's server's too)
 
 
 def _origin(url: str) -> str:
@@ -83,6 +89,42 @@ class McpConfig:
     waiters: Waiters | None = None  # woken by identity's events (subscribers.py)
 
 
+class InFlight:
+    """The handshake era's tools/calls running on this replica, by (session, request id), so that
+    the client's ``notifications/cancelled`` cancels the one it names (the task running it, which
+    cancels the call at the target, ``mcp_client``). One naming a call on another replica, or one
+    already answered, changes nothing, as 2025-11-25 allows."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[tuple[str, Any], asyncio.Task[Any] | None] = {}
+        self._cancelled: set[tuple[str, Any]] = set()
+
+    def add(self, claims: SessionClaims, msg_id: Any) -> tuple[str, Any]:
+        key = (claims.nonce, msg_id)
+        self._tasks[key] = asyncio.current_task()
+        return key
+
+    def done(self, key: tuple[str, Any]) -> None:
+        self._tasks.pop(key, None)
+
+    def cancel(self, claims: SessionClaims, msg_id: Any) -> None:
+        key = (claims.nonce, msg_id)
+        task = self._tasks.pop(key, None) if isinstance(msg_id, str | int) else None
+        if task is not None:
+            self._cancelled.add(key)
+            task.cancel()
+
+    def cancelled(self, key: tuple[str, Any]) -> bool:
+        """Whether the client cancelled it (then the task goes on, to answer it: uncancelled)."""
+        if key not in self._cancelled:
+            return False
+        self._cancelled.discard(key)
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
+
+
 class McpEndpoint:
     def __init__(
         self,
@@ -108,6 +150,7 @@ class McpEndpoint:
         self.max_body_bytes = config.max_body_bytes
         self.on_session_ended = config.on_session_ended
         self.on_tool_invoked = config.on_tool_invoked
+        self.in_flight = InFlight()
         self.modern = ModernEndpoint(
             self,
             SERVER_INFO,
@@ -223,8 +266,15 @@ class McpEndpoint:
             return self._initialize(msg, cat, user)
         claims = self._session(request, cat, user)
         if not isinstance(msg, jsonrpc.Request):
+            if isinstance(msg, jsonrpc.Notification) and msg.method == "notifications/cancelled":
+                self.in_flight.cancel(claims, msg.params.get("requestId"))
             return Response(status_code=202)  # notifications and answers need no reply
         try:
+            if msg.method == "tools/call" and accept is not None and "text/event-stream" in accept:
+                meta = msg.params.get("_meta")
+                if isinstance(meta, dict) and "progressToken" in meta:
+                    work = partial(self._streamed_call, msg, cat, claims, user)
+                    return CallStream(work, meta["progressToken"], cancel_on_disconnect=False)
             return await self._dispatch(msg, cat, claims, user)
         except JsonRpcError as exc:
             return self._json(jsonrpc.error(msg.id, exc.code, exc.message, exc.data))
@@ -279,15 +329,40 @@ class McpEndpoint:
             ) from None
         return JsonParts([answer, msgspec.json.encode(msg.id) + b"}"])
 
+    async def _streamed_call(
+        self,
+        msg: jsonrpc.Request,
+        cat: GatewayCatalog,
+        claims: SessionClaims,
+        user: User | None,
+        on_progress: ProgressCallback | None,
+    ) -> Answer:
+        """A tools/call whose progress the client gets on an SSE answer (``call_stream``)."""
+        try:
+            result = await self._tools_call(msg, cat, claims, user, on_progress)
+            return 200, jsonrpc.raw_result(msg.id, result)
+        except JsonRpcError as exc:
+            return 200, jsonrpc.error(msg.id, exc.code, exc.message, exc.data)
+
     async def _tools_call(
-        self, msg: jsonrpc.Request, cat: GatewayCatalog, claims: SessionClaims, user: User | None
+        self,
+        msg: jsonrpc.Request,
+        cat: GatewayCatalog,
+        claims: SessionClaims,
+        user: User | None,
+        on_progress: ProgressCallback | None = None,
     ) -> bytes:
-        """The encoded result object: the target's, passed through, or our own."""
+        """The encoded result object: the target's, passed through, or our own. While it runs, the
+        client's notifications/cancelled for it cancels it (``InFlight``)."""
         name, arguments, meta, override, target, tool = tool_call(msg.params, msg.params.get("_meta"), cat)
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
+        options = NO_OPTIONS
+        if on_progress is not None:
+            meta, options = without_token(meta), CallOptions(on_progress)
+        key = self.in_flight.add(claims, msg.id)
         try:
-            result = await self._call(target, tool, arguments, meta, user, override)
+            result = await self._call(target, tool, arguments, meta, user, override, options)
             if result.is_error:
                 outcome = "tool_error"
             return result.raw
@@ -299,8 +374,11 @@ class McpEndpoint:
             raise error from None
         except asyncio.CancelledError:
             outcome = "upstream_error"
+            if self.in_flight.cancelled(key):  # by the client: its request is answered, as the SDK does
+                raise JsonRpcError(REQUEST_CANCELLED, "Request cancelled") from None
             raise
         finally:
+            self.in_flight.done(key)
             self.on_tool_invoked(
                 new_event(
                     ToolInvoked,
@@ -322,16 +400,23 @@ class McpEndpoint:
         meta: dict[str, Any] | None,
         user: User | None,
         override: dict[str, Any],
+        options: CallOptions = NO_OPTIONS,
     ) -> ToolResult:
         if not target.user_auth:
-            return await self.upstream.call_tool(target, tool, arguments, meta)
+            return await self.upstream.call_tool(target, tool, arguments, meta, options=options)
         if user is None:
             raise GatehouseError("this target acts for a user, but the gateway has no user authorizer")
         return_url, force = override.get("returnUrl"), bool(override.get("forceAuthentication"))
         token = await self.user_tokens.token_for(target, user, return_url=return_url, force=force)
         try:
             return await self.upstream.call_tool(
-                target, tool, arguments, meta, user=user.key, headers={"Authorization": f"Bearer {token}"}
+                target,
+                tool,
+                arguments,
+                meta,
+                user=user.key,
+                headers={"Authorization": f"Bearer {token}"},
+                options=options,
             )
         except UpstreamUnauthorized:
             # the target refused the stored token: identity drops it and starts a new consent

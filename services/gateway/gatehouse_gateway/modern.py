@@ -17,7 +17,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -29,8 +30,16 @@ from gatehouse_contracts.errors import Forbidden, PayloadTooLarge
 from gatehouse_contracts.events import ToolInvoked, ToolOutcome, new_event
 from gatehouse_contracts.http import read_body
 from gatehouse_contracts.jsonrpc import JsonRpcError
+from gatehouse_contracts.mcp_client import (
+    NO_OPTIONS,
+    CallOptions,
+    ProgressCallback,
+    UpstreamUrlElicitationRequired,
+    is_modern,
+)
 
 from . import call_errors, tool_search
+from .call_stream import SSE_HEADERS, Answer, CallStream, disconnected, send_json, sse_event, unless
 from .catalog import GatewayCatalog, RoutedTarget
 from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
@@ -46,7 +55,7 @@ from .modern_rules import (
     mcp_headers,
     unsupported_version,
 )
-from .request_state import ConsentState, RequestStates
+from .request_state import MAX_UPSTREAM_LENGTH, ConsentState, RequestStates
 from .user_auth import AuthorizationRequired, ConsentEnded, User
 from .waiters import Waiters
 
@@ -57,13 +66,7 @@ JSON = "application/json"
 CONSENT_INPUT = "gatehouse/consent"  # our key in inputRequests / inputResponses
 KNOWN_METHODS = frozenset({"server/discover", "tools/list", "tools/call", "subscriptions/listen"})
 SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId"
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"x-accel-buffering", b"no"),
-]
 _encoder = msgspec.json.Encoder()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +77,7 @@ class ModernConfig:
     request_state_seconds: float = 900.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: a frozen dataclass costs a µs more per call to build)
 class Call:
     """One modern tools/call, checked: what to call, with what, for whom."""
 
@@ -237,9 +240,12 @@ class ModernEndpoint:
         if (params_map := target.header_maps.get(tool)) is not None:
             check_param_headers(params_map, arguments, headers)
         call = Call(msg.id, cat, target, tool, name, arguments, meta_fwd, override, env, user)
+        # progress goes to a client that sent a token and takes an SSE answer (call_stream)
+        sse = "text/event-stream" in request.headers.get("accept", "")
+        token = meta_fwd.get("progressToken") if sse and meta_fwd is not None else None
         if "requestState" not in params:
-            return self._reply(msg.id, await self._run(call))
-        consent = self.states.open(
+            return CallStream(partial(self._answered, call), token, cancel_on_disconnect=True)
+        state = self.states.open(
             params["requestState"],
             gateway=cat.gateway["_id"],
             principal=call.principal,
@@ -248,17 +254,43 @@ class ModernEndpoint:
             arguments=arguments,
         )
         responses = params.get("inputResponses")
-        answer = responses.get(CONSENT_INPUT) if isinstance(responses, dict) else None
+        if responses is not None and not isinstance(responses, dict):
+            raise JsonRpcError(jsonrpc.INVALID_PARAMS, "Invalid params: inputResponses must be an object")
+        if state.target_asked:
+            return self._target_retry(call, state, responses, token)
+        answer = (responses or {}).get(CONSENT_INPUT)
         action = answer.get("action") if isinstance(answer, dict) else None
         if action in ("decline", "cancel"):
             self._audit(call, "authorization_required", time.perf_counter())
             text = f"The user did not authorize {call.target.name!r} ({action}); the tool was not called."
-            return self._reply(
-                msg.id, self._result({"content": [{"type": "text", "text": text}], "isError": True})
-            )
+            return self._reply(msg.id, self._not_called(text))
         if action != "accept":  # the answer is missing: ask again (patterns/mrtr, "Error Handling")
-            return self._reply(msg.id, self._ask(call, consent.session, consent.url))
-        return ConsentRetry(self, call, consent, "text/event-stream" in request.headers.get("accept", ""))
+            return self._reply(msg.id, self._ask(call, state.session, state.url))
+        return ConsentRetry(self, call, state, sse)
+
+    def _target_retry(
+        self, call: Call, state: ConsentState, responses: dict[str, Any] | None, token: Any
+    ) -> Response:
+        """The retry of a call whose target asked for input: the client's answers and the target's
+        own ``requestState`` go to the target. A handshake-era target (its -32042 was passed on as
+        URL input requests) is simply called again once the user accepted; a decline ends it here."""
+        upstream = state.upstream
+        if not is_modern(call.target.protocol_version):
+            declined = [
+                a.get("action")
+                for a in (responses or {}).values()
+                if isinstance(a, dict) and a.get("action") in ("decline", "cancel")
+            ]
+            if declined:
+                self._audit(call, "tool_error", time.perf_counter())
+                text = f"The user did not complete what {call.target.name!r} asked ({declined[0]}); "
+                return self._reply(call.id, self._not_called(text + "the tool was not called."))
+            responses, upstream = None, None
+        retry = partial(self._answered, call, responses=responses, upstream_state=upstream)
+        return CallStream(retry, token, cancel_on_disconnect=True)
+
+    def _not_called(self, text: str) -> bytes:
+        return self._result({"content": [{"type": "text", "text": text}], "isError": True})
 
     def _result(self, fields: dict[str, Any]) -> bytes:
         return self.complete_head + b"," + _encoder.encode(fields)[1:]
@@ -279,48 +311,86 @@ class ModernEndpoint:
 
     def _ask(self, call: Call, session: str, url: str) -> bytes:
         """The ``input_required`` result: open ``url`` (identity's consent), then retry."""
-        state = self.states.new(
+        request = {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "message": consent_message(call.target.name), "url": url},
+        }
+        return self._input_required(call, {CONSENT_INPUT: request}, session=session, url=url)
+
+    def _input_required(self, call: Call, requests: dict[str, Any], **state: Any) -> bytes:
+        """An ``input_required`` result asking ``requests``, with a sealed ``requestState`` bound to
+        this call and holding ``state`` (``request_state.RequestStates.new``)."""
+        sealed = self.states.new(
             gateway=call.cat.gateway["_id"],
             principal=call.principal,
             method="tools/call",
             tool=call.name,
             arguments=call.arguments,
-            session=session,
-            url=url,
+            **state,
         )
-        request = {
-            "method": "elicitation/create",
-            "params": {"mode": "url", "message": consent_message(call.target.name), "url": url},
-        }
         return _encoder.encode(
             {
                 "resultType": "input_required",
-                "inputRequests": {CONSENT_INPUT: request},
-                "requestState": state,
+                "inputRequests": requests,
+                "requestState": sealed,
                 "_meta": self.meta,
             }
         )
 
-    async def _run(self, call: Call) -> bytes:
-        """Call the tool: its result, or ``input_required`` when the user must consent first."""
+    async def _answered(
+        self,
+        call: Call,
+        on_progress: ProgressCallback | None,
+        *,
+        responses: dict[str, Any] | None = None,
+        upstream_state: str | None = None,
+    ) -> Answer:
+        """``_run``'s outcome as (HTTP status, JSON-RPC message), errors included (``CallStream``)."""
+        answer = await self.answer(
+            call, self._run(call, on_progress, responses=responses, upstream_state=upstream_state)
+        )
+        return answer or (200, b"")  # (_run always has an answer)
+
+    async def _run(
+        self,
+        call: Call,
+        on_progress: ProgressCallback | None = None,
+        *,
+        responses: dict[str, Any] | None = None,
+        upstream_state: str | None = None,
+    ) -> bytes:
+        """Call the tool: its result; ``input_required`` when the user must consent first, or when
+        the target asks for input (passed on: ``_pass_on``). The client's capabilities go to the
+        target, since what the target asks for goes to the client."""
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
+        options = NO_OPTIONS  # (the common call: nothing to pass, nothing built)
+        if on_progress is not None or call.env.capabilities or responses or upstream_state:
+            options = CallOptions(on_progress, call.env.capabilities, responses, upstream_state)
+        meta = call.meta if on_progress is None else without_token(call.meta)
         try:
             result = await self.legacy._call(
-                call.target, call.tool, call.arguments, call.meta, call.user, call.override
+                call.target, call.tool, call.arguments, meta, call.user, call.override, options
             )
+            if (asked := result.input_required) is not None:
+                return self._pass_on(call, asked.input_requests, asked.request_state)
             if result.is_error:
                 outcome = "tool_error"
             return self._complete(result.raw)
+        except UpstreamUrlElicitationRequired as exc:
+            # a handshake-era target's -32042: URL input requests (this era never sends -32042)
+            outcome = "tool_error"
+            if not call.env.url_elicitation:
+                raise _missing_url_elicitation(f"{call.target.name!r} asks the user to open a URL") from None
+            if not exc.elicitations:
+                text = f"Target {call.target.name!r} asked for a URL it did not give: {exc.message}"
+                return self._not_called(text)
+            return self._pass_on(call, url_requests(exc.elicitations), None)
         except AuthorizationRequired as exc:
             outcome = "authorization_required"
             if not call.env.url_elicitation:
-                raise ModernError(
-                    400,
-                    jsonrpc.MISSING_REQUIRED_CLIENT_CAPABILITY,
-                    f"Missing required client capability: elicitation.url (the user must authorize "
-                    f"{call.target.name!r} in a browser first)",
-                    {"requiredCapabilities": {"elicitation": {"url": {}}}},
+                raise _missing_url_elicitation(
+                    f"the user must authorize {call.target.name!r} in a browser first"
                 ) from None
             return self._ask(call, exc.session_uri, exc.url)
         except call_errors.CAUGHT as exc:
@@ -331,6 +401,17 @@ class ModernEndpoint:
             raise
         finally:
             self._audit(call, outcome, started)
+
+    def _pass_on(self, call: Call, requests: dict[str, Any], upstream: str | None) -> bytes:
+        """The target's request for input, as our ``input_required``: its ``inputRequests`` as
+        they are, its ``requestState`` sealed inside ours (bound to this user and call)."""
+        if upstream is not None and len(upstream) > MAX_UPSTREAM_LENGTH:
+            raise JsonRpcError(
+                call_errors.UPSTREAM_ERROR,
+                f"Target {call.target.name!r} failed: its requestState is longer than {MAX_UPSTREAM_LENGTH}",
+                {"target": call.target.name},
+            )
+        return self._input_required(call, requests, target_asked=True, upstream=upstream)
 
     def _audit(self, call: Call, outcome: ToolOutcome, started: float) -> None:
         self.legacy.on_tool_invoked(
@@ -360,7 +441,7 @@ class ModernEndpoint:
                 raise call_errors.translate(exc, call.target.name)[1] from None
         return await self._run(call)
 
-    async def answer(self, call: Call, work: Awaitable[bytes | None]) -> tuple[int, bytes] | None:
+    async def answer(self, call: Call, work: Awaitable[bytes | None]) -> Answer | None:
         """(HTTP status, the JSON-RPC message) for the outcome of ``work`` (None for None)."""
         try:
             result = await work
@@ -369,6 +450,39 @@ class ModernEndpoint:
             return exc.status, jsonrpc.error(call.id, exc.code, exc.message, exc.data)
         except JsonRpcError as exc:
             return _status(exc.code), jsonrpc.error(call.id, exc.code, exc.message, exc.data)
+
+
+def _missing_url_elicitation(why: str) -> ModernError:
+    return ModernError(
+        400,
+        jsonrpc.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"Missing required client capability: elicitation.url ({why})",
+        {"requiredCapabilities": {"elicitation": {"url": {}}}},
+    )
+
+
+def url_requests(elicitations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A handshake-era target's -32042 elicitations as 2026-07-28 URL input requests, keyed by their
+    ``elicitationId`` (or their place)."""
+    requests: dict[str, Any] = {}
+    for i, found in enumerate(elicitations):
+        key = found.get("elicitationId")
+        params = {"mode": "url", "message": str(found.get("message", "")), "url": found["url"]}
+        if isinstance(key, str):
+            params["elicitationId"] = key
+        requests[key if isinstance(key, str) else f"url-{i + 1}"] = {
+            "method": "elicitation/create",
+            "params": params,
+        }
+    return requests
+
+
+def without_token(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``_meta`` to forward when the gateway reports the progress: without the client's token
+    (the target gets a token of the gateway's, unique among all its callers' calls)."""
+    if meta is None or "progressToken" not in meta:
+        return meta
+    return {k: v for k, v in meta.items() if k != "progressToken"} or None
 
 
 class ConsentRetry(Response):
@@ -387,26 +501,26 @@ class ConsentRetry(Response):
         with ep.waiters.waiting(self.consent.session) as settled:
             now = await ep.answer(call, ep.settle(call, self.consent))
             if now is not None:
-                await _send_json(send, *now)
+                await send_json(send, *now)
                 return
             if self.sse:
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 await self._comment(send, b": waiting for the user's consent\n\n")
-            gone = asyncio.ensure_future(_disconnected(receive))
+            gone = asyncio.ensure_future(disconnected(receive))
             try:
                 if not await self._wait(settled, gone, send):
                     return  # the client left: nothing more is done for this call
                 work = ep._run(call) if settled.is_set() else _asked_again(ep, call, self.consent)
-                answer = await _unless(ep.answer(call, work), gone)
+                answer = await unless(ep.answer(call, work), gone)
                 if answer is None:
                     return  # the client left while the tool ran
             finally:
                 gone.cancel()
         status, body = answer
         if self.sse:
-            await send({"type": "http.response.body", "body": b"event: message\ndata: " + body + b"\n\n"})
+            await send({"type": "http.response.body", "body": sse_event(body)})
         else:
-            await _send_json(send, status, body)
+            await send_json(send, status, body)
 
     async def _wait(self, settled: asyncio.Event, gone: asyncio.Future[None], send: Send) -> bool:
         """Until the consent settled or ``consent_wait`` passed (True), or the client left (False)."""
@@ -448,8 +562,7 @@ class Listen(Response):
         self.background = None
 
     def _event(self, method: str, params: dict[str, Any]) -> bytes:
-        message = jsonrpc.notification(method, {"_meta": self.meta, **params})
-        return b"event: message\ndata: " + message + b"\n\n"
+        return sse_event(jsonrpc.notification(method, {"_meta": self.meta, **params}))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ep = self.endpoint
@@ -457,7 +570,7 @@ class Listen(Response):
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             ack = self._event("notifications/subscriptions/acknowledged", {"notifications": self.honored})
             await send({"type": "http.response.body", "body": ack, "more_body": True})
-            gone = asyncio.ensure_future(_disconnected(receive))
+            gone = asyncio.ensure_future(disconnected(receive))
             waited = asyncio.ensure_future(changed.wait())
             try:
                 while True:
@@ -479,30 +592,8 @@ class Listen(Response):
                 waited.cancel()
 
 
-async def _unless(work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:
-    """``work``'s result, or None (``work`` cancelled) if the client leaves first."""
-    task = asyncio.ensure_future(work)
-    either: list[asyncio.Future[Any]] = [task, gone]
-    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    if not task.done():
-        task.cancel()
-        return None
-    return task.result()
-
-
 async def _asked_again(ep: ModernEndpoint, call: Call, consent: ConsentState) -> bytes:
     return ep._ask(call, consent.session, consent.url)
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _status(code: int) -> int:

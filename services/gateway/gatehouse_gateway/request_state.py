@@ -1,4 +1,6 @@
-"""The ``requestState`` of a consent asked for by MRTR (patterns/mrtr, "Server Requirements").
+"""The ``requestState`` of an MRTR round (patterns/mrtr, "Server Requirements"): a consent the
+gateway asked for, or a target's own request for input passed on to the client (the target's
+``requestState`` sealed inside ours, to be handed back to it on the retry).
 
 The state passes through the client, so it is attacker-controlled input: it is sealed with an HMAC
 under a key derived from the gateway's secret (every replica opens what any of them sealed) and
@@ -6,7 +8,7 @@ binds who asked (gateway, principal), what was asked (method, tool, a digest of 
 the consent session identity started, and an expiry. Any other state — forged, altered, stale, of
 another user, tool, gateway or arguments — is refused with -32602 and changes nothing.
 
-The state says only which consent to wait for; whether the user has a token is always asked of
+A consent's state says only which consent to wait for; whether the user has a token is always asked of
 identity, so replaying a state (within its lifetime, for the same call) gains nothing.
 """
 
@@ -24,7 +26,8 @@ from gatehouse_contracts.jsonrpc import JsonRpcError
 
 from .sessions import b64, sign, unb64
 
-MAX_LENGTH = 4096
+MAX_LENGTH = 64 * 1024  # ours; a target's own state is limited to MAX_UPSTREAM_LENGTH inside it
+MAX_UPSTREAM_LENGTH = 32 * 1024
 _sorted = msgspec.json.Encoder(order="sorted")
 
 
@@ -34,9 +37,11 @@ class ConsentState(msgspec.Struct, frozen=True, array_like=True):
     method: str
     tool: str
     arguments: str  # sha256 of the arguments, keys sorted
-    session: str  # identity's consent session (its request_uri)
+    session: str  # identity's consent session (its request_uri); "" when the target asked
     url: str  # the URL the user was sent to
     expires: float
+    target_asked: bool = False  # the target asked for input (its requestState is ``upstream``)
+    upstream: str | None = None
 
 
 def arguments_digest(arguments: dict[str, Any]) -> str:
@@ -64,12 +69,17 @@ class RequestStates:
         method: str,
         tool: str,
         arguments: dict[str, Any],
-        session: str,
-        url: str,
+        session: str = "",
+        url: str = "",
+        target_asked: bool = False,
+        upstream: str | None = None,
     ) -> str:
         expires = time.time() + self.lifetime
+        digest = arguments_digest(arguments)
         return self.seal(
-            ConsentState(gateway, principal, method, tool, arguments_digest(arguments), session, url, expires)
+            ConsentState(
+                gateway, principal, method, tool, digest, session, url, expires, target_asked, upstream
+            )
         )
 
     def open(

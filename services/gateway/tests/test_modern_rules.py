@@ -11,7 +11,8 @@ import pytest
 from gatehouse_contracts.jsonrpc import JsonRpcError
 from gatehouse_contracts.mcp_client import HeaderMap
 from gatehouse_contracts.tools import header_map
-from gatehouse_gateway.modern import ConsentRetry, ModernConfig
+from gatehouse_gateway.call_stream import CallStream
+from gatehouse_gateway.modern import ConsentRetry, ModernConfig, url_requests, without_token
 from gatehouse_gateway.modern_rules import (
     Envelope,
     ModernError,
@@ -246,3 +247,71 @@ async def test_a_settled_consent_runs_the_call_on_the_same_request() -> None:
     ep.waiters.wake("urn:s")  # what identity.token_issued for the session does
     await asyncio.wait_for(running, 5)
     assert ep.ran == 1 and sent[-1]["body"] == b"{}" and sent[0]["status"] == 200
+
+
+def test_a_targets_state_is_carried_sealed() -> None:
+    states = _states()
+    token = states.new(**REQUEST, target_asked=True, upstream="the target's own")
+    opened = states.open(token, **REQUEST)
+    assert opened.target_asked and opened.upstream == "the target's own" and opened.session == ""
+    consent = states.open(states.new(**REQUEST, session="urn:s", url="u"), **REQUEST)
+    assert not consent.target_asked and consent.upstream is None
+    payload, _, signature = token.partition(".")
+    with pytest.raises(JsonRpcError):  # the target's state cannot be swapped inside ours
+        states.open(payload[:-1] + ("B" if payload.endswith("A") else "A") + "." + signature, **REQUEST)
+
+
+def test_a_handshake_targets_elicitations_become_url_input_requests() -> None:
+    found = [
+        {"url": "https://a", "message": "go", "elicitationId": "e1", "mode": "url"},
+        {"url": "https://b"},
+    ]
+    assert url_requests(found) == {
+        "e1": {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "message": "go", "url": "https://a", "elicitationId": "e1"},
+        },
+        "url-2": {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "message": "", "url": "https://b"},
+        },
+    }
+
+
+def test_the_clients_progress_token_is_not_sent_to_the_target() -> None:
+    assert without_token({"progressToken": 1, "k": "v"}) == {"k": "v"}
+    assert without_token({"progressToken": 1}) is None
+    meta = {"k": "v"}
+    assert without_token(meta) is meta and without_token(None) is None
+
+
+async def test_a_call_streams_progress_only_once_there_is_some() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
+
+    async def quiet(on_progress: Any) -> tuple[int, bytes]:
+        return 200, b'{"id":1}'
+
+    await CallStream(quiet, "tok", cancel_on_disconnect=True)({}, receive, send)
+    assert sent[0]["headers"][0] == (b"content-type", b"application/json") and sent[-1]["body"] == b'{"id":1}'
+
+    sent.clear()
+
+    async def chatty(on_progress: Any) -> tuple[int, bytes]:
+        await on_progress({"progressToken": "gatehouse-x", "progress": 1})
+        return 200, b'{"id":1}'
+
+    await CallStream(chatty, "tok", cancel_on_disconnect=False)({}, receive, send)
+    assert sent[0]["headers"][0] == (b"content-type", b"text/event-stream")
+    assert b'"progressToken":"tok"' in sent[1]["body"] and sent[1]["more_body"]
+    assert sent[2] == {
+        "type": "http.response.body",
+        "body": b'event: message\ndata: {"id":1}\n\n',
+        "more_body": False,
+    }
