@@ -2,7 +2,7 @@
 time until the audit service has stored them all, and read the CPU the audit service, FerretDB and
 NATS spent on them (``/proc/<pid>/stat`` utime+stime, before and after).
 
-    .venv/bin/python scripts/audit_burst.py [--events 5000] [--rounds 3] [--batch-size N] [--mongo-url URL]
+    .venv/bin/python bench/audit_burst.py [--events 5000] [--rounds 3] [--batch-size N] [--mongo-url URL]
 
 Starts its own NATS (config/nats.conf), FerretDB (unless ``--mongo-url``) and audit service with
 the test harness (tests/harness), so nothing of a running ``make dev`` is touched. Linux only.
@@ -24,21 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import harness  # noqa: E402
 import nats  # noqa: E402
+from measure import cpu_seconds  # noqa: E402  (bench/measure.py: /proc utime + stime)
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from gatehouse_contracts.bus import StreamLimits, create_stream, publish_confirmed  # noqa: E402
 from gatehouse_contracts.events import ToolInvoked, new_event  # noqa: E402
 from gatehouse_contracts.subjects import STREAM  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 DB = "gatehouse_audit_burst"
 STUCK_SECONDS = 120
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def event(i: int) -> ToolInvoked:
