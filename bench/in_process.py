@@ -25,6 +25,7 @@ from gatehouse_contracts.lifecycle import target
 from gatehouse_gateway.catalog import Catalog, GatewayCatalog
 from gatehouse_gateway.fast_path import McpFastPath
 from gatehouse_gateway.mcp_endpoint import McpConfig, McpEndpoint
+from gatehouse_gateway.metrics import McpMetrics
 from gatehouse_gateway.sessions import EndedSessions, issue
 
 SECRET = b"s" * 32
@@ -76,7 +77,7 @@ def gateway_app() -> Any:
         None,  # type: ignore[arg-type]
         config,
     )
-    return McpFastPath(None, endpoint)
+    return McpFastPath(None, endpoint, McpMetrics(catalog))
 
 
 async def per_request_us(

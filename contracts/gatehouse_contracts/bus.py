@@ -23,6 +23,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from . import rpc
 from .errors import GatehouseError, Unavailable, from_code
 from .events import Event, encode_event
+from .metrics import BUS_PUBLISHED, RPC_DURATION, bus_middleware
 from .subjects import EVENTS_ALL, STREAM, STREAM_CREATED_ADVISORY, event_subject, rpc_subject
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -56,6 +57,7 @@ def make_broker(url: str, service: str, user: str = "", password: str = "", **op
         logger=logging.getLogger("gatehouse.bus"),  # through our handler (LOG_FORMAT), not FastStream's own
         security=security,
         inbox_prefix=inbox_prefix(service),
+        middlewares=(bus_middleware(service),),
         **options,
     )
 
@@ -154,6 +156,7 @@ async def publish_event(
             await nc.jetstream().publish(
                 subject, data, timeout=timeout, headers={"Nats-Msg-Id": event.event_id}
             )
+            BUS_PUBLISHED.labels(subject).inc()
             return
         except (nats.errors.Error, TimeoutError) as exc:
             if not nc.is_connected or loop.time() + 0.5 >= give_up:
@@ -174,6 +177,8 @@ async def publish_confirmed(js: JetStreamContext, events: Sequence[E], *, timeou
             )
         except nats.errors.Error:
             ack = None
+        else:
+            BUS_PUBLISHED.labels(event_subject(event)).inc()
         sent.append((event, ack))
     waiting = [ack for _, ack in sent if ack is not None]
     if waiting:
@@ -195,17 +200,24 @@ class IdentityClient:
 
     async def call(self, request: msgspec.Struct, reply_type: type[R]) -> R:
         """Request/reply; identity's refusals come back as our ``GatehouseError`` subclasses."""
-        subject = rpc_subject(type(request).__name__, self.caller)
+        operation = type(request).__name__
+        subject = rpc_subject(operation, self.caller)
+        started = time.perf_counter()
         try:
             msg = await self._nats().request(subject, rpc.encode(request), timeout=self.timeout)
         except nats.errors.NoRespondersError:
+            RPC_DURATION.labels(operation, "unavailable").observe(time.perf_counter() - started)
             raise Unavailable("the identity service is not running") from None
         except (nats.errors.Error, TimeoutError) as exc:
+            RPC_DURATION.labels(operation, "unavailable").observe(time.perf_counter() - started)
             raise Unavailable(f"the identity service did not answer ({type(exc).__name__})") from None
+        BUS_PUBLISHED.labels(subject).inc()
         try:
             answer = msgspec.json.decode(msg.data, type=reply_type | rpc.RpcError)
         except msgspec.DecodeError as exc:
             raise GatehouseError(f"identity sent an unreadable reply: {exc}") from None
+        refused = isinstance(answer, rpc.RpcError)
+        RPC_DURATION.labels(operation, "refused" if refused else "ok").observe(time.perf_counter() - started)
         if isinstance(answer, rpc.RpcError):
             raise from_code(answer.code, answer.message)
         return answer  # type: ignore[no-any-return]

@@ -38,6 +38,7 @@ from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
+from .metrics import JSONRPC_ERROR, METHOD
 from .modern import ModernConfig, ModernEndpoint
 from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
@@ -215,9 +216,12 @@ class McpEndpoint:
         except JsonRpcError as exc:
             return Response(jsonrpc.error(exc.id, exc.code, exc.message), 400, media_type=JSON)
         if isinstance(msg, jsonrpc.Request) and msg.method not in KNOWN_METHODS:
+            request.scope[JSONRPC_ERROR] = True
             return self._json(
                 jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
             )
+        if isinstance(msg, jsonrpc.Request):
+            request.scope[METHOD] = msg.method  # for the metrics (fast_path.py)
         self._check_version(version, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
             return self._initialize(msg, cat, user)
@@ -227,6 +231,7 @@ class McpEndpoint:
         try:
             return await self._dispatch(msg, cat, claims, user)
         except JsonRpcError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return self._json(jsonrpc.error(msg.id, exc.code, exc.message, exc.data))
 
     @staticmethod

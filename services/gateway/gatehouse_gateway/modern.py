@@ -34,6 +34,7 @@ from . import call_errors
 from .catalog import GatewayCatalog, RoutedTarget
 from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
+from .metrics import JSONRPC_ERROR, METHOD
 from .modern_rules import (
     ENVELOPE_PREFIX,
     MODERN_VERSION,
@@ -133,6 +134,7 @@ class ModernEndpoint:
             check_headers(headers, env, msg.method, msg.params)
             if msg.method not in KNOWN_METHODS:
                 raise ModernError(404, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
+            request.scope[METHOD] = msg.method  # for the metrics (fast_path.py)
             if msg.method == "tools/list":
                 return self._tools_list(msg, cat)
             if msg.method == "server/discover":
@@ -141,8 +143,10 @@ class ModernEndpoint:
                 return self._listen(msg, cat, request)
             return await self._tools_call(msg, cat, env, user, headers, request)
         except ModernError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return _error(msg_id, exc.status, exc.code, exc.message, exc.data)
         except JsonRpcError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return _error(
                 exc.id if msg_id is None else msg_id, _status(exc.code), exc.code, exc.message, exc.data
             )
