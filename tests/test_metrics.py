@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 from admin import Admin
 from prometheus_client.parser import text_string_to_metric_families
 from rawmcp import open_session, rpc
+
+DASHBOARD = (Path(__file__).resolve().parents[1] / "docs" / "grafana-dashboard.json").read_text()
+NAME = re.compile(r"\b(?:gatehouse|faststream)_[a-z_]+")
 
 
 async def _scrape(http: httpx.AsyncClient, url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -87,3 +93,11 @@ async def test_metrics_follow_traffic(stack: Any, sdk_server: Any) -> None:
         for samples in (g, i, s):  # no user, session or token ever becomes a label
             values = {v for _, ls in samples for _, v in ls}
             assert "someone" not in values and session not in values
+
+        # the dashboard reads only metrics the services declare
+        declared = set()
+        for base in (stack.gateway_url, stack.identity_url, stack.sync_worker.url):
+            declared |= set(re.findall(r"^# HELP (\S+)", (await http.get(f"{base}/metrics")).text, re.M))
+        exprs = [t["expr"] for p in json.loads(DASHBOARD)["panels"] for t in p.get("targets", [])]
+        used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(NAME, e)}
+        assert used and not used - declared, used - declared
