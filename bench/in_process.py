@@ -25,8 +25,8 @@ from gatehouse_contracts.lifecycle import target
 from gatehouse_gateway.catalog import Catalog, GatewayCatalog
 from gatehouse_gateway.fast_path import McpFastPath
 from gatehouse_gateway.mcp_endpoint import McpConfig, McpEndpoint
-from gatehouse_gateway.metrics import McpMetrics
 from gatehouse_gateway.sessions import EndedSessions, issue
+from gatehouse_gateway.telemetry import McpMetrics
 
 SECRET = b"s" * 32
 BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from gatehouse_contracts import bus
+from gatehouse_contracts import bus, tracing
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.config import configure_logging
 from gatehouse_contracts.http import AdminAuth, document_bodies, service_app
@@ -27,12 +27,12 @@ from .changes import Replica
 from .deps import Deps
 from .fast_path import McpFastPath
 from .mcp_endpoint import McpConfig, McpEndpoint
-from .metrics import CATALOG, McpMetrics
 from .modern import ModernConfig
 from .sessions import EndedSessions
 from .settings import Settings
 from .store import Store
 from .subscribers import subscribers
+from .telemetry import CATALOG, McpMetrics
 from .tool_events import ToolEvents
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
@@ -143,4 +143,5 @@ def from_env() -> ASGIApp:
     """One worker process's app (``GATEWAY_WORKERS`` > 1): settings and logging from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, "gateway", settings.log_format)
+    tracing.setup("gateway")
     return build(settings)

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gatehouse_contracts.http import HEADER_LIMIT
 
 from .mcp_endpoint import McpEndpoint
-from .metrics import McpMetrics
+from .telemetry import McpMetrics
 
 MCP_PATH = re.compile(r"^/gateways/([^/]+)/mcp/?$")
 

@@ -38,10 +38,10 @@ from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
 from .json_parts import JsonParts
-from .metrics import JSONRPC_ERROR, METHOD
 from .modern import ModernConfig, ModernEndpoint
 from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
+from .telemetry import JSONRPC_ERROR, seen
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
 from .waiters import Waiters
@@ -221,7 +221,7 @@ class McpEndpoint:
                 jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
             )
         if isinstance(msg, jsonrpc.Request):
-            request.scope[METHOD] = msg.method  # for the metrics (fast_path.py)
+            seen(request.scope, msg.method, msg.params)  # its metrics' label, its span
         self._check_version(version, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
             return self._initialize(msg, cat, user)

@@ -34,7 +34,6 @@ from . import call_errors
 from .catalog import GatewayCatalog, RoutedTarget
 from .elicitation import consent_message, tool_call
 from .json_parts import JsonParts
-from .metrics import JSONRPC_ERROR, METHOD
 from .modern_rules import (
     ENVELOPE_PREFIX,
     MODERN_VERSION,
@@ -48,6 +47,7 @@ from .modern_rules import (
     unsupported_version,
 )
 from .request_state import ConsentState, RequestStates
+from .telemetry import JSONRPC_ERROR, seen
 from .user_auth import AuthorizationRequired, ConsentEnded, User
 from .waiters import Waiters
 
@@ -134,7 +134,7 @@ class ModernEndpoint:
             check_headers(headers, env, msg.method, msg.params)
             if msg.method not in KNOWN_METHODS:
                 raise ModernError(404, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
-            request.scope[METHOD] = msg.method  # for the metrics (fast_path.py)
+            seen(request.scope, msg.method, msg.params)  # its metrics' label, its span
             if msg.method == "tools/list":
                 return self._tools_list(msg, cat)
             if msg.method == "server/discover":

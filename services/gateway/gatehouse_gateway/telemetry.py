@@ -1,4 +1,5 @@
-"""The gateway's Prometheus metrics: MCP requests, tool calls, the catalog's size.
+"""The gateway's telemetry: Prometheus metrics (MCP requests, tool calls, the catalog's size) and,
+when tracing is on, a span per MCP request.
 
 Label values are bounded by the configuration: a gateway id only once the catalog knows it (any
 other path says ``unknown``), a method only from the known ones (else ``other``), a target id from
@@ -13,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from opentelemetry import context, propagate, trace
 from prometheus_client import REGISTRY, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import Scope
 
+from gatehouse_contracts import tracing
 from gatehouse_contracts.events import ToolInvoked
 from gatehouse_contracts.metrics import LATENCY_BUCKETS
 
@@ -27,6 +30,8 @@ METHOD = "gatehouse.method"
 """Scope key: the JSON-RPC method of a request, set by the MCP endpoint once it knows it is one it serves."""
 JSONRPC_ERROR = "gatehouse.jsonrpc_error"
 """Scope key: set when the answer is a JSON-RPC error (which may travel in an HTTP 200)."""
+SPAN = "gatehouse.span"
+"""Scope key: the request's span and the context token to detach, when tracing is on."""
 
 REQUESTS = Histogram(
     "gatehouse_mcp_request_duration_seconds",
@@ -67,6 +72,8 @@ class McpMetrics:
         if child is None:
             child = self._requests[key] = REQUESTS.labels(*key)
         child.observe(seconds)
+        if SPAN in scope:
+            _end_span(scope, status, outcome)
 
     def tool_invoked(self, publish: Callable[[ToolInvoked], None]) -> Callable[[ToolInvoked], None]:
         """``publish`` (the audit event's), counting the call first."""
@@ -80,6 +87,44 @@ class McpMetrics:
             publish(event)
 
         return observed
+
+
+def seen(scope: Scope, method: str, params: dict[str, Any]) -> None:
+    """An MCP request of a method the gateway serves: label its metrics with it and, when tracing
+    is on, start its span (ended by ``McpMetrics.request`` once the answer is ready)."""
+    scope[METHOD] = method
+    if tracing.ENABLED:
+        _start_span(scope, method, params)
+
+
+def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
+    """The client's trace continues from ``params._meta`` (where the MCP SDK puts it) or else the
+    ``traceparent`` HTTP header."""
+    meta = params.get("_meta")
+    carrier: dict[str, str] = {}
+    if isinstance(meta, dict) and isinstance(meta.get("traceparent"), str):
+        carrier = {k: v for k in ("traceparent", "tracestate") if isinstance(v := meta.get(k), str)}
+    else:
+        for name, value in scope["headers"]:
+            if name in (b"traceparent", b"tracestate"):
+                carrier[name.decode()] = value.decode("latin-1")
+    gateway_id = scope["path_params"]["gateway_id"]
+    span = tracing.tracer.start_span(
+        method,
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.SERVER,
+        attributes={"mcp.method.name": method, "gatehouse.gateway_id": gateway_id},
+    )
+    scope[SPAN] = (span, context.attach(trace.set_span_in_context(span)))
+
+
+def _end_span(scope: Scope, status: int, outcome: str) -> None:
+    span, token = scope.pop(SPAN)
+    span.set_attribute("http.response.status_code", status)
+    if outcome != "ok":
+        span.set_status(trace.StatusCode.ERROR, outcome)
+    span.end()
+    context.detach(token)
 
 
 class CatalogCollector(Collector):
