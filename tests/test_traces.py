@@ -49,6 +49,16 @@ async def _spans(collector: Any, trace_id: str, ready: Any, timeout: float = 15)
     return spans
 
 
+async def _session(http: httpx.AsyncClient, url: str, headers: dict[str, str], capabilities: Any) -> str:
+    hello = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": capabilities,
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+    r = await post(http, url, _call("initialize", hello), headers=headers)
+    return r.headers["mcp-session-id"]
+
+
 def _call(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
 
@@ -104,22 +114,7 @@ async def test_a_tool_call_that_needs_identity_is_one_trace(
     async with httpx.AsyncClient() as http:
         deadline = time.monotonic() + 15  # until this replica's catalog has the target
         while True:
-            r = await post(
-                http,
-                url,
-                {
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-11-25",
-                        "capabilities": {"elicitation": {"url": {}}},
-                        "clientInfo": {"name": "t", "version": "1"},
-                    },
-                },
-                headers=auth,
-            )
-            session = r.headers["mcp-session-id"]
+            session = await _session(http, url, auth, {"elicitation": {"url": {}}})
             listed = (await post(http, url, _call("tools/list", {}), session=session, headers=auth)).json()
             if listed["result"]["tools"] or time.monotonic() > deadline:
                 break
@@ -150,27 +145,15 @@ async def test_a_tool_call_that_needs_identity_is_one_trace(
     assert {s.name for s in rpcs} >= {"identity GetResourceOauth2Token"}
 
 
-async def test_the_traceparent_header_and_no_trace_without_one(traced: Any, sdk_server: Any) -> None:
+async def test_the_traceparent_header_and_the_span_of_the_call_to_the_target(
+    traced: Any, sdk_server: Any
+) -> None:
     stack, collector = traced
     async with Admin(stack.gateway_url, stack.admin_headers) as admin, httpx.AsyncClient() as http:
         gateway = await admin.create_gateway()
         gid, url = gateway["gatewayId"], gateway["gatewayUrl"]
         await admin.ready_target(gid, "up", sdk_server.url)
-        r = await post(
-            http,
-            url,
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            },
-        )
-        session = r.headers["mcp-session-id"]
+        session = await _session(http, url, {}, {})
         parent, trace_id, client_span = _traceparent()
         call = _call("tools/call", {"name": "up___echo", "arguments": {"text": "x"}})
         called = (await post(http, url, call, session=session, headers={"traceparent": parent})).json()
