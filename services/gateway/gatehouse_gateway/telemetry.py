@@ -111,7 +111,7 @@ def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
     gateway_id = scope["path_params"]["gateway_id"]
     span = tracing.tracer.start_span(
         method,
-        context=propagate.extract(carrier),
+        context=propagate.extract(carrier) if carrier else None,  # None: a new trace
         kind=trace.SpanKind.SERVER,
         attributes={"mcp.method.name": method, "gatehouse.gateway_id": gateway_id},
     )
