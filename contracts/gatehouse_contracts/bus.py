@@ -162,7 +162,7 @@ async def publish_event(
     give_up = loop.time() + deadline
     data, subject = encode_event(event), event_subject(event)
     headers = {"Nats-Msg-Id": event.event_id}
-    if tracing.ENABLED:  # the consumers' spans join the trace of what caused the event
+    if tracing.traced():  # the consumers' spans join the trace of what caused the event
         tracing.inject(headers)
     while True:
         try:
@@ -213,7 +213,7 @@ class IdentityClient:
         """Request/reply; identity's refusals come back as our ``GatehouseError`` subclasses."""
         operation = type(request).__name__
         subject = rpc_subject(operation, self.caller)
-        if tracing.ENABLED:
+        if tracing.traced():
             with tracing.client_span(
                 f"identity {operation}", **{"rpc.system": "nats", "rpc.method": operation}
             ):
@@ -222,7 +222,7 @@ class IdentityClient:
 
     async def _call(self, operation: str, subject: str, request: msgspec.Struct, reply_type: type[R]) -> R:
         headers: dict[str, str] | None = None
-        if tracing.ENABLED:  # identity's FastStream subscriber continues the trace from this header
+        if tracing.traced():  # identity's FastStream subscriber continues the trace from this header
             headers = {}
             tracing.inject(headers)
         started = time.perf_counter()

@@ -482,7 +482,7 @@ class McpSession:
             meta = dict(meta or {})
             token = meta.setdefault("progressToken", f"gatehouse-{uuid.uuid4().hex}")
             progress = (token, options.on_progress)
-        if tracing.ENABLED:  # the target's spans continue ours (not the client's, which we replace)
+        if tracing.traced():  # the target's spans continue ours (not the client's, which we replace)
             meta = dict(meta or {})
             tracing.inject(meta)
         if meta:
@@ -576,7 +576,7 @@ class McpSession:
             params, headers = self._modern_message(self.protocol_version, method, params, options)
         else:
             headers = self._session_headers()
-        if tracing.ENABLED:
+        if tracing.traced():
             tracing.inject(headers)
         try:
             reply = await self._send(jsonrpc.request(msg_id, method, params), headers, progress, timeout)

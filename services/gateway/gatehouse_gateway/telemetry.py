@@ -12,6 +12,7 @@ request costs two clock reads, one tuple, one dict lookup and one histogram obse
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from random import random
 from typing import Any
 
 from opentelemetry import context, propagate, trace
@@ -108,6 +109,10 @@ def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
         for name, value in scope["headers"]:
             if name in (b"traceparent", b"tracestate"):
                 carrier[name.decode()] = value.decode("latin-1")
+    if not carrier and tracing.ROOT_RATIO < 1.0 and random() >= tracing.ROOT_RATIO:  # noqa: S311 - sampling, not secrecy
+        # a new trace the sampler leaves out: decided here, no span and no context passed on
+        scope[SPAN] = (None, tracing.UNTRACED.set(True))
+        return
     gateway_id = scope["path_params"]["gateway_id"]
     span = tracing.tracer.start_span(
         method,
@@ -120,6 +125,9 @@ def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
 
 def _end_span(scope: Scope, status: int, outcome: str) -> None:
     span, token = scope.pop(SPAN)
+    if span is None:
+        tracing.UNTRACED.reset(token)
+        return
     span.set_attribute("http.response.status_code", status)
     if outcome != "ok":
         span.set_status(trace.StatusCode.ERROR, outcome)

@@ -132,7 +132,7 @@ class UpstreamPool:
         client-credentials session refused with 401. A user's 401 goes back to the caller.
         ``options``: progress, the client's capabilities, an MRTR retry (``mcp_client.CallOptions``);
         cancelling the calling task cancels the call at the target."""
-        if tracing.ENABLED:
+        if tracing.traced():
             with tracing.client_span(
                 f"tools/call {target.name}", **{"gatehouse.target_id": target.target_id}
             ):
