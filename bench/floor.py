@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     args = parser.parse_args()
-    settings = SimpleNamespace(host=args.host, port=args.port, dir=args.dir, log_level="WARNING")
+    settings = SimpleNamespace(
+        host=args.host, port=args.port, dir=args.dir, log_level="WARNING", log_format="text"
+    )
     run_http("floor", lambda: settings, build, host_attr="host", port_attr="port")
 
 

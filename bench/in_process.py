@@ -29,6 +29,7 @@ from gatehouse_gateway.catalog import Catalog, GatewayCatalog
 from gatehouse_gateway.fast_path import McpFastPath
 from gatehouse_gateway.mcp_endpoint import McpConfig, McpEndpoint
 from gatehouse_gateway.sessions import EndedSessions, issue
+from gatehouse_gateway.telemetry import McpMetrics
 
 SECRET = b"s" * 32
 BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
@@ -92,7 +93,7 @@ def gateway_app() -> Any:
         None,  # type: ignore[arg-type]
         config,
     )
-    return McpFastPath(None, endpoint)
+    return McpFastPath(None, endpoint, McpMetrics(catalog))
 
 
 async def per_request_us(

@@ -263,7 +263,9 @@ async def _stack_ready(stack: Any, timeout: float = 60) -> None:
     async def ready() -> bool:
         async with httpx.AsyncClient() as http:
             services = (stack.gateway, stack.identity, stack.sync_worker)
-            return all([(await http.get(f"{p.url}/readyz")).status_code == 200 for p in services])
+            answers = [await http.get(f"{p.url}/readyz") for p in services]
+            # every dependency back (the gateway's /readyz is 200 without them: its body says)
+            return all(r.status_code == 200 and all(r.json().values()) for r in answers)
 
     await _until(ready, timeout, "the stack ready again")
 

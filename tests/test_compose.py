@@ -352,3 +352,27 @@ def test_image_runtime_dependencies_are_locked():
     assert not any(n.startswith("gatehouse-") for n in names)
     missing = sorted(n for n in names if n not in pins)
     assert not missing, f"runtime dependencies not pinned in requirements.lock: {missing}"
+
+
+def test_metrics_profile_scrapes_every_service(compose_bin, empty_env_file):
+    # `docker compose --profile metrics up`: Prometheus on 127.0.0.1:9090 with config/prometheus.yml
+    import yaml
+
+    services = load_config(compose_bin, empty_env_file, COMPOSE_PROFILES="metrics")["services"]
+    assert set(services) == ALL_SERVICES | {"prometheus"}
+    prom = services["prometheus"]
+    assert re.fullmatch(r"prom/prometheus:v[\d.]+", prom["image"]), prom["image"]
+    mounts = {v["target"]: v for v in prom["volumes"]}
+    assert Path(mounts["/etc/prometheus/prometheus.yml"]["source"]) == REPO / "config" / "prometheus.yml"
+    assert mounts["/etc/prometheus/prometheus.yml"]["read_only"]
+    assert [(p["host_ip"], p["published"], p["target"]) for p in prom["ports"]] == [
+        ("127.0.0.1", "9090", 9090)
+    ]
+
+    scrape = yaml.safe_load((REPO / "config" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {name: sd["port"] for job in scrape for sd in job["dns_sd_configs"] for name in sd["names"]}
+    assert targets == APP_SERVICES  # every service, at the port it listens on in compose.yaml
+    for name, port in APP_SERVICES.items():
+        env = services[name]["environment"]
+        listens = next((v for k, v in env.items() if k.endswith("_PORT") and k != "GATEWAY_HOST_PORT"), None)
+        assert listens == str(port), (name, env)

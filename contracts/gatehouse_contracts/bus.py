@@ -20,9 +20,10 @@ from nats.js.api import StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 
-from . import rpc
+from . import rpc, tracing
 from .errors import GatehouseError, Unavailable, from_code
 from .events import Event, encode_event
+from .metrics import BUS_PUBLISHED, RPC_DURATION, bus_middleware
 from .subjects import EVENTS_ALL, STREAM, STREAM_CREATED_ADVISORY, event_subject, rpc_subject
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -56,8 +57,19 @@ def make_broker(url: str, service: str, user: str = "", password: str = "", **op
         logger=logging.getLogger("gatehouse.bus"),  # through our handler (LOG_FORMAT), not FastStream's own
         security=security,
         inbox_prefix=inbox_prefix(service),
+        middlewares=_middlewares(service),
         **options,
     )
+
+
+def _middlewares(service: str) -> tuple[Any, ...]:
+    """Prometheus always; OpenTelemetry when tracing is on: a span per message consumed or
+    published through FastStream, parented by the ``traceparent`` header the message carries."""
+    if not tracing.ENABLED:
+        return (bus_middleware(service),)
+    from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+
+    return (bus_middleware(service), NatsTelemetryMiddleware())
 
 
 class StreamLimits(msgspec.Struct, frozen=True):
@@ -149,11 +161,13 @@ async def publish_event(
     loop = asyncio.get_running_loop()
     give_up = loop.time() + deadline
     data, subject = encode_event(event), event_subject(event)
+    headers = {"Nats-Msg-Id": event.event_id}
+    if tracing.traced():  # the consumers' spans join the trace of what caused the event
+        tracing.inject(headers)
     while True:
         try:
-            await nc.jetstream().publish(
-                subject, data, timeout=timeout, headers={"Nats-Msg-Id": event.event_id}
-            )
+            await nc.jetstream().publish(subject, data, timeout=timeout, headers=headers)
+            BUS_PUBLISHED.labels(subject).inc()
             return
         except (nats.errors.Error, TimeoutError) as exc:
             if not nc.is_connected or loop.time() + 0.5 >= give_up:
@@ -174,6 +188,8 @@ async def publish_confirmed(js: JetStreamContext, events: Sequence[E], *, timeou
             )
         except nats.errors.Error:
             ack = None
+        else:
+            BUS_PUBLISHED.labels(event_subject(event)).inc()
         sent.append((event, ack))
     waiting = [ack for _, ack in sent if ack is not None]
     if waiting:
@@ -195,17 +211,38 @@ class IdentityClient:
 
     async def call(self, request: msgspec.Struct, reply_type: type[R]) -> R:
         """Request/reply; identity's refusals come back as our ``GatehouseError`` subclasses."""
-        subject = rpc_subject(type(request).__name__, self.caller)
+        operation = type(request).__name__
+        subject = rpc_subject(operation, self.caller)
+        if tracing.traced():
+            with tracing.client_span(
+                f"identity {operation}", **{"rpc.system": "nats", "rpc.method": operation}
+            ):
+                return await self._call(operation, subject, request, reply_type)
+        return await self._call(operation, subject, request, reply_type)
+
+    async def _call(self, operation: str, subject: str, request: msgspec.Struct, reply_type: type[R]) -> R:
+        headers: dict[str, str] | None = None
+        if tracing.traced():  # identity's FastStream subscriber continues the trace from this header
+            headers = {}
+            tracing.inject(headers)
+        started = time.perf_counter()
         try:
-            msg = await self._nats().request(subject, rpc.encode(request), timeout=self.timeout)
+            msg = await self._nats().request(
+                subject, rpc.encode(request), timeout=self.timeout, headers=headers
+            )
         except nats.errors.NoRespondersError:
+            RPC_DURATION.labels(operation, "unavailable").observe(time.perf_counter() - started)
             raise Unavailable("the identity service is not running") from None
         except (nats.errors.Error, TimeoutError) as exc:
+            RPC_DURATION.labels(operation, "unavailable").observe(time.perf_counter() - started)
             raise Unavailable(f"the identity service did not answer ({type(exc).__name__})") from None
+        BUS_PUBLISHED.labels(subject).inc()
         try:
             answer = msgspec.json.decode(msg.data, type=reply_type | rpc.RpcError)
         except msgspec.DecodeError as exc:
             raise GatehouseError(f"identity sent an unreadable reply: {exc}") from None
+        refused = isinstance(answer, rpc.RpcError)
+        RPC_DURATION.labels(operation, "refused" if refused else "ok").observe(time.perf_counter() - started)
         if isinstance(answer, rpc.RpcError):
             raise from_code(answer.code, answer.message)
         return answer  # type: ignore[no-any-return]

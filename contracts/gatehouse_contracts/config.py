@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from . import tracing
 from .errors import GatehouseError
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def run_http(
         configure_logging(settings.log_level, service, settings.log_format)
     except SettingsError as exc:
         sys.exit(f"gatehouse-{service}: {exc}")
+    tracing.setup(service)
     host, port = getattr(settings, host_attr), getattr(settings, port_attr)
     workers = getattr(settings, workers_attr) if workers_attr else 1
     if workers > 1 and factory:

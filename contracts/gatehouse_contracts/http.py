@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from .errors import BadRequest, GatehouseError, PayloadTooLarge, Unauthorized
 from .jwt import InvalidToken, IssuerUnavailable, JwtValidator
+from .metrics import Scrape, add_metrics_route
 from .mongo import ping
 
 T = TypeVar("T")
@@ -259,9 +261,20 @@ def document_bodies(app: Any, bodies: dict[tuple[str, str], type[Any]]) -> None:
     app.openapi = openapi
 
 
-def service_app(title: str, lifespan: Any, broker: Any, mongo: Any) -> FastAPI:
+def service_app(
+    title: str,
+    lifespan: Any,
+    broker: Any,
+    mongo: Any,
+    *,
+    scrapes: Sequence[Scrape] = (),
+    serving: Callable[[], bool] | None = None,
+) -> FastAPI:
     """The FastAPI app every service starts from: our error answers, the header limit, optional
-    trailing slashes, ``/healthz`` (the process is up) and ``/readyz`` (NATS and MongoDB reachable)."""
+    trailing slashes, ``/healthz`` (the process is up), ``/readyz`` and ``/metrics`` (Prometheus,
+    after running ``scrapes``). ``/readyz`` is 200 when NATS and MongoDB are reachable, or, for a
+    service that serves without them (the gateway, from memory), when ``serving()`` is true; its
+    body says which dependency is down either way."""
     app = FastAPI(title=title, lifespan=lifespan)
     app.add_exception_handler(GatehouseError, gatehouse_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -273,11 +286,15 @@ def service_app(title: str, lifespan: Any, broker: Any, mongo: Any) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "NATS or MongoDB is not reachable"}})
+    @app.get("/readyz", responses={503: {"description": "not ready: the body says what is missing"}})
     async def readyz() -> Response:
-        """NATS and MongoDB are reachable."""
+        """Ready to serve (docs/admin-api.md, Health, says what each service needs)."""
         nats_ok = broker.connection is not None and broker.connection.is_connected
         mongo_ok = await ping(mongo)
-        return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
+        if serving is None:
+            return json_response({"nats": nats_ok, "mongodb": mongo_ok}, 200 if nats_ok and mongo_ok else 503)
+        ready = serving()
+        return json_response({"serving": ready, "nats": nats_ok, "mongodb": mongo_ok}, 200 if ready else 503)
 
+    add_metrics_route(app, scrapes)
     return app

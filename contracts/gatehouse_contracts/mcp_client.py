@@ -42,7 +42,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from . import jsonrpc
+from . import jsonrpc, tracing
 from .errors import GatehouseError
 from .netguard import EndpointDenied, EndpointGuard, denial
 
@@ -482,6 +482,9 @@ class McpSession:
             meta = dict(meta or {})
             token = meta.setdefault("progressToken", f"gatehouse-{uuid.uuid4().hex}")
             progress = (token, options.on_progress)
+        if tracing.traced():  # the target's spans continue ours (not the client's, which we replace)
+            meta = dict(meta or {})
+            tracing.inject(meta)
         if meta:
             params["_meta"] = meta
         if options.input_responses is not None:
@@ -573,6 +576,8 @@ class McpSession:
             params, headers = self._modern_message(self.protocol_version, method, params, options)
         else:
             headers = self._session_headers()
+        if tracing.traced():
+            tracing.inject(headers)
         try:
             reply = await self._send(jsonrpc.request(msg_id, method, params), headers, progress, timeout)
         except (asyncio.CancelledError, UpstreamTimeout):

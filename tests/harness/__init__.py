@@ -33,6 +33,7 @@ The package, by concern (every name is re-exported here, so tests keep `import h
   login           a person logging in and consenting over plain HTTP, and their tokens
   return_catcher  somewhere for a browser to land
   audit           the audit subscriber as a process, and `gatehouse-audit tail`
+  otlp            an OTLP/HTTP trace collector in the test process (OtlpCollector)
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from .oidc import (
     start_oidc_provider,
     update_oidc_settings,
 )
+from .otlp import OtlpCollector
 from .procs import (
     DEFAULT_TIMEOUT,
     LOCALHOST,
@@ -125,6 +127,7 @@ __all__ = [
     "log_files",
     "processes",
     "StartError",
+    "OtlpCollector",
     "Proc",
     "External",
     "stop_all",

@@ -88,7 +88,8 @@ def start_service(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Proc:
     """Start gateway | identity | sync-worker as `python -m <module>`; wait for /healthz, then
-    /readyz (NATS and MongoDB reachable) unless wait=False.
+    /readyz unless wait=False: NATS and MongoDB reachable, or for the gateway its catalog loaded
+    (its start-up reached NATS and read MongoDB first, so at start the two mean the same).
 
     `env` is the shared service env (service_env); this adds <SVC>_HOST=127.0.0.1, a free
     <SVC>_PORT (or `port`) and <SVC>_PUBLIC_URL (default http://127.0.0.1:<port>, or

@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from gatehouse_contracts.metrics import add_metrics_route
+
 from . import operator, signin, user
 from .api import Api, ApiError
 from .oidc import Login
@@ -81,6 +83,7 @@ def build(settings: Settings) -> ASGIApp:
             return web.redirect(request, "/connections")
         return web.page(request, "login.html")
 
+    add_metrics_route(app)  # the process's own (CPU, memory, GC); the console holds no other state
     app.include_router(operator.router(web))
     app.include_router(signin.router(web, Login(http, settings.console_public_url)))
     app.include_router(user.router(web))

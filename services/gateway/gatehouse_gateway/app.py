@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from gatehouse_contracts import bus
+from gatehouse_contracts import bus, tracing
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.config import configure_logging
 from gatehouse_contracts.http import AdminAuth, document_bodies, service_app
@@ -32,6 +32,7 @@ from .sessions import EndedSessions
 from .settings import Settings
 from .store import Store
 from .subscribers import subscribers
+from .telemetry import CATALOG, McpMetrics
 from .tool_events import ToolEvents
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
@@ -46,6 +47,8 @@ def build(settings: Settings) -> ASGIApp:
     guard = EndpointGuard.from_settings(settings)
     http = guard.httpx_client(timeout=settings.gateway_upstream_timeout_seconds)  # JWKS fetches
     catalog = Catalog(store)
+    metrics = McpMetrics(catalog)
+    CATALOG.catalog = catalog
     ended = EndedSessions(
         settings.gateway_session_max_age_seconds, settings.gateway_max_ended_sessions_per_user
     )
@@ -97,7 +100,7 @@ def build(settings: Settings) -> ASGIApp:
         session_max_age=settings.gateway_session_max_age_seconds,
         max_body_bytes=settings.max_body_bytes,
         on_session_ended=background.session_ended,
-        on_tool_invoked=tool_events.publish,
+        on_tool_invoked=metrics.tool_invoked(tool_events.publish),
         modern=ModernConfig(
             # the longest a replica's catalog may lag a change whose event it missed (docs/mcp-clients.md)
             ttl_ms=int(settings.gateway_catalog_refresh_seconds * 1000),
@@ -128,15 +131,17 @@ def build(settings: Settings) -> ASGIApp:
         await guard.close()
         await mongo.close()
 
-    app = service_app("Gatehouse gateway", lifespan, broker, mongo)
+    # ready = can serve MCP: it does from memory while MongoDB or NATS is down (docs/admin-api.md)
+    app = service_app("Gatehouse gateway", lifespan, broker, mongo, serving=lambda: catalog.loaded)
     app.include_router(routes.router(deps, AdminAuth.from_settings(settings, jwt), settings.max_body_bytes))
     app.include_router(routes.metadata(deps, catalog, inbound))
     document_bodies(app, routes.BODIES)
-    return McpFastPath(app, endpoint)
+    return McpFastPath(app, endpoint, metrics)
 
 
 def from_env() -> ASGIApp:
     """One worker process's app (``GATEWAY_WORKERS`` > 1): settings and logging from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, "gateway", settings.log_format)
+    tracing.setup("gateway")
     return build(settings)

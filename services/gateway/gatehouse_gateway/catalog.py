@@ -250,6 +250,7 @@ class Catalog:
         self._store = store
         self._lock = asyncio.Lock()
         self.gateways: dict[str, GatewayCatalog] = {}
+        self.loaded = False  # read from MongoDB once: the gateway can serve MCP (its /readyz)
         self.listeners = Waiters()  # subscriptions/listen streams, by gateway: woken when its tools change
 
     async def _rebuild(self, gateway_id: str, cat: GatewayCatalog, before: list[bytes] | None) -> None:
@@ -298,6 +299,7 @@ class Catalog:
                 old = self.gateways.get(gid)
                 await self._rebuild(gid, gateways[gid], old.tools if old else None)
             self.gateways = gateways
+            self.loaded = True
             log.debug("catalog reloaded: %d gateways rebuilt, %d targets re-read", len(dirty), len(fresh))
 
     async def reload_gateway(self, gateway_id: str) -> None:

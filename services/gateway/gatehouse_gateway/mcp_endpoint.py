@@ -46,6 +46,7 @@ from .json_parts import JsonParts
 from .modern import ModernConfig, ModernEndpoint, without_token
 from .modern_rules import HANDSHAKE_VERSIONS
 from .sessions import EndedSessions, SessionClaims, bind
+from .telemetry import JSONRPC_ERROR, seen
 from .upstream import UpstreamPool
 from .user_auth import AuthorizationRequired, Inbound, Unauthenticated, User, UserTokens
 from .waiters import Waiters
@@ -258,9 +259,12 @@ class McpEndpoint:
         except JsonRpcError as exc:
             return Response(jsonrpc.error(exc.id, exc.code, exc.message), 400, media_type=JSON)
         if isinstance(msg, jsonrpc.Request) and msg.method not in KNOWN_METHODS:
+            request.scope[JSONRPC_ERROR] = True
             return self._json(
                 jsonrpc.error(msg.id, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
             )
+        if isinstance(msg, jsonrpc.Request):
+            seen(request.scope, msg.method, msg.params)  # its metrics' label, its span
         self._check_version(version, cat)
         if isinstance(msg, jsonrpc.Request) and msg.method == "initialize":
             return self._initialize(msg, cat, user)
@@ -277,6 +281,7 @@ class McpEndpoint:
                     return CallStream(work, meta["progressToken"], cancel_on_disconnect=False)
             return await self._dispatch(msg, cat, claims, user)
         except JsonRpcError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return self._json(jsonrpc.error(msg.id, exc.code, exc.message, exc.data))
 
     @staticmethod

@@ -56,6 +56,7 @@ from .modern_rules import (
     unsupported_version,
 )
 from .request_state import MAX_UPSTREAM_LENGTH, ConsentState, RequestStates
+from .telemetry import JSONRPC_ERROR, seen
 from .user_auth import AuthorizationRequired, ConsentEnded, User
 from .waiters import Waiters
 
@@ -136,6 +137,7 @@ class ModernEndpoint:
             check_headers(headers, env, msg.method, msg.params)
             if msg.method not in KNOWN_METHODS:
                 raise ModernError(404, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg.method[:100]}")
+            seen(request.scope, msg.method, msg.params)  # its metrics' label, its span
             if msg.method == "tools/list":
                 return self._tools_list(msg, cat)
             if msg.method == "server/discover":
@@ -144,8 +146,10 @@ class ModernEndpoint:
                 return self._listen(msg, cat, request)
             return await self._tools_call(msg, cat, env, user, headers, request)
         except ModernError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return _error(msg_id, exc.status, exc.code, exc.message, exc.data)
         except JsonRpcError as exc:
+            request.scope[JSONRPC_ERROR] = True
             return _error(
                 exc.id if msg_id is None else msg_id, _status(exc.code), exc.code, exc.message, exc.data
             )

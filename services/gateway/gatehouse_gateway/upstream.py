@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from gatehouse_contracts import tracing
 from gatehouse_contracts.bus import IdentityClient
 from gatehouse_contracts.locks import KeyedLocks
 from gatehouse_contracts.mcp_client import (
@@ -131,6 +132,23 @@ class UpstreamPool:
         client-credentials session refused with 401. A user's 401 goes back to the caller.
         ``options``: progress, the client's capabilities, an MRTR retry (``mcp_client.CallOptions``);
         cancelling the calling task cancels the call at the target."""
+        if tracing.traced():
+            with tracing.client_span(
+                f"tools/call {target.name}", **{"gatehouse.target_id": target.target_id}
+            ):
+                return await self._call_tool(target, tool, arguments, meta, user, headers, options)
+        return await self._call_tool(target, tool, arguments, meta, user, headers, options)
+
+    async def _call_tool(
+        self,
+        target: RoutedTarget,
+        tool: str,
+        arguments: dict[str, Any],
+        meta: dict[str, Any] | None,
+        user: str,
+        headers: dict[str, str] | None,
+        options: CallOptions,
+    ) -> ToolResult:
         if target.header_maps and (found := target.header_maps.get(tool)) is not None:
             options = replace(options, header_map=found)
         session = await self._session(target, user, headers)

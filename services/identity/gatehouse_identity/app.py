@@ -35,7 +35,7 @@ from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.outbound import Limits
 from gatehouse_contracts.subjects import RPC_QUEUE, rpc_caller, rpc_subject
 
-from . import browser, vault_tokens, workload_auth
+from . import browser, metrics, vault_tokens, workload_auth
 from .consenting_user import LOGIN_PATH
 from .crypto import TokenSigner, Vault
 from .deps import Caller, Deps
@@ -67,19 +67,23 @@ def rpc_caller_of(subject: str) -> Caller:
     return Caller(privileged=name == "admin", service=None if name == "admin" else name)
 
 
-def _rpc_handler(deps: Deps, op: Operation) -> Any:
+def _rpc_handler(deps: Deps, name: str, op: Operation) -> Any:
+    ok = metrics.REQUESTS.labels(name, "ok")
+
     async def serve(msg: NatsMessage) -> bytes:
         try:
             req = msgspec.json.decode(msg.body, type=op.request)
-            return rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
+            answer = rpc.encode(await op.handler(deps, req, rpc_caller_of(msg.raw_message.subject)))
+            ok.inc()
+            return answer
         except msgspec.ValidationError as exc:
-            return rpc.encode(rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}"))
+            error = rpc.RpcError(code="ValidationException", message=f"invalid request: {exc}")
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-            return rpc.encode(
-                rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
-            )
+            error = rpc.RpcError(code="ValidationException", message="the request is not valid JSON")
         except GatehouseError as exc:
-            return rpc.encode(rpc.RpcError(code=exc.code, message=exc.message))
+            error = rpc.RpcError(code=exc.code, message=exc.message)
+        metrics.REQUESTS.labels(name, error.code).inc()
+        return rpc.encode(error)
 
     return serve
 
@@ -156,13 +160,13 @@ def build(settings: Settings) -> ASGIApp:
             timeout=settings.identity_http_timeout_seconds,
             max_bytes=settings.identity_http_max_bytes,
         ),
-        publish=MissAggregator(publish, settings.identity_miss_events_interval_seconds),
+        publish=MissAggregator(metrics.counted(publish), settings.identity_miss_events_interval_seconds),
     )
     admin_auth = AdminAuth.from_settings(settings, deps.jwt)
     for name, op in OPERATIONS.items():
         if op.rpc:
             broker.subscriber(rpc_subject(name, "*"), queue=RPC_QUEUE, title=name, description=op.summary)(
-                _rpc_handler(deps, op)
+                _rpc_handler(deps, name, op)
             )
 
     async def purge_forever() -> None:
@@ -188,7 +192,9 @@ def build(settings: Settings) -> ASGIApp:
         await guard.close()
         await mongo.close()
 
-    app = service_app("Gatehouse identity", lifespan, broker, mongo)
+    app = service_app(
+        "Gatehouse identity", lifespan, broker, mongo, scrapes=[metrics.vault_size(deps.tokens)]
+    )
 
     @app.get("/identities/oauth2/authorize", responses=BROWSER_RESPONSES)
     async def authorize(request: Request) -> Response:

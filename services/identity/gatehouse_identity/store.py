@@ -245,6 +245,10 @@ class TokenStore:
         async with translate_errors():
             await self._col.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
+    async def count(self) -> int:
+        async with translate_errors():
+            return await self._col.count_documents({})
+
     async def delete(self, key: str) -> bool:
         async with translate_errors():
             return (await self._col.delete_one({"_id": key})).deleted_count == 1

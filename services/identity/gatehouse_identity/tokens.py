@@ -19,6 +19,7 @@ from gatehouse_contracts.jwt import InvalidToken
 
 from .deps import Caller, Deps
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, VaultUnreadable
+from .metrics import CONSENTS_STARTED
 from .oauth import NO_EXPIRY_RENEWAL_SECONDS, ProviderRefused, Token, new_state, new_verifier
 from .providers import callback_url
 from .session_binding import code_aad, digest
@@ -199,6 +200,7 @@ async def _start_session(
             "expiresAt": now + deps.settings.identity_session_ttl_seconds,
         }
     )
+    CONSENTS_STARTED.inc()
     return _pending(deps, session_uri, now + deps.settings.identity_session_ttl_seconds)
 
 

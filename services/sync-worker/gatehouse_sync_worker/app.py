@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,7 @@ from gatehouse_contracts.mongo import connect
 from gatehouse_contracts.netguard import EndpointGuard
 from gatehouse_contracts.subjects import EVENTS_PREFIX, STREAM, SYNC_WORKER_DURABLE
 
-from . import consent, sync
+from . import consent, metrics, sync
 from .deps import Deps, flush_outbox
 from .settings import Settings
 from .store import TargetStore
@@ -74,17 +75,23 @@ def build(settings: Settings) -> ASGIApp:
             title=name,
         )
 
-    async def run(msg: NatsMessage, work: Callable[[int], Awaitable[float | None]]) -> None:
+    async def run(msg: NatsMessage, kind: str, work: Callable[[int], Awaitable[float | None]]) -> None:
         """Run ``work(attempt)`` with heartbeats; ack when done, redeliver after its delay or an outage."""
         heartbeat = asyncio.create_task(_keep_alive(msg, settings.sync_ack_wait_seconds / 3))
         attempt = msg.raw_message.metadata.num_delivered
+        if attempt > 1:
+            metrics.REDELIVERIES.labels(kind).inc()
+        started = time.perf_counter()
         try:
             delay = await work(attempt)
         except GatehouseError as exc:  # MongoDB, NATS or identity down: the same event again later
             if attempt >= max_deliver:
+                metrics.SYNCS.labels(kind, "dead_letter").observe(time.perf_counter() - started)
+                metrics.DEAD_LETTERS.labels(kind).inc()
                 await bus.keep_dead_letter(deps.store.dead_letter, msg.raw_message, attempt, exc.message, log)
                 await msg.reject()
                 return
+            metrics.SYNCS.labels(kind, "postponed").observe(time.perf_counter() - started)
             log.warning(
                 "event on %s postponed (attempt %d): %s", msg.raw_message.subject, attempt, exc.message
             )
@@ -92,6 +99,8 @@ def build(settings: Settings) -> ASGIApp:
             return
         finally:
             heartbeat.cancel()
+        outcome = "done" if delay is None else "retry"
+        metrics.SYNCS.labels(kind, outcome).observe(time.perf_counter() - started)
         await (msg.ack() if delay is None else msg.nack(delay=delay))
 
     @durable(f"{EVENTS_PREFIX}.target.*", SYNC_WORKER_DURABLE)
@@ -101,7 +110,7 @@ def build(settings: Settings) -> ASGIApp:
         if not isinstance(event, (TargetCreated, TargetUpdated, TargetSyncRequested)):
             await msg.ack()
             return
-        await run(msg, lambda attempt: sync.handle(deps, event, attempt))
+        await run(msg, "target", lambda attempt: sync.handle(deps, event, attempt))
 
     @durable(f"{EVENTS_PREFIX}.identity.token_issued", f"{SYNC_WORKER_DURABLE}-consent")
     async def on_token_issued(msg: NatsMessage) -> None:
@@ -110,7 +119,7 @@ def build(settings: Settings) -> ASGIApp:
         if not isinstance(event, TokenIssued):
             await msg.ack()
             return
-        await run(msg, lambda attempt: sync.handle_consent(deps, event, attempt))
+        await run(msg, "consent", lambda attempt: sync.handle_consent(deps, event, attempt))
 
     indexed = False
 
@@ -160,7 +169,9 @@ def build(settings: Settings) -> ASGIApp:
         await guard.close()
         await mongo.close()
 
-    return service_app("Gatehouse sync-worker", lifespan, broker, mongo)
+    return service_app(
+        "Gatehouse sync-worker", lifespan, broker, mongo, scrapes=[metrics.pending_consents(deps.store)]
+    )
 
 
 def _sweeper_ended(task: asyncio.Task[None]) -> None:

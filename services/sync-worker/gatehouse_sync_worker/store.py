@@ -68,6 +68,10 @@ class TargetStore:
             result = await self._targets.update_one(query, {"$set": fields})
         return result.matched_count == 1
 
+    async def count_with_status(self, statuses: tuple[str, ...]) -> int:
+        async with translate_errors():
+            return await self._targets.count_documents({"status.status": {"$in": list(statuses)}})
+
     async def with_outbox(self) -> list[Target]:
         """Targets whose last outcome event may not have been published."""
         async with translate_errors():
