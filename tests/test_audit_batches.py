@@ -150,14 +150,23 @@ async def test_kill_9_mid_batch_loses_nothing_and_stores_nothing_twice(audited: 
     ids = await audited.publish(gateway_id, 6000)
     audited.proc.kill(signal.SIGCONT)
     await audited.first_batch_stored(before)
-    audited.proc.kill(signal.SIGKILL)
-
-    at_kill = await audited.consumer()
-    last = (await audited.js.stream_info(STREAM)).state.last_seq
-    assert at_kill.ack_floor.stream_seq < last, "the kill came after the burst was stored"
-    assert at_kill.num_ack_pending > 0, "the kill came between two batches"  # delivered, never acked
-
-    audited.proc.start().wait_ready()
+    # kill it while it holds a batch it has not acknowledged: stopped first (a stopped process acks
+    # nothing), killed only when the consumer shows deliveries pending, else let go and tried again
+    try:
+        for _ in range(2000):
+            audited.proc.kill(signal.SIGSTOP)
+            at_kill = await audited.consumer()
+            if at_kill.num_ack_pending > 0:
+                break
+            audited.proc.kill(signal.SIGCONT)
+            await asyncio.sleep(0.002)
+        audited.proc.kill(signal.SIGKILL)
+        last = (await audited.js.stream_info(STREAM)).state.last_seq
+        assert at_kill.ack_floor.stream_seq < last, "the kill came after the burst was stored"
+        assert at_kill.num_ack_pending > 0, "no moment with a batch delivered and not acknowledged"
+    finally:
+        audited.proc.kill(signal.SIGKILL)
+        audited.proc.start().wait_ready()  # the next tests need it, whatever happened here
     await audited.all_stored(gateway_id, ids)
     after = await audited.consumer()
     # the cut-off batch was delivered again (more deliveries than messages), and not stored twice
