@@ -86,6 +86,12 @@ async def test_a_nats_node_killed_under_traffic_loses_nothing(cluster: Cluster, 
         assert info.config.num_replicas == 3 and info.cluster is not None
         assert len(info.cluster.replicas or []) == 2, info.cluster
         leader = next(n for n in cluster.nodes if n.name == f"nats-{info.cluster.leader.removeprefix('n')}")
+        survivors = [n for n in cluster.nodes if n is not leader]
+        # the test's own client talks to the survivors only: the services are the ones under test,
+        # and a connection cut by the kill would leave nats-py's socket for a later test to trip on
+        await nc.close()
+        nc = await nats.connect(servers=cluster.admin_servers(survivors))
+        js = nc.jetstream()
 
         async with (
             Admin(stack.gateway_url, stack.admin_headers) as admin,
@@ -128,7 +134,6 @@ async def test_a_nats_node_killed_under_traffic_loses_nothing(cluster: Cluster, 
             killed_at = time.monotonic()
             made = await creating
             await calling
-            survivors = [n for n in cluster.nodes if n is not leader]
 
             # every target the admin API accepted ends READY, through the two remaining nodes
             for target_id in made:
