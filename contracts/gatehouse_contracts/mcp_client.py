@@ -35,7 +35,7 @@ import codecs
 import itertools
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,6 +364,7 @@ class McpSession:
         self.server_info: dict[str, Any] = {}
         self.in_flight = 0  # requests sent and not yet answered (a pool closes only idle sessions)
         self._background: set[asyncio.Task[None]] = set()  # notifications/cancelled being sent
+        self._retired = False  # close once the last request in flight is answered (``retire``)
 
     @property
     def modern(self) -> bool:
@@ -599,9 +600,19 @@ class McpSession:
             except McpClientError:
                 pass
 
-        task = asyncio.create_task(send())
-        self._background.add(task)
+        self._spawn(send())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)  # (the loop keeps only a weak reference to a task)
         task.add_done_callback(self._background.discard)
+
+    def retire(self) -> None:
+        """Close the session once the requests in flight are answered (at once if none is): a pool
+        that drops a session (its target changed) must not cut the calls it is carrying."""
+        self._retired = True
+        if self.in_flight == 0:
+            self._spawn(self.close())
 
     async def _notify(self, method: str) -> None:
         reply = await self._send(jsonrpc.notification(method), self._session_headers())
@@ -646,6 +657,8 @@ class McpSession:
             raise UpstreamUnreachable(f"cannot connect ({type(exc).__name__})") from None
         finally:
             self.in_flight -= 1
+            if self._retired and self.in_flight == 0:
+                self._spawn(self.close())
         if reply.status in (401, 403):
             raise UpstreamUnauthorized(f"the server refused the credentials (HTTP {reply.status})")
         if reply.status == 404 and self.session_id:

@@ -72,9 +72,18 @@ class Background:
     async def refresh_forever(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
+            started = time.monotonic()
             try:
                 await self._catalog.reload_all()
             except GatehouseError as exc:
                 log.warning("periodic catalog reload failed: %s", exc.message)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # shutdown
+                log.error("periodic catalog reload was cancelled from inside; retrying next round")
             except Exception:  # a background loop must not die quietly
                 log.exception("periodic catalog reload failed unexpectedly")
+            if (took := time.monotonic() - started) > every:
+                # the longest a missed change stays unseen grows by as much (docs/mcp-clients.md)
+                log.warning("periodic catalog reload took %.1fs (it runs every %gs)", took, every)

@@ -91,7 +91,7 @@ class UpstreamPool:
             if session is not None and _fits(session, target, headers):
                 return session
             if session is not None:
-                await session.close()
+                session.retire()
             if headers is None:
                 headers = await self._m2m_headers(target) if target.oauth else {}
             session = McpSession(self._http, target.endpoint, timeout=self._timeout, headers=headers)
@@ -162,9 +162,10 @@ class UpstreamPool:
             return await session.call_tool(tool, arguments, meta, options)
 
     async def forget(self, target_id: str) -> None:
-        """Close every session of a target (it changed or went away)."""
+        """Drop every session of a target (it changed or went away); each is closed once the calls
+        it carries are answered."""
         for key in [k for k in self._sessions if k[0] == target_id]:
-            await self._sessions.pop(key).close()
+            self._sessions.pop(key).retire()
 
     async def close(self) -> None:
         for key in list(self._sessions):
