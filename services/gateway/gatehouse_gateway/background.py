@@ -84,6 +84,7 @@ class Background:
                 log.error("periodic catalog reload was cancelled from inside; retrying next round")
             except Exception:  # a background loop must not die quietly
                 log.exception("periodic catalog reload failed unexpectedly")
-            if (took := time.monotonic() - started) > every:
-                # the longest a missed change stays unseen grows by as much (docs/mcp-clients.md)
-                log.warning("periodic catalog reload took %.1fs (it runs every %gs)", took, every)
+            else:
+                if (took := time.monotonic() - started) > every:
+                    # the longest a missed change stays unseen grows by as much (docs/mcp-clients.md)
+                    log.warning("periodic catalog reload took %.1fs (it runs every %gs)", took, every)
