@@ -129,7 +129,9 @@ def test_generated_env_renders_with_nothing_unset(compose_bin, generated_env, pr
     console_oidc = {
         ("console", f"CONSOLE_OIDC_{v}") for v in ("DISCOVERY_URL", "CLIENT_ID", "CLIENT_SECRET", "RESOURCE")
     }
-    assert empty == {("gateway", "GATEWAY_ALLOWED_ORIGINS"), *console_oidc}
+    # and tool search's embedding service is optional (words only without it)
+    embeddings = {("gateway", f"GATEWAY_SEARCH_EMBEDDINGS_{v}") for v in ("URL", "MODEL", "API_KEY")}
+    assert empty == {("gateway", "GATEWAY_ALLOWED_ORIGINS"), *console_oidc, *embeddings}
 
 
 def test_demo_profile(compose_bin, generated_env):

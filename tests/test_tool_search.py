@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import sys
 from typing import Any
 
+import harness
 import httpx
 import pytest
 from admin import Admin, target_body
@@ -286,3 +289,75 @@ async def test_another_replica_follows_by_the_catalog_events(stack: Any, sdk_ser
                 await admin.http.delete(f"/gateways/{gid}/targets/{created['targetId']}")
             ).status_code == 202
             await found_on_b(False)
+
+
+LEDGER = [_tool("list_open_invoices", "List the unpaid invoices of an account", account="Account id")]
+WEATHER = [_tool("get_forecast", "Get the weather forecast for a city", city="City name")]
+
+
+async def test_an_embedding_service_adds_ranking_by_meaning(stack: Any, sdk_server: Any) -> None:
+    """With GATEWAY_SEARCH_EMBEDDINGS_URL a replica fuses the service's ranking with its own: a query
+    with no word of a tool finds it. The service going away degrades to words, never to an error, and
+    its return brings meaning back. The API key is sent, and logged nowhere (test_zz_no_secrets)."""
+    key = secrets.token_urlsafe(24)
+    harness.SEEN_SECRETS.add(key)
+    port = harness.free_port()
+    service = harness.Proc(
+        "embeddings",
+        [sys.executable, str(harness.SERVERS / "embeddings.py"), "--port", str(port)],
+        cwd=harness.REPO,
+        port=port,
+        env={"EMBEDDINGS_API_KEY": key},
+        role="upstream",
+    )
+    service.start()
+    service.wait_port()
+    replica = stack.start_gateway_replica(
+        same_public_url=False,
+        GATEWAY_SEARCH_EMBEDDINGS_URL=f"http://127.0.0.1:{port}/v1/embeddings",
+        GATEWAY_SEARCH_EMBEDDINGS_MODEL="concepts",
+        GATEWAY_SEARCH_EMBEDDINGS_API_KEY=key,
+        GATEWAY_SEARCH_EMBEDDINGS_TIMEOUT_SECONDS="0.5",
+    )
+    owed, umbrella = "money people still owe me", "will I need an umbrella"
+    try:
+        async with Admin(stack.gateway_url, stack.admin_headers) as admin:
+            gateway = await _gateway(admin, sdk_server, protocolConfiguration=SEMANTIC)
+            gid = gateway["gatewayId"]
+            for name, tools in (("ledger", LEDGER), ("weather", WEATHER)):
+                body = target_body(name, sdk_server.url, inline_tools=tools)
+                assert (await admin.create_target(gid, body))["status"] == "READY"
+
+        async def first(client: Any, query: str, expected: str | None) -> list[str]:
+            """The search's answer once its first tool is ``expected`` (the tools are embedded in
+            the background after a change; until then the search ranks by words)."""
+            for _ in range(150):
+                names = await _names(client, query)
+                if (names[0] if names else None) == expected:
+                    return names
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"{query!r} still finds {names}, not {expected}")
+
+        async with mcp_client(gateway["gatewayUrl"], mode="legacy") as words_only:
+            assert "ledger___list_open_invoices" not in await _names(words_only, owed)
+            assert await _names(words_only, umbrella) == []
+        async with mcp_client(f"{replica.url}/gateways/{gid}/mcp", mode="auto") as client:
+            await first(client, owed, "ledger___list_open_invoices")
+            await first(client, umbrella, "weather___get_forecast")
+            # words still count: a query the words answer is answered as before
+            assert (await _names(client, "open a new bug ticket in jira"))[0] == "jira___create_issue"
+
+            service.stop()  # the service goes away: words only, no error, at once
+            assert "ledger___list_open_invoices" not in await _names(client, owed)
+            assert (await _names(client, "open a new bug ticket in jira"))[0] == "jira___create_issue"
+            service.start()
+            service.wait_port()
+            await first(client, owed, "ledger___list_open_invoices")
+        # restarted, the service was asked for the queries only: the tools' embeddings were kept
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/stats")).json()["texts"] < 10
+    finally:
+        replica.stop()
+        service.stop()
+    log = replica.log_path.read_text()
+    assert "embedding service failed" in log and "answers again" in log, log[-2000:]

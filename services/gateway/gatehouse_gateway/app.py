@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
@@ -28,12 +29,14 @@ from .deps import Deps
 from .fast_path import McpFastPath
 from .mcp_endpoint import McpConfig, McpEndpoint
 from .modern import ModernConfig
+from .search import HttpEmbedder
 from .sessions import EndedSessions
 from .settings import Settings
 from .store import Store
 from .subscribers import subscribers
 from .telemetry import CATALOG, McpMetrics
 from .tool_events import ToolEvents
+from .tool_search import Semantic
 from .upstream import UpstreamPool, client_credentials
 from .user_auth import Inbound, UserTokens
 from .waiters import Waiters
@@ -46,7 +49,18 @@ def build(settings: Settings) -> ASGIApp:
     store = Store(mongo, settings.gatehouse_db)
     guard = EndpointGuard.from_settings(settings)
     http = guard.httpx_client(timeout=settings.gateway_upstream_timeout_seconds)  # JWKS fetches
-    catalog = Catalog(store)
+    embeddings = _embeddings_client(settings)
+    semantic = (
+        None
+        if embeddings is None
+        else Semantic(
+            HttpEmbedder(
+                embeddings, settings.gateway_search_embeddings_url, settings.gateway_search_embeddings_model
+            ),
+            settings.gateway_search_embeddings_timeout_seconds,
+        )
+    )
+    catalog = Catalog(store, semantic)
     metrics = McpMetrics(catalog)
     CATALOG.catalog = catalog
     ended = EndedSessions(
@@ -108,6 +122,7 @@ def build(settings: Settings) -> ASGIApp:
             keepalive=settings.gateway_sse_keepalive_seconds,
         ),
         waiters=replica.consents,
+        semantic=semantic,
     )
     endpoint = McpEndpoint(catalog, upstream, ended, inbound, replica.user_tokens, config)
 
@@ -128,6 +143,8 @@ def build(settings: Settings) -> ASGIApp:
         await mcp_http.close()
         await broker.stop()
         await http.aclose()
+        if embeddings is not None:
+            await embeddings.aclose()
         await guard.close()
         await mongo.close()
 
@@ -145,3 +162,15 @@ def from_env() -> ASGIApp:
     configure_logging(settings.log_level, "gateway", settings.log_format)
     tracing.setup("gateway")
     return build(settings)
+
+
+def _embeddings_client(settings: Settings) -> httpx.AsyncClient | None:
+    """The client of the operator's embedding service, if one is set. It is the operator's own
+    service, often on a private network: not held to the targets' network guard."""
+    if not settings.gateway_search_embeddings_url:
+        return None
+    headers = {}
+    if settings.gateway_search_embeddings_api_key:
+        headers["Authorization"] = f"Bearer {settings.gateway_search_embeddings_api_key}"
+    timeout = max(settings.gateway_search_embeddings_timeout_seconds, 30.0)  # a batch of tools takes longer
+    return httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False)

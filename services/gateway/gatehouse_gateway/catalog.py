@@ -246,8 +246,10 @@ class Catalog:
     """All gateways' catalogs, by gateway id. Changes are applied one at a time (a lock), so a slow
     reload of a whole gateway cannot put back an older snapshot over a target change made meanwhile."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, semantic: tool_search.Semantic | None = None) -> None:
         self._store = store
+        self._semantic = semantic  # an operator's embedding service for tool search, if any
+        self._filling: dict[str, asyncio.Task[None]] = {}  # by gateway: embedding its new tools
         self._lock = asyncio.Lock()
         self.gateways: dict[str, GatewayCatalog] = {}
         self.loaded = False  # read from MongoDB once: the gateway can serve MCP (its /readyz)
@@ -264,11 +266,25 @@ class Catalog:
         else:
             try:
                 cat.search = await asyncio.to_thread(tool_search.build, cat.search_entries(), cat.search)
+                if self._semantic is not None:
+                    cat.search = self._semantic.attach(gateway_id, cat.search)
+                    self._fill(gateway_id, cat)
             except ValueError as exc:  # not expected (names are unique): keep searching the last index
                 log.error("search index of gateway %s not rebuilt: %s", gateway_id, exc)
             gc.freeze()  # as rebuild: the index is long-lived too
         if before is None or before != cat.tools:
             self.listeners.wake(gateway_id)
+
+    def _fill(self, gateway_id: str, cat: GatewayCatalog) -> None:
+        """Embed the new tools of ``cat``'s index in the background: one task per gateway, which
+        goes on with the gateway's newer index if one was built meanwhile."""
+        running = self._filling.get(gateway_id)
+        if self._semantic is None or cat.search is None or not self._semantic.missing(cat.search):
+            return
+        if running is not None and not running.done():
+            return
+        current = lambda: self.gateways.get(gateway_id)  # noqa: E731 - read at each round
+        self._filling[gateway_id] = asyncio.create_task(self._semantic.keep_filled(gateway_id, current))
 
     async def reload_all(self) -> None:
         """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild

@@ -88,6 +88,7 @@ class McpConfig:
     """Publish the audit event of one tools/call; must not block."""
     modern: ModernConfig = ModernConfig(ttl_ms=30_000, consent_wait=300.0, keepalive=15.0)
     waiters: Waiters | None = None  # woken by identity's events (subscribers.py)
+    semantic: tool_search.Semantic | None = None  # the search tool's embedding service, if any
 
 
 class InFlight:
@@ -147,6 +148,7 @@ class McpEndpoint:
         self.cursors = Cursors(config.secret)
         self.origins = {_origin(config.public_url), *(_origin(o) for o in config.allowed_origins)}
         self.page_size = config.page_size
+        self.semantic = config.semantic
         self.session_max_age = config.session_max_age
         self.max_body_bytes = config.max_body_bytes
         self.on_session_ended = config.on_session_ended
@@ -316,9 +318,8 @@ class McpEndpoint:
         if msg.method == "tools/list":
             return self._tools_list(msg, cat)
         if cat.searchable and msg.params.get("name") == tool_search.NAME:
-            return self._json(
-                jsonrpc.raw_result(msg.id, tool_search.call(cat.search, msg.params.get("arguments", {})))
-            )
+            found = await tool_search.call(cat.search, msg.params.get("arguments", {}), self.semantic)
+            return self._json(jsonrpc.raw_result(msg.id, found))
         return self._json(jsonrpc.raw_result(msg.id, await self._tools_call(msg, cat, claims, user)))
 
     def _tools_list(self, msg: jsonrpc.Request, cat: GatewayCatalog) -> Response:

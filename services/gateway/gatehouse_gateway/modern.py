@@ -236,9 +236,8 @@ class ModernEndpoint:
     ) -> Response:
         params = msg.params
         if cat.searchable and params.get("name") == tool_search.NAME:
-            return self._reply(
-                msg.id, self._complete(tool_search.call(cat.search, params.get("arguments", {})))
-            )
+            found = await tool_search.call(cat.search, params.get("arguments", {}), self.legacy.semantic)
+            return self._reply(msg.id, self._complete(found))
         meta = {k: v for k, v in params["_meta"].items() if not k.startswith(ENVELOPE_PREFIX)}
         name, arguments, meta_fwd, override, target, tool = tool_call(params, meta, cat)
         if (params_map := target.header_maps.get(tool)) is not None:

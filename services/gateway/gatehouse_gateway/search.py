@@ -26,7 +26,8 @@ worker thread (numpy releases the GIL); searches run on the event loop.
 
 Semantic ranking is not built in: no embedding model ships inside a package installable where
 Gatehouse is built. ``Embedder`` is the interface an embedding service plugs into
-(``HttpEmbedder`` speaks the common ``/v1/embeddings`` shape); ``SearchIndex.with_vectors`` and
+(``HttpEmbedder`` speaks the common ``/v1/embeddings`` shape; ``tool_search.Semantic`` runs it
+when ``GATEWAY_SEARCH_EMBEDDINGS_URL`` is set); ``SearchIndex.with_vectors`` and
 ``search(..., query_vector=...)`` fuse its ranking with the lexical one (reciprocal rank fusion).
 """
 

@@ -35,6 +35,11 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     gateway_consent_wait_seconds: float = 300.0  # a 2026-07-28 call retried after consent waits this long
     gateway_sse_keepalive_seconds: float = 15.0  # between SSE comment lines while such a call waits
     identity_rpc_timeout_seconds: float = 5.0
+    # tool search's optional embedding service (docs/search.md): its POST /v1/embeddings URL
+    gateway_search_embeddings_url: str = ""
+    gateway_search_embeddings_model: str = ""
+    gateway_search_embeddings_api_key: str = ""  # sent as a bearer token; never logged
+    gateway_search_embeddings_timeout_seconds: float = 1.0  # a query's embedding; then words only
     max_body_bytes: int = 1024 * 1024
     target_denied_networks: str = DEFAULT_DENIED_NETWORKS
     target_dns_servers: str = ""
