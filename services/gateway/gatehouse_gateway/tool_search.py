@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from gatehouse_contracts.jsonrpc import JsonRpcError
 from .search import MAX_QUERY_CHARS, Embedder, Key, SearchIndex, embedding_text
 
 log = logging.getLogger("gatehouse.gateway")
+
+QUERY_REST_SECONDS = 5.0
 
 NAME = "x_amz_bedrock_agentcore_search"
 MAX_RESULTS = 10  # tools per answer: enough to choose from, few enough to read
@@ -118,6 +121,7 @@ class Semantic:
         self._retry = retry_seconds
         self._vectors: dict[str, dict[Key, Sequence[float]]] = {}  # by gateway: its tools' embeddings
         self._healthy = True  # for logging a failure once, and the recovery
+        self._rest_until = 0.0  # after a failed query, searches skip the service until then
 
     def attach(self, gateway_id: str, searchable: Searchable) -> Searchable:
         """``searchable`` with the embeddings already known of its tools."""
@@ -146,12 +150,16 @@ class Semantic:
 
     async def query(self, query: str) -> Sequence[float] | None:
         """The query's embedding, or None (lexical ranking only) when the service does not give one
-        within the timeout."""
+        within the timeout. After a failure the service is left alone for ``QUERY_REST_SECONDS``: a
+        service that hangs costs one search the timeout, not every search."""
+        if time.monotonic() < self._rest_until:
+            return None
         try:
             async with asyncio.timeout(self._timeout):
                 vectors = await self._embedder.embed([query])
         except Exception as exc:  # noqa: BLE001 - any failure of the service: rank lexically
             self.failed("a query", exc)
+            self._rest_until = time.monotonic() + QUERY_REST_SECONDS
             return None
         self.recovered()
         return vectors[0] if len(vectors) == 1 else None

@@ -109,18 +109,23 @@ async def test_semantic_embeds_each_tool_once_and_finds_by_meaning() -> None:
     assert len(embedder.asked) == asked  # the query of the search above, and nothing more
 
 
-async def test_semantic_falls_back_to_words_and_retries() -> None:
+async def test_semantic_falls_back_to_words_and_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tool_search, "QUERY_REST_SECONDS", 0.05)
     embedder = Concepts()
     semantic = tool_search.Semantic(embedder, timeout=1.0, retry_seconds=0.01)
     live = Live(tool_search.build(_with_ledger(), None))
     embedder.down = True
     filling = asyncio.create_task(semantic.keep_filled("g", lambda: live))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.03)
     assert not filling.done() and semantic.missing(live.search)  # retrying
     assert await semantic.query("debt") is None  # a search ranks by words meanwhile
     embedder.down = False
     await asyncio.wait_for(filling, 1)
     assert not semantic.missing(live.search)
+    asked = len(embedder.asked)
+    assert await semantic.query("debt") is None  # searches leave a failed service alone a while
+    assert len(embedder.asked) == asked
+    await asyncio.sleep(0.06)
     assert await semantic.query("debt") == [1.0, 0.0, 0.0]
 
 
