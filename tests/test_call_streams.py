@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -121,6 +122,56 @@ async def test_progress_streams_and_a_modern_disconnect_cancels(stack: Any, upst
         assert (await post(http, url, again, session=session)).json()["result"]["content"][0][
             "text"
         ] == "done"
+
+
+async def test_a_cancellation_reaching_another_replica_cancels_the_call(stack: Any, upstreams: Any) -> None:
+    """Replicas behind one address: the 2025-11-25 notifications/cancelled may reach a replica that
+    does not run the call. It tells the others over the bus, and the one running it cancels it at
+    the target and answers -32800, as if the notification had reached it."""
+    server = upstreams.sdk(era="legacy", interactive_tools=True)
+    url = await _gateway(stack, {"t": server})
+    other = stack.start_gateway_replica()
+    url_b = f"{other.url}{urlsplit(url).path}"
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        session = await open_session(http, url)
+        before = (await http.get(server.url.replace("/mcp", "/stats"))).json()["cancelled"]
+        steps = {
+            "name": "t___steps",
+            "arguments": {"steps": 600, "seconds": 0.1},
+            "_meta": {"progressToken": 1},
+        }
+        call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": steps}
+        sse = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        async with http.stream("POST", url, json=call, headers=sse) as s:
+            lines = s.aiter_lines()
+            await _first_progress(lines)  # the call runs on the first replica
+            cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+            # another session naming the same request id cancels nothing: the call goes on
+            stranger = await open_session(http, url)
+            assert (await post(http, url_b, cancel, session=stranger)).status_code == 202
+            for _ in range(3):
+                assert (await _first_progress(lines))["method"] == "notifications/progress"
+            r = await post(http, url_b, cancel, session=session)  # ... and the cancellation reaches B
+            assert r.status_code == 202, r.text
+            rest = [json.loads(line[5:]) async for line in lines if line.startswith("data:")]
+        assert rest[-1] == {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "error": {"code": -32800, "message": "Request cancelled"},
+        }
+        await _cancelled(server, before + 1)
+        # the session goes on, on either replica
+        call = {
+            "jsonrpc": "2.0",
+            "id": 8,
+            "method": "tools/call",
+            "params": {"name": "t___steps", "arguments": {"steps": 1, "seconds": 0.01}},
+        }
+        for target_url in (url, url_b):
+            assert (await post(http, target_url, call, session=session)).json()["result"]["content"][0][
+                "text"
+            ] == "done"
 
 
 async def test_a_targets_own_request_for_input_reaches_a_2026_client(stack: Any, upstreams: Any) -> None:

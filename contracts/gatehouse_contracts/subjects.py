@@ -13,8 +13,9 @@ STREAM_CREATED_ADVISORY = f"$JS.EVENT.ADVISORY.STREAM.CREATED.{STREAM}"
 RPC_PREFIX = "gatehouse.rpc.identity"
 RPC_QUEUE = "identity"
 
-# Core NATS (not stored): every gateway replica hears it.
+# Core NATS (not stored): every gateway replica hears them.
 MCP_SESSION_ENDED = "gatehouse.broadcast.mcp_session_ended"
+MCP_REQUEST_CANCELLED = "gatehouse.broadcast.mcp_request_cancelled"
 
 # The sync-worker's work-queue consumer, shared by all its replicas.
 SYNC_WORKER_DURABLE = "sync-worker"

@@ -114,6 +114,8 @@ def build(settings: Settings) -> ASGIApp:
         session_max_age=settings.gateway_session_max_age_seconds,
         max_body_bytes=settings.max_body_bytes,
         on_session_ended=background.session_ended,
+        on_request_cancelled=background.request_cancelled,
+        in_flight=replica.in_flight,
         on_tool_invoked=metrics.tool_invoked(tool_events.publish),
         modern=ModernConfig(
             # the longest a replica's catalog may lag a change whose event it missed (docs/mcp-clients.md)

@@ -19,9 +19,10 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 
 from gatehouse_contracts.errors import GatehouseError
-from gatehouse_contracts.subjects import MCP_SESSION_ENDED
+from gatehouse_contracts.subjects import MCP_REQUEST_CANCELLED, MCP_SESSION_ENDED
 
 from .catalog import Catalog
+from .in_flight import CancelledRequest
 from .sessions import EndedSessions, SessionClaims
 from .store import Store
 
@@ -53,6 +54,12 @@ class Background:
         """Catch up on the broadcasts missed while cut off from NATS."""
         self._spawn(self._catalog.reload_all())
         self._spawn(self.reload_ended_sessions())
+
+    async def request_cancelled(self, request: CancelledRequest) -> None:
+        """Tell the other replicas; the one running the call cancels it (in_flight.py). Lost if
+        NATS is away, as a notification may be."""
+        with contextlib.suppress(Exception):
+            await self._nats().publish(MCP_REQUEST_CANCELLED, msgspec.json.encode(request))
 
     async def session_ended(self, claims: SessionClaims, expires_at: float) -> None:
         """Tell the running replicas at once, and keep it for replicas started later (in the

@@ -10,7 +10,7 @@ accepts ``text/event-stream`` gets this answer (both eras allow an SSE answer to
 Cancellation by disconnect is 2026-07-28's ("closing the response stream cancels the request"),
 noticed from ``WATCH_AFTER`` into the call (watching costs a task, more than a fast call's own
 cost). 2025-11-25 asks servers not to take a disconnect for a cancellation (the client sends
-``notifications/cancelled``, ``mcp_endpoint.InFlight``), so there the call runs on.
+``notifications/cancelled``, ``in_flight.InFlight``), so there the call runs on.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from gatehouse_contracts.events import (
 )
 
 from .catalog import Catalog
+from .in_flight import InFlight
 from .sessions import EndedSessions
 from .upstream import UpstreamPool
 from .user_auth import UserTokens
@@ -39,6 +40,7 @@ class Replica:
     user_tokens: UserTokens
     ended: EndedSessions
     consents: Waiters = field(default_factory=Waiters)  # 2026-07-28 calls waiting for consent
+    in_flight: InFlight = field(default_factory=InFlight)  # 2025-11-25 calls a client may cancel
 
     async def forget_target(self, target_id: str) -> None:
         """Drop the upstream sessions and user tokens of a target whose endpoint may have changed."""

@@ -42,6 +42,7 @@ from .call_stream import Answer, CallStream
 from .catalog import Catalog, Cursors, GatewayCatalog, RoutedTarget
 from .elicitation import authorization_required, tool_call
 from .errors import McpHttpError
+from .in_flight import CancelledRequest, InFlight
 from .json_parts import JsonParts
 from .modern import ModernConfig, ModernEndpoint, without_token
 from .modern_rules import HANDSHAKE_VERSIONS
@@ -62,6 +63,10 @@ REQUEST_CANCELLED = -32800  # the answer to a request the client cancelled (the 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def _no_request_cancelled(request: CancelledRequest) -> None:
+    return None
 
 
 async def _no_session_ended(claims: SessionClaims, expires_at: float) -> None:
@@ -88,43 +93,10 @@ class McpConfig:
     """Publish the audit event of one tools/call; must not block."""
     modern: ModernConfig = ModernConfig(ttl_ms=30_000, consent_wait=300.0, keepalive=15.0)
     waiters: Waiters | None = None  # woken by identity's events (subscribers.py)
+    in_flight: InFlight | None = None  # this replica's calls, cancelled by its clients or by the bus
+    on_request_cancelled: Callable[[CancelledRequest], Awaitable[None]] = _no_request_cancelled
+    """Tell the other replicas of a cancellation naming no call running here."""
     semantic: tool_search.Semantic | None = None  # the search tool's embedding service, if any
-
-
-class InFlight:
-    """The handshake era's tools/calls running on this replica, by (session, request id), so that
-    the client's ``notifications/cancelled`` cancels the one it names (the task running it, which
-    cancels the call at the target, ``mcp_client``). One naming a call on another replica, or one
-    already answered, changes nothing, as 2025-11-25 allows."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[tuple[str, Any], asyncio.Task[Any] | None] = {}
-        self._cancelled: set[tuple[str, Any]] = set()
-
-    def add(self, claims: SessionClaims, msg_id: Any) -> tuple[str, Any]:
-        key = (claims.nonce, msg_id)
-        self._tasks[key] = asyncio.current_task()
-        return key
-
-    def done(self, key: tuple[str, Any]) -> None:
-        self._tasks.pop(key, None)
-
-    def cancel(self, claims: SessionClaims, msg_id: Any) -> None:
-        key = (claims.nonce, msg_id)
-        task = self._tasks.pop(key, None) if isinstance(msg_id, str | int) else None
-        if task is not None:
-            self._cancelled.add(key)
-            task.cancel()
-
-    def cancelled(self, key: tuple[str, Any]) -> bool:
-        """Whether the client cancelled it (then the task goes on, to answer it: uncancelled)."""
-        if key not in self._cancelled:
-            return False
-        self._cancelled.discard(key)
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        return True
 
 
 class McpEndpoint:
@@ -153,7 +125,8 @@ class McpEndpoint:
         self.max_body_bytes = config.max_body_bytes
         self.on_session_ended = config.on_session_ended
         self.on_tool_invoked = config.on_tool_invoked
-        self.in_flight = InFlight()
+        self.in_flight = config.in_flight if config.in_flight is not None else InFlight()
+        self.on_request_cancelled = config.on_request_cancelled
         self.modern = ModernEndpoint(
             self,
             SERVER_INFO,
@@ -273,7 +246,10 @@ class McpEndpoint:
         claims = self._session(request, cat, user)
         if not isinstance(msg, jsonrpc.Request):
             if isinstance(msg, jsonrpc.Notification) and msg.method == "notifications/cancelled":
-                self.in_flight.cancel(claims, msg.params.get("requestId"))
+                request_id = msg.params.get("requestId")
+                if isinstance(request_id, str | int) and not self.in_flight.cancel(claims.nonce, request_id):
+                    # the call may run on another replica behind the same address: tell them
+                    await self.on_request_cancelled(CancelledRequest(claims.nonce, request_id))
             return Response(status_code=202)  # notifications and answers need no reply
         try:
             if msg.method == "tools/call" and accept is not None and "text/event-stream" in accept:
@@ -366,7 +342,7 @@ class McpEndpoint:
         options = NO_OPTIONS
         if on_progress is not None:
             meta, options = without_token(meta), CallOptions(on_progress)
-        key = self.in_flight.add(claims, msg.id)
+        key = self.in_flight.add(claims.nonce, msg.id)
         try:
             result = await self._call(target, tool, arguments, meta, user, override, options)
             if result.is_error:

@@ -1,5 +1,5 @@
 """What the bus tells this replica: catalog changes, revoked user tokens, sessions ended elsewhere,
-consents settled (a token issued or a consent refused).
+calls cancelled through another replica, consents settled (a token issued or a consent refused).
 
 Every subscription is ``no_reply``: an event published to JetStream carries the publisher's ack
 inbox as its reply subject, and an (empty) answer from us would race JetStream's ack and break the
@@ -16,9 +16,15 @@ from faststream.nats.annotations import NatsMessage
 
 from gatehouse_contracts.errors import GatehouseError
 from gatehouse_contracts.events import AuthorizationFailed, Event, TokenIssued, TokenRevoked, decode_event
-from gatehouse_contracts.subjects import CATALOG_SUBJECTS, EVENTS_PREFIX, MCP_SESSION_ENDED
+from gatehouse_contracts.subjects import (
+    CATALOG_SUBJECTS,
+    EVENTS_PREFIX,
+    MCP_REQUEST_CANCELLED,
+    MCP_SESSION_ENDED,
+)
 
 from .changes import Replica, apply_event
+from .in_flight import CancelledRequest
 from .sessions import SessionClaims
 
 log = logging.getLogger("gatehouse.gateway")
@@ -64,6 +70,15 @@ def subscribers(replica: Replica) -> NatsRouter:
         except UNDECODABLE:
             return
         replica.ended.end(claims)
+
+    @router.subscriber(MCP_REQUEST_CANCELLED, title="MCP request cancelled", no_reply=True)
+    async def on_request_cancelled(msg: NatsMessage) -> None:
+        """Cancel a call running here that its client cancelled through another replica."""
+        try:
+            cancelled = msgspec.json.decode(msg.body, type=CancelledRequest)
+        except UNDECODABLE:
+            return
+        replica.in_flight.cancel(cancelled.nonce, cancelled.request_id)
 
     return router
 
