@@ -9,6 +9,7 @@ publish. A message that does not decode is dropped: nothing here can act on it.
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 import msgspec
 from faststream.nats import NatsRouter
@@ -29,6 +30,7 @@ from .sessions import SessionClaims
 
 log = logging.getLogger("gatehouse.gateway")
 UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+T = TypeVar("T")
 
 
 def subscribers(replica: Replica) -> NatsRouter:
@@ -65,20 +67,14 @@ def subscribers(replica: Replica) -> NatsRouter:
     @router.subscriber(MCP_SESSION_ENDED, title="MCP session ended", no_reply=True)
     async def on_session_ended(msg: NatsMessage) -> None:
         """Forget a session another replica ended."""
-        try:
-            claims = msgspec.json.decode(msg.body, type=SessionClaims)
-        except UNDECODABLE:
-            return
-        replica.ended.end(claims)
+        if (claims := _decoded(msg.body, SessionClaims)) is not None:
+            replica.ended.end(claims)
 
     @router.subscriber(MCP_REQUEST_CANCELLED, title="MCP request cancelled", no_reply=True)
     async def on_request_cancelled(msg: NatsMessage) -> None:
         """Cancel a call running here that its client cancelled through another replica."""
-        try:
-            cancelled = msgspec.json.decode(msg.body, type=CancelledRequest)
-        except UNDECODABLE:
-            return
-        replica.in_flight.cancel(cancelled.nonce, cancelled.request_id)
+        if (cancelled := _decoded(msg.body, CancelledRequest)) is not None:
+            replica.in_flight.cancel(cancelled.nonce, cancelled.request_id)
 
     return router
 
@@ -86,5 +82,12 @@ def subscribers(replica: Replica) -> NatsRouter:
 def _event(body: bytes) -> Event | None:
     try:
         return decode_event(body)
+    except UNDECODABLE:
+        return None
+
+
+def _decoded(body: bytes, kind: type[T]) -> T | None:
+    try:
+        return msgspec.json.decode(body, type=kind)
     except UNDECODABLE:
         return None
