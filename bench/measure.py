@@ -147,6 +147,7 @@ class Run:
     # it, and the drain: seconds from the end of the load until the drained processes were idle
     cpu_ms: dict[str, float] = field(default_factory=dict)
     drain_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds of each watched process, unrounded
 
 
 def _merge(x: Run, y: Run) -> Run:
@@ -169,6 +170,7 @@ def _merge(x: Run, y: Run) -> Run:
         max(x.other_cpu, y.other_cpu),
         {k: round(mean(v, y.cpu_ms.get(k, 0.0)), 3) for k, v in x.cpu_ms.items()},
         mean(x.drain_s, y.drain_s),
+        {k: v + y.cpu_s.get(k, 0.0) for k, v in x.cpu_s.items()},
     )
 
 
@@ -255,6 +257,7 @@ class Wrk:
             wrk_cpu=round((usage.ru_utime + usage.ru_stime) / wall, 2),
             cpu=cpu,
             drain_s=drain_s,
+            cpu_s=used,
         )
         if drain:
             run.cpu_ms = {name: round(1000 * s / max(1, run.requests), 3) for name, s in used.items()}

@@ -57,6 +57,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -111,6 +112,7 @@ GROUPS = {  # --only: case group -> Bench methods, in run order
     "consent": ["user_auth_setup", "ready_after_consent"],
     "memory": ["memory", "db_probe"],
     "stack": ["stack_setup", "stack_calls"],
+    "observe": ["observe"],
 }
 
 
@@ -588,6 +590,81 @@ class Bench:
                         note=f"{b.rps / a.rps:.2f}x the 2025-11-25 rps, p50 {b.p50_ms - a.p50_ms:+.2f} ms",
                     )
                 )
+
+    def observe(self) -> None:
+        """What metrics and tracing cost (issue 15): tools/list (1 target) and tools/call through two
+        replicas of the gateway on this stack, one with ``GATEWAY_METRICS_ENABLED=false`` and no
+        tracing, one with the metrics and tracing on, exporting to an OTLP collector with the sampler
+        docs/observability.md recommends (``parentbased_traceidratio`` 0.01). Each pair runs A B B A;
+        the figure is each replica's CPU per request (its cores / its requests per second)."""
+        say("metrics and tracing: a replica with them vs one without, same stack")
+        from harness.otlp import OtlpCollector
+
+        sink = OtlpCollector(keep=False)
+        plain = self.stack.start_gateway_replica(same_public_url=False, GATEWAY_METRICS_ENABLED="false")
+        observed = self.stack.start_gateway_replica(
+            same_public_url=False,
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+            OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+            OTEL_TRACES_SAMPLER_ARG="0.01",
+        )
+        self.wrk.watch = {**self.watch, "plain": plain.pid, "observed": observed.pid}
+        n = CATALOG_SIZES[0]
+        path, session = urlsplit(self.gateways[n]["gatewayUrl"]).path, self.sessions[n]
+        try:
+            for label, method, params in (
+                ("tools_list", "tools/list", {}),
+                ("tools_call", "tools/call", {"name": "synced___echo", "arguments": {"text": "hello"}}),
+            ):
+                body = rpc_body(method, params)
+                urls = {
+                    name: f"{proc.url}{path}" for name, proc in (("plain", plain), ("observed", observed))
+                }
+                for conns in (1, 32):
+                    for url in urls.values():
+                        self.wrk.run(
+                            "warmup", url, body, session, conns, duration=1, record=False, check=True
+                        )
+                    a, b = self.wrk.pair(
+                        (f"{label}_plain_c{conns}", urls["plain"], body, session),
+                        (f"{label}_observed_c{conns}", urls["observed"], body, session),
+                        conns,
+                        check=True,
+                    )
+                    # CPU per request of each replica over its two runs (unrounded seconds / requests)
+                    per = {
+                        name: run.cpu_s.get(name, 0.0) / max(run.requests, 1) * 1e6
+                        for name, run in (("plain", a), ("observed", b))
+                    }
+                    ratio = per["observed"] / per["plain"]
+                    self.cases.append(
+                        measured(
+                            f"{label}_plain_c{conns}",
+                            a,
+                            1.0,
+                            {"gw": "plain"},
+                            note=f"gw {per['plain']:.1f} us/req",
+                        )
+                    )
+                    self.cases.append(
+                        measured(
+                            f"{label}_observed_c{conns}",
+                            b,
+                            b.rps / a.rps,
+                            {"gw": "observed"},
+                            extra={
+                                "cpu_us_per_request": per["observed"],
+                                "cpu_vs_plain": ratio,
+                            },
+                            note=f"gw {per['observed']:.1f} us/req, {ratio:.3f}x plain",
+                        )
+                    )
+            self.info["observe_spans_exported"] = sink.received
+        finally:
+            self.wrk.watch = self.watch
+            plain.stop()
+            observed.stop()
+            sink.stop()
 
     def user_auth_setup(self) -> None:
         if hasattr(self, "jwt_gw"):

@@ -101,3 +101,22 @@ async def test_metrics_follow_traffic(stack: Any, sdk_server: Any) -> None:
         exprs = [t["expr"] for p in json.loads(DASHBOARD)["panels"] for t in p.get("targets", [])]
         used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(NAME, e)}
         assert used and not used - declared, used - declared
+
+
+async def test_the_mcp_histograms_can_be_turned_off(stack: Any, sdk_server: Any) -> None:
+    """GATEWAY_METRICS_ENABLED=false: the replica serves MCP as ever and counts none of it (the
+    baseline `bench/run.py --only observe` compares against)."""
+    quiet = stack.start_gateway_replica(GATEWAY_METRICS_ENABLED="false")
+    async with Admin(stack.gateway_url, stack.admin_headers) as admin, httpx.AsyncClient() as http:
+        gateway = await admin.create_gateway()
+        gid = gateway["gatewayId"]
+        await admin.ready_target(gid, "unmetered", sdk_server.url)
+        url = f"{quiet.url}/gateways/{gid}/mcp"
+        session = await open_session(http, url)
+        assert (await rpc(http, url, session, "tools/list"))["result"]["tools"]
+        call = {"name": "unmetered___echo", "arguments": {"text": "x"}}
+        assert (await rpc(http, url, session, "tools/call", call))["result"]["content"][0]["text"] == "x"
+        samples = await _scrape(http, quiet.url)
+    assert _value(samples, "gatehouse_mcp_request_duration_seconds_count") == 0
+    assert _value(samples, "gatehouse_tool_call_duration_seconds_count") == 0
+    assert _value(samples, "gatehouse_catalog_tools", gateway=gid) > 0  # the rest is still there

@@ -61,7 +61,7 @@ def build(settings: Settings) -> ASGIApp:
         )
     )
     catalog = Catalog(store, semantic)
-    metrics = McpMetrics(catalog)
+    metrics = McpMetrics(catalog, enabled=settings.gateway_metrics_enabled)
     CATALOG.catalog = catalog
     ended = EndedSessions(
         settings.gateway_session_max_age_seconds, settings.gateway_max_ended_sessions_per_user

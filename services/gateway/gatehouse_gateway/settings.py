@@ -45,6 +45,7 @@ class Settings(AdminSettings, frozen=True, kw_only=True):
     target_dns_servers: str = ""
     gatehouse_allow_insecure_http: bool = False
     gateway_jwks_max_bytes: int = 1024 * 1024
+    gateway_metrics_enabled: bool = True  # the MCP request and tool call histograms on /metrics
     log_level: str = "INFO"
     log_format: str = "text"  # or json: one JSON object per line
 

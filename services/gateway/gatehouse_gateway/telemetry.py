@@ -16,14 +16,14 @@ from random import random
 from typing import Any
 
 from opentelemetry import context, propagate, trace
-from prometheus_client import REGISTRY, Histogram
+from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import Scope
 
 from gatehouse_contracts import tracing
 from gatehouse_contracts.events import ToolInvoked
-from gatehouse_contracts.metrics import LATENCY_BUCKETS
+from gatehouse_contracts.metrics import LATENCY_BUCKETS, LoopHistogram
 
 from .catalog import Catalog
 
@@ -34,28 +34,38 @@ JSONRPC_ERROR = "gatehouse.jsonrpc_error"
 SPAN = "gatehouse.span"
 """Scope key: the request's span and the context token to detach, when tracing is on."""
 
-REQUESTS = Histogram(
+REQUESTS = LoopHistogram(
     "gatehouse_mcp_request_duration_seconds",
     "MCP requests on /gateways/{id}/mcp until the answer is ready (its _count is the request count), "
     "by gateway, JSON-RPC method and outcome (ok, jsonrpc_error, client_error, server_error)",
     ["gateway", "method", "outcome"],
-    buckets=LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
-TOOL_CALLS = Histogram(
+TOOL_CALLS = LoopHistogram(
     "gatehouse_tool_call_duration_seconds",
     "tools/call from the call to the target's answer (token from identity included), by gateway, "
     "target and outcome (the audit event's: success, tool_error, upstream_error, "
     "authorization_required, unreachable)",
     ["gateway", "target", "outcome"],
-    buckets=LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
 
 
 class McpMetrics:
-    def __init__(self, catalog: Catalog) -> None:
+    """The MCP endpoint's histograms; with ``enabled`` False (``GATEWAY_METRICS_ENABLED``) nothing
+    is counted and a request only ends its span."""
+
+    def __init__(self, catalog: Catalog, *, enabled: bool = True) -> None:
         self._catalog = catalog
-        self._requests: dict[tuple[str, str, str], Any] = {}
-        self._calls: dict[tuple[str, str, str], Any] = {}
+        self._requests: dict[tuple[str, str, str], LoopHistogram.Child] = {}
+        self._calls: dict[tuple[str, str, str], LoopHistogram.Child] = {}
+        self.enabled = enabled
+        if not enabled:
+            self.request = self._span_only  # type: ignore[method-assign]
+
+    def _span_only(self, scope: Scope, gateway_id: str, status: int, seconds: float) -> None:
+        if SPAN in scope:
+            _end_span(scope, status, "ok" if status < 400 and JSONRPC_ERROR not in scope else "error")
 
     def request(self, scope: Scope, gateway_id: str, status: int, seconds: float) -> None:
         if status >= 500:
@@ -78,6 +88,8 @@ class McpMetrics:
 
     def tool_invoked(self, publish: Callable[[ToolInvoked], None]) -> Callable[[ToolInvoked], None]:
         """``publish`` (the audit event's), counting the call first."""
+        if not self.enabled:
+            return publish
 
         def observed(event: ToolInvoked) -> None:
             key = (event.gateway_id, event.target_id, event.outcome)
