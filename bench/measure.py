@@ -150,7 +150,7 @@ class Run:
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds of each watched process, unrounded
 
 
-def _merge(x: Run, y: Run) -> Run:
+def merge(x: Run, y: Run) -> Run:
     """One run's figures from two runs of the same case."""
 
     def mean(a: float, b: float) -> float:
@@ -308,7 +308,7 @@ class Wrk:
         b1 = self.run(*sub, conns, **how)
         b2 = self.run(*sub, conns, **how)
         a2 = self.run(*ref, conns, **how)
-        ref_run, sub_run = _merge(a1, a2), _merge(b1, b2)
+        ref_run, sub_run = merge(a1, a2), merge(b1, b2)
         self.keep(ref_run)
         self.keep(sub_run)
         return ref_run, sub_run

@@ -70,7 +70,7 @@ import rawmcp  # noqa: E402  (tests/rawmcp.py)
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
 from admin import Admin, target_body  # noqa: E402  (tests/admin.py)
 from clients import PROTOCOL, Events, Loop, Mcp, modern_call, rpc_body, user_target, wait_until  # noqa: E402
-from measure import T0, Run, Wrk, machine, rss_kib, say  # noqa: E402
+from measure import T0, Run, Wrk, machine, merge, rss_kib, say  # noqa: E402
 from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
 CATALOG_SIZES = (1, 100, 1000)  # targets x 10 tools
@@ -595,8 +595,9 @@ class Bench:
         """What metrics and tracing cost (issue 15): tools/list (1 target) and tools/call through two
         replicas of the gateway on this stack, one with ``GATEWAY_METRICS_ENABLED=false`` and no
         tracing, one with the metrics and tracing on, exporting to an OTLP collector with the sampler
-        docs/observability.md recommends (``parentbased_traceidratio`` 0.01). Each pair runs A B B A;
-        the figure is each replica's CPU per request (its cores / its requests per second)."""
+        docs/observability.md recommends (``parentbased_traceidratio`` 0.01). Each case runs
+        A B B A B A A B (at least 5 s each); the figure is each replica's CPU per request over its
+        four runs (CPU seconds / requests)."""
         say("metrics and tracing: a replica with them vs one without, same stack")
         from harness.otlp import OtlpCollector
 
@@ -625,13 +626,14 @@ class Bench:
                         self.wrk.run(
                             "warmup", url, body, session, conns, duration=1, record=False, check=True
                         )
-                    a, b = self.wrk.pair(
-                        (f"{label}_plain_c{conns}", urls["plain"], body, session),
-                        (f"{label}_observed_c{conns}", urls["observed"], body, session),
-                        conns,
-                        check=True,
-                    )
-                    # CPU per request of each replica over its two runs (unrounded seconds / requests)
+                    # A B B A, then B A A B: each replica runs as often first, middle and last
+                    plain_spec = (f"{label}_plain_c{conns}", urls["plain"], body, session)
+                    observed_spec = (f"{label}_observed_c{conns}", urls["observed"], body, session)
+                    how: dict[str, Any] = {"check": True, "duration": max(self.args.duration, 5.0)}
+                    a1, b1 = self.wrk.pair(plain_spec, observed_spec, conns, **how)
+                    b2, a2 = self.wrk.pair(observed_spec, plain_spec, conns, **how)
+                    a, b = merge(a1, a2), merge(b1, b2)
+                    # CPU per request of each replica over its four runs (unrounded seconds / requests)
                     per = {
                         name: run.cpu_s.get(name, 0.0) / max(run.requests, 1) * 1e6
                         for name, run in (("plain", a), ("observed", b))

@@ -122,8 +122,10 @@ def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
             if name in (b"traceparent", b"tracestate"):
                 carrier[name.decode()] = value.decode("latin-1")
     if not carrier and tracing.ROOT_RATIO < 1.0 and random() >= tracing.ROOT_RATIO:  # noqa: S311 - sampling, not secrecy
-        # a new trace the sampler leaves out: decided here, no span and no context passed on
-        scope[SPAN] = (None, tracing.UNTRACED.set(True))
+        # a new trace the sampler leaves out: decided here, no span. A tools/call, the one method
+        # that calls other processes (target, identity), also tells them not to trace (the context
+        # variable costs a request ~1 µs; the others skip it: BENCHMARKS.md §10)
+        scope[SPAN] = (None, tracing.UNTRACED.set(True) if method == "tools/call" else None)
         return
     gateway_id = scope["path_params"]["gateway_id"]
     span = tracing.tracer.start_span(
@@ -138,7 +140,8 @@ def _start_span(scope: Scope, method: str, params: dict[str, Any]) -> None:
 def _end_span(scope: Scope, status: int, outcome: str) -> None:
     span, token = scope.pop(SPAN)
     if span is None:
-        tracing.UNTRACED.reset(token)
+        if token is not None:
+            tracing.UNTRACED.reset(token)
         return
     span.set_attribute("http.response.status_code", status)
     if outcome != "ok":
