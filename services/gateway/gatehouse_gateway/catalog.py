@@ -283,8 +283,12 @@ class Catalog:
             return
         if running is not None and not running.done():
             return
-        current = lambda: self.gateways.get(gateway_id)  # noqa: E731 - read at each round
-        self._filling[gateway_id] = asyncio.create_task(self._semantic.keep_filled(gateway_id, current))
+        self._filling[gateway_id] = asyncio.create_task(self._semantic.keep_filled(gateway_id, self._live))
+
+    async def _live(self, gateway_id: str) -> GatewayCatalog | None:
+        """A gateway's catalog once no change is being applied (a change installs its catalog last)."""
+        async with self._lock:
+            return self.gateways.get(gateway_id)
 
     async def reload_all(self) -> None:
         """Re-read the gateways, and the tools of only the targets whose ``stamp`` changed; rebuild

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -178,12 +178,14 @@ class Semantic:
             log.info("the embedding service answers again; tool search ranks by words and meaning")
         self._healthy = True
 
-    async def keep_filled(self, gateway_id: str, current: Callable[[], Any]) -> None:
-        """Embed the tools of the index of ``current()`` (a gateway's live catalog) and swap the
+    async def keep_filled(self, gateway_id: str, live_catalog: Callable[[str], Awaitable[Any]]) -> None:
+        """Embed the tools of the index of the gateway's live catalog (``live_catalog``) and swap the
         result in while that index is still the catalog's; go on with a newer one; after a failure,
         try again every ``retry_seconds``. Ends when every tool has its embedding or the gateway is
         gone."""
-        while (live := current()) is not None and (searchable := live.search) is not None:
+        while (live := await live_catalog(gateway_id)) is not None and (
+            searchable := live.search
+        ) is not None:
             if not self.missing(searchable):
                 return
             try:

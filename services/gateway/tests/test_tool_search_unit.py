@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import pytest
@@ -88,12 +88,26 @@ class Live:
         self.search = search
 
 
+def _live(live: Live) -> Callable[[str], Awaitable[Live | None]]:
+    async def current(gateway_id: str) -> Live | None:
+        return live
+
+    return current
+
+
+def _lookup(gateways: dict[str, Live]) -> Callable[[str], Awaitable[Live | None]]:
+    async def current(gateway_id: str) -> Live | None:
+        return gateways.get(gateway_id)
+
+    return current
+
+
 async def test_semantic_embeds_each_tool_once_and_finds_by_meaning() -> None:
     embedder = Concepts()
     semantic = tool_search.Semantic(embedder, timeout=1.0)
     live = Live(tool_search.build(_with_ledger(), None))
     assert semantic.missing(live.search)
-    await semantic.keep_filled("g", lambda: live)
+    await semantic.keep_filled("g", _live(live))
     assert not semantic.missing(live.search) and len(embedder.asked) == 3
     found = json.loads(await tool_search.call(live.search, {"query": "who has debt"}, semantic))
     assert [t["name"] for t in found["structuredContent"]["tools"]] == ["ledger___list_invoices"]
@@ -105,7 +119,7 @@ async def test_semantic_embeds_each_tool_once_and_finds_by_meaning() -> None:
     assert not semantic.missing(rebuilt)
     asked = len(embedder.asked)
     live.search = rebuilt
-    await semantic.keep_filled("g", lambda: live)
+    await semantic.keep_filled("g", _live(live))
     assert len(embedder.asked) == asked  # the query of the search above, and nothing more
 
 
@@ -115,7 +129,7 @@ async def test_semantic_falls_back_to_words_and_retries(monkeypatch: pytest.Monk
     semantic = tool_search.Semantic(embedder, timeout=1.0, retry_seconds=0.01)
     live = Live(tool_search.build(_with_ledger(), None))
     embedder.down = True
-    filling = asyncio.create_task(semantic.keep_filled("g", lambda: live))
+    filling = asyncio.create_task(semantic.keep_filled("g", _live(live)))
     await asyncio.sleep(0.03)
     assert not filling.done() and semantic.missing(live.search)  # retrying
     assert await semantic.query("debt") is None  # a search ranks by words meanwhile
@@ -137,8 +151,8 @@ async def test_semantic_does_not_swap_over_a_newer_index_and_forgets_a_gone_gate
     filled = await semantic.fill("g", old)
     newer = tool_search.build(_entries(), old)
     live.search = newer
-    await semantic.keep_filled("g", lambda: gateways.get("g"))
+    await semantic.keep_filled("g", _lookup(gateways))
     assert live.search is not filled and not semantic.missing(live.search)
     del gateways["g"]
-    await semantic.keep_filled("g", lambda: gateways.get("g"))
+    await semantic.keep_filled("g", _lookup(gateways))
     assert semantic.attach("g", newer) is newer  # nothing kept for a gateway that is gone
