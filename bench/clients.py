@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import harness  # tests/harness, on the path bench/run.py sets
 import httpx
 import rawmcp
-from admin import target_body
 
 PROTOCOL = "2025-11-25"
 T = TypeVar("T")
@@ -103,22 +102,6 @@ async def wait_until(what: str, check: Any, timeout: float = 120.0, every: float
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         await asyncio.sleep(every)
-
-
-def user_target(
-    name: str, endpoint: str, provider: str, return_url: str, inline: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    body = target_body(name, endpoint, inline_tools=inline)
-    oauth = {
-        "providerName": provider,
-        "scopes": ["mcp:tools"],
-        "grantType": "AUTHORIZATION_CODE",
-        "defaultReturnUrl": return_url,
-    }
-    body["credentialProviderConfigurations"] = [
-        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
-    ]
-    return body
 
 
 class Events:

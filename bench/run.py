@@ -68,8 +68,8 @@ import harness  # noqa: E402  (tests/harness, reused as is)
 import httpx  # noqa: E402
 import rawmcp  # noqa: E402  (tests/rawmcp.py)
 import upstream as fast_upstream  # noqa: E402  (bench/upstream.py: tool definitions)
-from admin import Admin, target_body  # noqa: E402  (tests/admin.py)
-from clients import PROTOCOL, Events, Loop, Mcp, modern_call, rpc_body, user_target, wait_until  # noqa: E402
+from admin import Admin, target_body, user_target_body  # noqa: E402  (tests/admin.py)
+from clients import PROTOCOL, Events, Loop, Mcp, modern_call, rpc_body, wait_until  # noqa: E402
 from measure import T0, Run, Wrk, machine, merge, rss_kib, say  # noqa: E402
 from profiling import print_profile, pyspy_binary, start_pyspy, summarize_profile  # noqa: E402
 
@@ -705,7 +705,7 @@ class Bench:
         self.loop.run(self.admin.create_target(gid, target_body("open", up, inline_tools=echo)))
         self.loop.run(
             self.admin.create_target(
-                gid, user_target("user", up, self.provider, self.catcher.callback_url, echo)
+                gid, user_target_body("user", up, self.provider, self.catcher.callback_url, inline_tools=echo)
             )
         )
         say("  provider, gateway and targets created")
@@ -811,12 +811,11 @@ class Bench:
         complete: list[float] = []
         resumed: list[float] = []
         for i in range(REPEATS):
-            body = user_target(
+            body = user_target_body(
                 f"implicit{secrets.token_hex(3)}{i}",
                 f"{self.upstream.url}/mcp",
                 self.provider,
                 self.catcher.callback_url,
-                None,
             )
             created = self.loop.run(self.admin.create_target(gid, body))
             self.events.wait("target.authorization_required", created["targetId"])

@@ -33,6 +33,28 @@ def target_body(
     }
 
 
+def user_target_body(
+    name: str,
+    endpoint: str,
+    provider: str,
+    return_url: str,
+    *,
+    inline_tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An authorization-code target: each user's token from ``provider`` (consent at tool-call time)."""
+    body = target_body(name, endpoint, inline_tools=inline_tools)
+    oauth = {
+        "providerName": provider,
+        "scopes": ["mcp:tools"],
+        "grantType": "AUTHORIZATION_CODE",
+        "defaultReturnUrl": return_url,
+    }
+    body["credentialProviderConfigurations"] = [
+        {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
+    ]
+    return body
+
+
 def offline_provider_body(name: str) -> dict[str, Any]:
     """An identity credential provider whose authorization server is never contacted (its
     endpoints are given, not discovered): enough for sessions to start and for sealed secrets."""

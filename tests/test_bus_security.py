@@ -12,7 +12,7 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
-from admin import Admin, offline_provider_body, target_body, unique
+from admin import Admin, offline_provider_body, unique, user_target_body
 from rawmcp import initialize, post
 from rawmcp import rpc as rpc_call
 
@@ -166,18 +166,9 @@ async def _user_auth_gateway(stack: Any, admin: Admin, oidc: Any, audience: str)
         assert made.status_code == 201, made.text
     gateway = await admin.create_jwt_gateway(oidc.url, audience)
     tools = [{"name": "whoami", "description": "who", "inputSchema": {"type": "object"}}]
-    oauth = {
-        "providerName": provider,
-        "scopes": ["mcp:tools"],
-        "grantType": "AUTHORIZATION_CODE",
-        "defaultReturnUrl": "http://127.0.0.1:1/back",
-    }
-    body = {
-        **target_body("lane", "http://127.0.0.1:1/mcp", inline_tools=tools),
-        "credentialProviderConfigurations": [
-            {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
-        ],
-    }
+    body = user_target_body(
+        "lane", "http://127.0.0.1:1/mcp", provider, "http://127.0.0.1:1/back", inline_tools=tools
+    )
     await admin.create_target(gateway["gatewayId"], body)
     return gateway
 

@@ -16,7 +16,7 @@ from typing import Any
 import harness
 import httpx
 import pytest
-from admin import Admin, offline_provider_body, unique
+from admin import Admin, offline_provider_body, unique, user_target_body
 from rawmcp import post
 
 SERVER, CLIENT = 2, 3  # OTLP SpanKind
@@ -84,27 +84,10 @@ async def test_a_tool_call_that_needs_identity_is_one_trace(
         assert r.status_code == 201, r.text
         gateway = await admin.create_jwt_gateway(oidc_provider.url, audience)
         gid = gateway["gatewayId"]
-        tools = '{"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]}'
-        oauth = {
-            "providerName": provider,
-            "scopes": ["mcp:tools"],
-            "grantType": "AUTHORIZATION_CODE",
-            "defaultReturnUrl": "https://app.example/back",
-        }
-        body = {
-            "name": "traced",
-            "targetConfiguration": {
-                "mcp": {
-                    "mcpServer": {
-                        "endpoint": sdk_server.url,
-                        "mcpToolSchema": {"inlinePayload": tools},
-                    }
-                }
-            },
-            "credentialProviderConfigurations": [
-                {"credentialProviderType": "OAUTH", "credentialProvider": {"oauthCredentialProvider": oauth}}
-            ],
-        }
+        tools = [{"name": "whoami", "inputSchema": {"type": "object"}}]
+        body = user_target_body(
+            "traced", sdk_server.url, provider, "https://app.example/back", inline_tools=tools
+        )
         target = await admin.create_target(gid, body)
         ready = await admin.wait_status(gid, target["targetId"])
         assert ready["status"] == "READY", ready

@@ -65,15 +65,10 @@ class McpMetrics:
 
     def _span_only(self, scope: Scope, gateway_id: str, status: int, seconds: float) -> None:
         if SPAN in scope:
-            _end_span(scope, status, "ok" if status < 400 and JSONRPC_ERROR not in scope else "error")
+            _end_span(scope, status, _outcome(scope, status))
 
     def request(self, scope: Scope, gateway_id: str, status: int, seconds: float) -> None:
-        if status >= 500:
-            outcome = "server_error"
-        elif status >= 400:
-            outcome = "client_error"
-        else:
-            outcome = "jsonrpc_error" if JSONRPC_ERROR in scope else "ok"
+        outcome = _outcome(scope, status)
         key = (
             gateway_id if gateway_id in self._catalog.gateways else "unknown",
             scope.get(METHOD, "other"),
@@ -100,6 +95,14 @@ class McpMetrics:
             publish(event)
 
         return observed
+
+
+def _outcome(scope: Scope, status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "jsonrpc_error" if JSONRPC_ERROR in scope else "ok"
 
 
 def seen(scope: Scope, method: str, params: dict[str, Any]) -> None:

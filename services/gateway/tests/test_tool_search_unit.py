@@ -88,13 +88,6 @@ class Live:
         self.search = search
 
 
-def _live(live: Live) -> Callable[[str], Awaitable[Live | None]]:
-    async def current(gateway_id: str) -> Live | None:
-        return live
-
-    return current
-
-
 def _lookup(gateways: dict[str, Live]) -> Callable[[str], Awaitable[Live | None]]:
     async def current(gateway_id: str) -> Live | None:
         return gateways.get(gateway_id)
@@ -107,7 +100,7 @@ async def test_semantic_embeds_each_tool_once_and_finds_by_meaning() -> None:
     semantic = tool_search.Semantic(embedder, timeout=1.0)
     live = Live(tool_search.build(_with_ledger(), None))
     assert semantic.missing(live.search)
-    await semantic.keep_filled("g", _live(live))
+    await semantic.keep_filled("g", _lookup({"g": live}))
     assert not semantic.missing(live.search) and len(embedder.asked) == 3
     found = json.loads(await tool_search.call(live.search, {"query": "who has debt"}, semantic))
     assert [t["name"] for t in found["structuredContent"]["tools"]] == ["ledger___list_invoices"]
@@ -119,7 +112,7 @@ async def test_semantic_embeds_each_tool_once_and_finds_by_meaning() -> None:
     assert not semantic.missing(rebuilt)
     asked = len(embedder.asked)
     live.search = rebuilt
-    await semantic.keep_filled("g", _live(live))
+    await semantic.keep_filled("g", _lookup({"g": live}))
     assert len(embedder.asked) == asked  # the query of the search above, and nothing more
 
 
@@ -129,7 +122,7 @@ async def test_semantic_falls_back_to_words_and_retries(monkeypatch: pytest.Monk
     semantic = tool_search.Semantic(embedder, timeout=1.0, retry_seconds=0.01)
     live = Live(tool_search.build(_with_ledger(), None))
     embedder.down = True
-    filling = asyncio.create_task(semantic.keep_filled("g", _live(live)))
+    filling = asyncio.create_task(semantic.keep_filled("g", _lookup({"g": live})))
     await asyncio.sleep(0.03)
     assert not filling.done() and semantic.missing(live.search)  # retrying
     assert await semantic.query("debt") is None  # a search ranks by words meanwhile
